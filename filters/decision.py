@@ -1,0 +1,93 @@
+"""The answer the policy engine gives for one request: `Decision`, with the words a person needs.
+
+Everything here is immutable and free of I/O so that a `Decision` can cross threads, be cached
+and be turned into an event or a JSON line without surprises.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from enum import IntEnum, StrEnum
+from typing import Any
+
+
+class Action(StrEnum):
+    """What the gateway does. Precedence (DESIGN.md contract 3): allow beats block beats flag;
+    study is an allow that is recorded."""
+
+    ALLOW = "allow"
+    STUDY = "study"
+    FLAG = "flag"
+    BLOCK = "block"
+
+
+class Severity(IntEnum):
+    """How worried the Prevent lead should be. Stored as an integer so the console can rank
+    users by severity times frequency."""
+
+    NONE = 0
+    LOW = 1
+    MEDIUM = 2
+    HIGH = 3
+    CRITICAL = 4
+
+    @classmethod
+    def parse(cls, value: str | int) -> Severity:
+        if isinstance(value, int):
+            return cls(value)
+        try:
+            return cls[value.strip().upper()]
+        except KeyError:
+            raise ValueError(
+                f"unknown severity {value!r}: use one of {', '.join(s.name.lower() for s in cls)}"
+            ) from None
+
+
+class Kind(StrEnum):
+    """What triggered a decision (the event's `kind`)."""
+
+    URL = "url"  # a list entry matched the host or URL
+    SEARCH = "search"  # a search term matched a phrase list
+    PAGE = "page"  # the page text scored over a threshold
+    CIRCUMVENTION = "circumvention"  # DoH, VPN/proxy sites, IP-literal or malformed hosts
+    MENTION = "mention"  # the brand-alert watcher found the school named
+    POLICY = "policy"  # a warning for IT staff (a bad list change, a filter fault)
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """One immutable answer: what to do, and exactly why."""
+
+    action: Action
+    url: str
+    host: str
+    category: str | None = None
+    severity: Severity = Severity.NONE
+    kind: Kind = Kind.URL
+    rule: str | None = None  # stable rule id, e.g. "domain:bad.test" or "search:proscribed/12"
+    source: str | None = None  # "file:line" of the list entry that decided it
+    reason: str = "no rule matched"
+    search_terms: str | None = None
+    via: str | None = None  # the embedded target URL when decided through a redirector
+    group: str | None = None
+    policy_version: str = ""
+    illegal: bool = False  # an illegal-content category: nothing can lift it
+    matched: tuple[str, ...] = field(default_factory=tuple)  # phrases that matched
+
+    @property
+    def blocks(self) -> bool:
+        return self.action is Action.BLOCK
+
+    @property
+    def recorded(self) -> bool:
+        """Block, flag and study are recorded; a plain allow is not."""
+        return self.action is not Action.ALLOW
+
+    def as_json(self) -> dict[str, Any]:
+        """The `prevent-monitor check` line: stable keys, plain values."""
+        data = asdict(self)
+        data["action"] = self.action.value
+        data["kind"] = self.kind.value
+        data["severity"] = self.severity.name.lower()
+        data["matched"] = list(self.matched)
+        return data

@@ -1,0 +1,1 @@
+"""Sub-commands of `prevent-monitor`: one module a concern, each with `register(subparsers)`."""

@@ -1,0 +1,91 @@
+"""What the gateway and the brand-alert watcher hand to the events store.
+
+A `FlaggedEvent` is a small immutable record (in the manner of Datasette's events): made on the
+request path or in the watcher, handed to the store's writer without waiting, and written later.
+It never carries a page body. Review state, repeat counts and the audit trail belong to the store.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from filters.decision import Decision
+
+SOURCES = ("gateway", "brand-watch")
+
+
+def new_event_id() -> str:
+    """A stable unique id, made where the event is born so that replay is idempotent."""
+    return uuid.uuid4().hex
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class FlaggedEvent:
+    """One thing the Prevent lead may need to look at (DESIGN.md contract 4)."""
+
+    source: str  # "gateway" | "brand-watch"
+    kind: str  # filters.decision.Kind value: url, search, page, circumvention, mention, policy
+    action: str  # block | flag | study (| allow for a mention below threshold)
+    category: str | None
+    severity: int  # filters.decision.Severity value
+    rule: str | None
+    url: str | None
+    host: str | None
+    reason: str = ""
+    rule_source: str | None = None  # list file:line
+    search_terms: str | None = None
+    user: str | None = None
+    device: str | None = None
+    client_ip: str | None = None
+    group: str | None = None
+    policy_version: str | None = None
+    when: datetime = field(default_factory=utcnow)
+    id: str = field(default_factory=new_event_id)
+
+    @classmethod
+    def from_decision(
+        cls,
+        decision: Decision,
+        *,
+        source: str = "gateway",
+        user: str | None = None,
+        device: str | None = None,
+        client_ip: str | None = None,
+        when: datetime | None = None,
+    ) -> FlaggedEvent:
+        return cls(
+            source=source,
+            kind=decision.kind.value,
+            action=decision.action.value,
+            category=decision.category,
+            severity=int(decision.severity),
+            rule=decision.rule,
+            url=decision.url,
+            host=decision.host,
+            reason=decision.reason,
+            rule_source=decision.source,
+            search_terms=decision.search_terms,
+            user=user,
+            device=device,
+            client_ip=client_ip,
+            group=decision.group,
+            policy_version=decision.policy_version,
+            when=when or utcnow(),
+        )
+
+    def fold_key(self) -> tuple[str | None, ...]:
+        """Repeats of the same thing by the same person fold into one event (store issue #3)."""
+        who = self.user or self.device or self.client_ip
+        return (self.source, who, self.rule, self.host, self.action)
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["when"] = self.when.isoformat()
+        return data
