@@ -14,6 +14,7 @@ from collections.abc import Sequence
 COMMANDS = (
     "monitor.commands.check",
     "monitor.commands.lists",
+    "monitor.commands.config",
 )
 
 

@@ -1,0 +1,357 @@
+"""Reading list files: every entry keeps the file and line it came from (DESIGN.md contract 2).
+
+Formats, chosen by the policy's `format:` key or else by the file name:
+
+- `domains`  — one domain per line, `#` comments (UT1/squidGuard `domains` files). `*.x` and `.x`
+  are accepted and mean the same as `x`: a domain always covers its subdomains, label-aligned.
+- `hosts`    — a hosts file (`0.0.0.0 bad.test other.test`); `localhost` lines are skipped.
+- `urls`     — squidGuard `urls`: `host/path` prefixes (a scheme, if present, is ignored).
+- `expressions` / `regex` — one regular expression per line, run by RE2 (linear time, so a hostile
+  URL cannot make a list entry take seconds); matched against `host/path?query`, lowercased.
+- `phrases`  — one search phrase per line.
+- `weighted` — e2guardian weighted phrases: `<phrase><weight>`, combinations `<a>,<b><weight>`.
+- `yaml`     — the project's own format: `entries:` of `{domain|url|regex|phrase: ..., ...}`.
+
+Nothing here raises on bad content: problems are collected as `ListProblem(file, line, reason)`,
+so `lists validate` can show them all and a reload can refuse a bad change and keep the old policy.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import re2
+import yaml
+
+from filters.urls import normalise_host, normalise_url
+
+EntryKind = Literal["domain", "url", "regex", "phrase", "weighted"]
+Format = Literal["domains", "hosts", "urls", "expressions", "phrases", "weighted", "yaml"]
+FORMATS: tuple[str, ...] = ("domains", "hosts", "urls", "expressions", "phrases", "weighted", "yaml")
+
+# Lists are data edited by people: a few megabytes of junk in one line is a mistake, not a rule.
+MAX_LINE = 4096
+
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.log_errors = False
+_WEIGHTED_LINE = re.compile(r"^((?:\s*<[^<>]+>\s*,?)+)\s*<\s*(-?\d+)\s*>\s*$")
+_WEIGHTED_PART = re.compile(r"<([^<>]+)>")
+_HOSTS_SKIP = frozenset({"localhost", "localhost.localdomain", "local", "broadcasthost", "0.0.0.0"})
+
+
+@dataclass(frozen=True, slots=True)
+class ListProblem:
+    """One bad line, in words an IT technician can act on."""
+
+    file: str
+    line: int
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}: {self.reason}"
+
+
+@dataclass(frozen=True, slots=True)
+class ListEntry:
+    """One usable line of a list. `extra` holds per-entry overrides from YAML lists."""
+
+    kind: EntryKind
+    value: str
+    line: int
+    category: str | None = None
+    severity: str | None = None
+    weight: int = 0
+    words: tuple[str, ...] = ()
+    note: str | None = None
+
+
+@dataclass(slots=True)
+class ListFile:
+    """The entries and problems of one file, in file order."""
+
+    path: Path
+    display: str
+    format: str
+    entries: list[ListEntry] = field(default_factory=list)
+    problems: list[ListProblem] = field(default_factory=list)
+
+    def problem(self, line: int, reason: str) -> None:
+        self.problems.append(ListProblem(self.display, line, reason))
+
+
+def guess_format(path: Path) -> str:
+    """The format a file's name suggests; UT1/squidGuard folders use bare names."""
+    name = path.name.lower()
+    if name.endswith((".yaml", ".yml")):
+        return "yaml"
+    for fmt in ("domains", "hosts", "urls", "expressions", "phrases", "weighted"):
+        if name == fmt or name.endswith("." + fmt):
+            return fmt
+    if name.endswith(".regex"):
+        return "expressions"
+    if name.endswith(".txt") or name.endswith(".list"):
+        return "domains"
+    return "domains"
+
+
+def read_list(path: Path, fmt: str | None = None, *, display: str | None = None) -> ListFile:
+    """Read one list file. Never raises: an unreadable file is a problem at line 0."""
+    fmt = fmt or guess_format(path)
+    result = ListFile(path=path, display=display or str(path), format=fmt)
+    if fmt not in FORMATS:
+        result.problem(0, f"unknown list format {fmt!r}: use one of {', '.join(FORMATS)}")
+        return result
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        result.problem(0, f"cannot read the list ({exc.strerror or exc}): check the path")
+        return result
+    text = data.decode("utf-8", errors="replace")
+    if fmt == "yaml":
+        _read_yaml(text, result)
+        return result
+    reader = _LINE_READERS[fmt]
+    for number, line in _lines(text, result):
+        reader(line, number, result)
+    return result
+
+
+def _lines(text: str, result: ListFile) -> Iterator[tuple[int, str]]:
+    for number, raw in enumerate(text.splitlines(), start=1):
+        if len(raw) > MAX_LINE:
+            result.problem(number, f"line is longer than {MAX_LINE} characters: split or remove it")
+            continue
+        line = raw.split("#", 1)[0].strip() if "#" in raw else raw.strip()
+        if line:
+            yield number, line
+
+
+def _domain_entry(token: str, number: int, result: ListFile) -> None:
+    token = token.strip()
+    if token.startswith("*."):
+        token = token[2:]
+    token = token.lstrip(".")
+    if "/" in token or " " in token or "\t" in token:
+        result.problem(
+            number,
+            f"{token!r} is not a domain (it has a path or spaces): put URL prefixes in a urls list",
+        )
+        return
+    host, kind, _ = normalise_host(token)
+    if kind in ("malformed", "empty"):
+        result.problem(number, f"{token!r} is not a valid domain or IP address")
+        return
+    result.entries.append(ListEntry("domain", host, number))
+
+
+def _read_domain_line(line: str, number: int, result: ListFile) -> None:
+    _domain_entry(line, number, result)
+
+
+def _read_hosts_line(line: str, number: int, result: ListFile) -> None:
+    parts = line.split()
+    if len(parts) < 2:
+        result.problem(number, "a hosts line needs an address and at least one name")
+        return
+    for name in parts[1:]:
+        if name.lower() in _HOSTS_SKIP:
+            continue
+        _domain_entry(name, number, result)
+
+
+def _url_prefix(value: str) -> str | None:
+    """`host/path` as the URL table stores it, or None if there is no usable host."""
+    normalised = normalise_url(value)
+    if normalised.host_kind in ("malformed", "empty"):
+        return None
+    return normalised.match_key
+
+
+def _read_url_line(line: str, number: int, result: ListFile) -> None:
+    prefix = _url_prefix(line)
+    if prefix is None:
+        result.problem(number, f"{line!r} is not a URL prefix of the form host/path")
+        return
+    result.entries.append(ListEntry("url", prefix, number))
+
+
+def regex_problem(pattern: str) -> str | None:
+    """Why RE2 refuses a pattern, or None if it compiles."""
+    try:
+        re2.compile(pattern, options=_RE2_OPTIONS)
+    except re2.error as exc:
+        detail = exc.args[0] if exc.args else exc
+        if isinstance(detail, bytes):
+            detail = detail.decode("utf-8", "replace")
+        return (
+            f"regular expression {pattern!r} is not valid for RE2 ({detail}); "
+            "back-references and look-arounds are not supported"
+        )
+    return None
+
+
+def _read_regex_line(line: str, number: int, result: ListFile) -> None:
+    problem = regex_problem(line)
+    if problem:
+        result.problem(number, problem)
+        return
+    result.entries.append(ListEntry("regex", line, number))
+
+
+def _read_phrase_line(line: str, number: int, result: ListFile) -> None:
+    result.entries.append(ListEntry("phrase", line, number))
+
+
+def parse_weighted(line: str) -> tuple[tuple[str, ...], int] | None:
+    """`<a><10>` or `<a>,<b><-5>` into (words, weight); None if the line is not of that shape."""
+    match = _WEIGHTED_LINE.match(line)
+    if not match:
+        return None
+    words = tuple(w.strip() for w in _WEIGHTED_PART.findall(match.group(1)) if w.strip())
+    if not words:
+        return None
+    return words, int(match.group(2))
+
+
+def _read_weighted_line(line: str, number: int, result: ListFile) -> None:
+    parsed = parse_weighted(line)
+    if parsed is None:
+        result.problem(
+            number, "expected <phrase><weight> or <phrase>,<phrase><weight>, e.g. <zorblax><40>"
+        )
+        return
+    words, weight = parsed
+    result.entries.append(
+        ListEntry("weighted", " + ".join(words), number, weight=weight, words=words)
+    )
+
+
+_LINE_READERS = {
+    "domains": _read_domain_line,
+    "hosts": _read_hosts_line,
+    "urls": _read_url_line,
+    "expressions": _read_regex_line,
+    "phrases": _read_phrase_line,
+    "weighted": _read_weighted_line,
+}
+
+
+# --- the project's own YAML format -------------------------------------------------------------
+
+_YAML_KINDS: tuple[EntryKind, ...] = ("domain", "url", "regex", "phrase", "weighted")
+
+
+def load_yaml_nodes(text: str) -> yaml.Node | None:
+    """Compose YAML to nodes so every value keeps its line (safe: no tags, no objects)."""
+    return yaml.compose(text, Loader=yaml.SafeLoader)
+
+
+def node_line(node: yaml.Node) -> int:
+    return node.start_mark.line + 1
+
+
+def node_value(node: yaml.Node) -> Any:
+    """A plain Python value of a node (SafeLoader semantics)."""
+    loader = yaml.SafeLoader("")
+    try:
+        return loader.construct_object(node, deep=True)
+    finally:
+        loader.dispose()
+
+
+def mapping_items(node: yaml.Node) -> Iterator[tuple[str, yaml.Node]]:
+    if not isinstance(node, yaml.MappingNode):
+        return
+    for key, value in node.value:
+        yield str(key.value), value
+
+
+def _read_yaml(text: str, result: ListFile) -> None:
+    try:
+        root = load_yaml_nodes(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark else 0
+        result.problem(line, f"not valid YAML: {getattr(exc, 'problem', exc)}")
+        return
+    if root is None:
+        return
+    if not isinstance(root, yaml.MappingNode):
+        result.problem(node_line(root), "a YAML list needs a mapping with an `entries:` key")
+        return
+    top = dict(mapping_items(root))
+    default_category = _scalar(top.get("category"))
+    entries = top.get("entries")
+    if entries is None:
+        result.problem(node_line(root), "no `entries:` key: add `entries: []` for an empty list")
+        return
+    if not isinstance(entries, yaml.SequenceNode):
+        result.problem(node_line(entries), "`entries:` must be a list")
+        return
+    for item in entries.value:
+        _read_yaml_entry(item, default_category, result)
+
+
+def _scalar(node: yaml.Node | None) -> str | None:
+    if isinstance(node, yaml.ScalarNode) and node.value != "":
+        return str(node.value)
+    return None
+
+
+def _read_yaml_entry(item: yaml.Node, default_category: str | None, result: ListFile) -> None:
+    number = node_line(item)
+    if isinstance(item, yaml.ScalarNode):
+        # A bare string is a domain: the shortest way for IT staff to add one.
+        _domain_entry(str(item.value), number, result)
+        return
+    if not isinstance(item, yaml.MappingNode):
+        result.problem(number, "an entry must be a domain or a mapping like {domain: bad.test}")
+        return
+    fields = {key: _scalar(value) for key, value in mapping_items(item)}
+    kinds = [k for k in _YAML_KINDS if fields.get(k)]
+    if len(kinds) != 1:
+        result.problem(number, f"an entry needs exactly one of: {', '.join(_YAML_KINDS)}")
+        return
+    kind = kinds[0]
+    value = fields[kind] or ""
+    before = len(result.entries)
+    if kind == "domain":
+        _domain_entry(value, number, result)
+    elif kind == "url":
+        _read_url_line(value, number, result)
+    elif kind == "regex":
+        _read_regex_line(value, number, result)
+    elif kind == "phrase":
+        _read_phrase_line(value, number, result)
+    else:
+        _read_weighted_yaml(value, fields.get("weight"), number, result)
+    if len(result.entries) == before:
+        return
+    entry = result.entries[-1]
+    result.entries[-1] = ListEntry(
+        entry.kind,
+        entry.value,
+        entry.line,
+        category=fields.get("category") or default_category,
+        severity=fields.get("severity"),
+        weight=entry.weight,
+        words=entry.words,
+        note=fields.get("note") or fields.get("source"),
+    )
+
+
+def _read_weighted_yaml(value: str, weight: str | None, number: int, result: ListFile) -> None:
+    if weight is None:
+        result.problem(number, "a weighted entry needs `weight:` (a whole number, may be negative)")
+        return
+    try:
+        points = int(weight)
+    except ValueError:
+        result.problem(number, f"weight {weight!r} is not a whole number")
+        return
+    words = tuple(w.strip() for w in value.split("+") if w.strip())
+    result.entries.append(ListEntry("weighted", value, number, weight=points, words=words))

@@ -1,0 +1,257 @@
+"""The one configuration file (DESIGN.md contract 5): every setting has a default, a type and help.
+
+Sections are dataclasses; each field's `metadata["help"]` is its help text. `load_config()` reads
+YAML, checks every key against the dataclasses and raises `ConfigError` naming the key path and the
+reason. Secrets (`metadata["secret"]`) are never read from the file: they come from an environment
+variable `PREVENT_MONITOR_<SECTION>_<KEY>` or a file named by `..._FILE`, so the config can be
+committed and shared within a trust.
+
+Other parts add their settings by adding fields to their section here: `config show` then lists
+them with no further work.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from monitor.setting import setting
+
+DEFAULT_CONFIG_NAME = "prevent-monitor.yaml"
+
+
+class ConfigError(Exception):
+    """An invalid configuration: stops start-up with the key path and what to do."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.source = source
+        self.problems = problems
+        lines = "\n".join(f"  {p}" for p in problems)
+        super().__init__(f"invalid configuration in {source}:\n{lines}")
+
+
+@dataclass(slots=True)
+class PolicySettings:
+    file: str = setting("blocklists/policy.yaml", "The policy file (categories, lists, groups).")
+    reload_interval: float = setting(
+        5.0, "Seconds between checks of the policy and list files for changes."
+    )
+
+
+@dataclass(slots=True)
+class DatabaseSettings:
+    url: str = setting(
+        "sqlite:///var/prevent-monitor.sqlite",
+        "SQLAlchemy URL of the events store: the embedded SQLite file by default, or "
+        "postgresql+psycopg://user@host/db for a trust (the password from the environment).",
+    )
+    password: str = setting(
+        "", "Database password, merged into the URL.", secret=True
+    )
+    spool_dir: str = setting(
+        "var/spool", "Where events wait, durably, while the database is unreachable."
+    )
+    fold_window_minutes: int = setting(
+        10, "Repeats of the same rule and site by the same person within this many minutes "
+        "are one event with a count."
+    )
+    retention_days: int = setting(
+        365, "Events older than this are purged daily (escalated and referred cases are kept "
+        "until closed)."
+    )
+
+
+@dataclass(slots=True)
+class Config:
+    school: str = setting("Our School", "The school's name, shown on block pages and in digests.")
+    data_dir: str = setting("var", "Where the daemon keeps its state (store, spool, CA, caches).")
+    policy: PolicySettings = field(
+        default_factory=PolicySettings, metadata={"help": "The filtering policy."}
+    )
+    database: DatabaseSettings = field(
+        default_factory=DatabaseSettings, metadata={"help": "The flagged-events store."}
+    )
+
+    source: str = field(default="(defaults)", metadata={"internal": True})
+    base_dir: str = field(default=".", metadata={"internal": True})
+
+    def path(self, value: str) -> Path:
+        """A path from the config, relative to the config file's folder."""
+        candidate = Path(value).expanduser()
+        return candidate if candidate.is_absolute() else Path(self.base_dir) / candidate
+
+
+def load_config(path: str | Path | None) -> Config:
+    """Read and check a config file; `None` gives the defaults (plus environment secrets)."""
+    if path is None:
+        config = Config()
+        problems: list[str] = []
+        _apply_secrets(config, "", problems)
+        if problems:
+            raise ConfigError("(environment)", problems)
+        return config
+    file = Path(path)
+    try:
+        raw = yaml.safe_load(file.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(str(file), [f"cannot read the file: {exc.strerror or exc}"]) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(str(file), [f"not valid YAML: {exc}"]) from None
+    if raw is None:
+        raw = {}
+    problems = []
+    if not isinstance(raw, dict):
+        raise ConfigError(str(file), ["(top): expected a mapping of settings"])
+    config = _build(Config, raw, "", problems)
+    _apply_secrets(config, "", problems)
+    if problems:
+        raise ConfigError(str(file), problems)
+    config.source = str(file)
+    config.base_dir = str(file.resolve().parent)
+    return config
+
+
+def _fields(cls: type) -> list[dataclasses.Field[Any]]:
+    return [f for f in dataclasses.fields(cls) if not f.metadata.get("internal")]
+
+
+def _build(cls: type, raw: dict[str, Any], prefix: str, problems: list[str]) -> Any:
+    hints = typing.get_type_hints(cls)
+    names = {f.name: f for f in _fields(cls)}
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        keypath = f"{prefix}{key}"
+        known = names.get(str(key))
+        if known is None:
+            close = ", ".join(sorted(names))
+            problems.append(f"{keypath}: unknown setting (known here: {close})")
+            continue
+        if known.metadata.get("secret"):
+            env = _env_name(prefix, known.name)
+            problems.append(
+                f"{keypath}: secrets are not read from the config file; set {env} "
+                f"or {env}_FILE in the environment"
+            )
+            continue
+        hint = hints[known.name]
+        if dataclasses.is_dataclass(hint):
+            if not isinstance(value, dict):
+                problems.append(f"{keypath}: expected a section (key: value lines)")
+                continue
+            values[known.name] = _build(typing.cast(type, hint), value, keypath + ".", problems)
+            continue
+        checked = _coerce(value, hint, keypath, problems)
+        if checked is _INVALID:
+            continue
+        choices = known.metadata.get("choices") or ()
+        if choices and checked not in choices:
+            problems.append(f"{keypath}: {checked!r} is not one of {', '.join(choices)}")
+            continue
+        values[known.name] = checked
+    return cls(**values)
+
+
+_INVALID = object()
+
+
+def _coerce(value: Any, hint: Any, keypath: str, problems: list[str]) -> Any:
+    origin = typing.get_origin(hint)
+    if origin in (types.UnionType, typing.Union):
+        options = [a for a in typing.get_args(hint) if a is not type(None)]
+        if value is None:
+            return None
+        hint = options[0]
+        origin = typing.get_origin(hint)
+    if origin is list:
+        (inner,) = typing.get_args(hint)
+        if not isinstance(value, list):
+            problems.append(f"{keypath}: expected a list")
+            return _INVALID
+        items = [_coerce(v, inner, f"{keypath}[{i}]", problems) for i, v in enumerate(value)]
+        return _INVALID if any(i is _INVALID for i in items) else items
+    if origin is dict:
+        if not isinstance(value, dict):
+            problems.append(f"{keypath}: expected a mapping")
+            return _INVALID
+        return {str(k): v for k, v in value.items()}
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        problems.append(f"{keypath}: expected true or false, got {value!r}")
+        return _INVALID
+    if hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        problems.append(f"{keypath}: expected a whole number, got {value!r}")
+        return _INVALID
+    if hint is float:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+        problems.append(f"{keypath}: expected a number, got {value!r}")
+        return _INVALID
+    if hint is str:
+        if isinstance(value, str | int | float) and not isinstance(value, bool):
+            return str(value)
+        problems.append(f"{keypath}: expected text, got {value!r}")
+        return _INVALID
+    return value
+
+
+def _env_name(prefix: str, name: str) -> str:
+    section = prefix.rstrip(".").replace(".", "_")
+    parts = ["PREVENT_MONITOR", section, name] if section else ["PREVENT_MONITOR", name]
+    return "_".join(parts).upper()
+
+
+def _apply_secrets(obj: Any, prefix: str, problems: list[str]) -> None:
+    for f in _fields(type(obj)):
+        value = getattr(obj, f.name)
+        if dataclasses.is_dataclass(value):
+            _apply_secrets(value, f"{prefix}{f.name}.", problems)
+            continue
+        if not f.metadata.get("secret"):
+            continue
+        env = _env_name(prefix, f.name)
+        if os.environ.get(env):
+            setattr(obj, f.name, os.environ[env])
+        elif os.environ.get(env + "_FILE"):
+            secret_file = Path(os.environ[env + "_FILE"])
+            try:
+                setattr(obj, f.name, secret_file.read_text(encoding="utf-8").strip())
+            except OSError as exc:
+                problems.append(f"{env}_FILE: cannot read {secret_file}: {exc.strerror or exc}")
+
+
+def describe(config: Config) -> str:
+    """`config show`: the effective configuration as commented YAML, secrets hidden."""
+    lines = [f"# effective configuration (from {config.source})"]
+    _describe(config, 0, lines, "")
+    return "\n".join(lines) + "\n"
+
+
+def _describe(obj: Any, depth: int, lines: list[str], prefix: str) -> None:
+    indent = "  " * depth
+    for f in _fields(type(obj)):
+        value = getattr(obj, f.name)
+        help_text = f.metadata.get("help", "")
+        if dataclasses.is_dataclass(value):
+            lines.append(f"{indent}# {help_text}")
+            lines.append(f"{indent}{f.name}:")
+            _describe(value, depth + 1, lines, f"{prefix}{f.name}.")
+            continue
+        if f.metadata.get("secret"):
+            env = _env_name(prefix, f.name)
+            state = "set" if value else "not set"
+            lines.append(f"{indent}# {help_text} From {env} or {env}_FILE ({state}).")
+            continue
+        if help_text:
+            lines.append(f"{indent}# {help_text}")
+        dumped = yaml.safe_dump({f.name: value}, default_flow_style=True, width=1000).strip()
+        lines.append(f"{indent}{dumped.removeprefix('{').removesuffix('}')}")
