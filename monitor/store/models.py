@@ -1,0 +1,275 @@
+"""The flagged-events store's tables, as typed SQLAlchemy 2 models.
+
+One module for every table so that the gateway, the brand-alert watcher and the review console
+build on the same names. Schema changes go through Alembic (`monitor/store/migrations/`); a model
+change without a migration fails `tests/store/test_migrations.py`.
+
+Tables:
+
+- `Event` (``events``): one flagged, blocked or study event for the Prevent lead, after folding
+  of repeats (DESIGN.md contract 4). `event_id` is the `FlaggedEvent.id` made at birth.
+- `EventReceipt` (``event_receipts``): every `FlaggedEvent.id` the writer has accepted and the
+  event it went into, so that replaying a spool never counts a repeat twice.
+- `AuditEntry` (``audit_trail``): append-only record of who did what (review changes,
+  assignment, notes, console actions). Triggers refuse UPDATE, and refuse DELETE while the event
+  it belongs to still exists (retention removes the trail only together with its event).
+- `BrandMention`, `FeedState`: the brand-alert watcher's findings and its per-feed polling state.
+- `ConsoleUser`, `UnblockRequest`, `DigestSent`: the review console's users (role, argon2 hash),
+  unblock requests from pupils or staff, and the brand-alert digests sent.
+
+Times are stored in UTC and always come back timezone-aware (`UTCDateTime`).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    SmallInteger,
+    String,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# SQLite only makes INTEGER PRIMARY KEY an alias of the rowid (auto-increment), not BIGINT.
+BigID = BigInteger().with_variant(Integer(), "sqlite")
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp stored in UTC and returned timezone-aware on both backends.
+
+    SQLite has no time zones: values are stored as naive UTC text, which compares correctly as
+    long as every write goes through this type.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        if dialect.name == "sqlite":
+            return value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if isinstance(value, str):  # raw SQL on SQLite
+            value = datetime.fromisoformat(value)
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class ReviewStatus(StrEnum):
+    """Where the Prevent lead is with an event (issue 3, point 6)."""
+
+    NEW = "new"
+    IN_REVIEW = "in_review"
+    ESCALATED = "escalated"
+    REFERRED = "referred"  # needs a referral reference (MASH, Channel)
+    CLOSED_NO_CONCERN = "closed_no_concern"
+    FALSE_POSITIVE = "false_positive"
+
+
+# Cases the retention purge keeps until they are closed.
+OPEN_CASES = (ReviewStatus.ESCALATED, ReviewStatus.REFERRED)
+
+
+class Role(StrEnum):
+    """What a console user may see and do. IT staff see counts and rules, not pupils' names."""
+
+    ADMIN = "admin"
+    PREVENT_LEAD = "prevent_lead"  # the DSL / Prevent lead: identities, review, referral
+    IT_STAFF = "it_staff"  # lists, unblock requests, health; no identities
+    TEACHER = "teacher"  # asks for study exemptions
+    COMMS = "comms"  # reads the brand-alert digest
+
+
+class Event(Base):
+    """A flagged event as the Prevent lead sees it: one row per folded run of repeats."""
+
+    __tablename__ = "events"
+
+    pk: Mapped[int] = mapped_column(BigID, primary_key=True, autoincrement=True)
+    event_id: Mapped[str] = mapped_column(String(64), unique=True)
+    source: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[str] = mapped_column(String(16))
+    action: Mapped[str] = mapped_column(String(8))
+    category: Mapped[str | None] = mapped_column(String(128))
+    severity: Mapped[int] = mapped_column(SmallInteger, default=0)
+    rule: Mapped[str | None] = mapped_column(String(256))
+    rule_source: Mapped[str | None] = mapped_column(String(512))
+    url: Mapped[str | None] = mapped_column(String(8192))
+    host: Mapped[str | None] = mapped_column(String(255))
+    reason: Mapped[str] = mapped_column(String(2048), default="")
+    search_terms: Mapped[str | None] = mapped_column(String(1024))
+    # `user` and `group` are SQL keywords: plain column names keep hand-written SQL simple.
+    user: Mapped[str | None] = mapped_column("user_name", String(128))
+    device: Mapped[str | None] = mapped_column(String(128))
+    client_ip: Mapped[str | None] = mapped_column(String(64))
+    group: Mapped[str | None] = mapped_column("group_name", String(128))
+    policy_version: Mapped[str | None] = mapped_column(String(64))
+    first_seen: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_seen: Mapped[datetime] = mapped_column(UTCDateTime)
+    repeat_count: Mapped[int] = mapped_column(Integer, default=1)
+    fold_key: Mapped[str] = mapped_column(String(40))  # sha1 of FlaggedEvent.fold_key()
+    status: Mapped[str] = mapped_column(String(20), default=ReviewStatus.NEW.value)
+    status_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    assignee: Mapped[str | None] = mapped_column(String(128))
+    referral_ref: Mapped[str | None] = mapped_column(String(128))
+
+    __table_args__ = (
+        # Folding looks up the open event for a key; keyset pages walk (sort column, pk).
+        Index("ix_events_fold", "fold_key", "first_seen"),
+        Index("ix_events_last_seen", "last_seen", "pk"),
+        Index("ix_events_first_seen", "first_seen", "pk"),
+        Index("ix_events_status_last_seen", "status", "last_seen", "pk"),
+        Index("ix_events_severity_last_seen", "severity", "last_seen", "pk"),
+        Index("ix_events_user_last_seen", "user_name", "last_seen"),
+        Index("ix_events_device_last_seen", "device", "last_seen"),
+        Index("ix_events_category_last_seen", "category", "last_seen"),
+    )
+
+
+class EventReceipt(Base):
+    """Every accepted `FlaggedEvent.id`, folded or not: the writer's idempotency record."""
+
+    __tablename__ = "event_receipts"
+
+    event_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    event_pk: Mapped[int] = mapped_column(
+        BigID, ForeignKey("events.pk", ondelete="CASCADE"), index=True
+    )
+
+
+class AuditEntry(Base):
+    """One line of the append-only audit trail: who did what, when, and why."""
+
+    __tablename__ = "audit_trail"
+
+    id: Mapped[int] = mapped_column(BigID, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    actor: Mapped[str] = mapped_column(String(128))
+    action: Mapped[str] = mapped_column(String(32))  # status | assign | note | console action
+    event_id: Mapped[str | None] = mapped_column(String(64), index=True)  # no FK: see docstring
+    subject: Mapped[str | None] = mapped_column(String(128))  # e.g. "unblock:12", "user:alice"
+    from_value: Mapped[str | None] = mapped_column(String(128))
+    to_value: Mapped[str | None] = mapped_column(String(128))
+    note: Mapped[str | None] = mapped_column(Text)
+
+
+class BrandMention(Base):
+    """A place on the web where the watcher found the school named."""
+
+    __tablename__ = "brand_mentions"
+
+    id: Mapped[int] = mapped_column(BigID, primary_key=True, autoincrement=True)
+    mention_key: Mapped[str] = mapped_column(String(64), unique=True)  # dedupe key (watcher's)
+    feed: Mapped[str] = mapped_column(String(2048))
+    url: Mapped[str] = mapped_column(String(8192))
+    title: Mapped[str | None] = mapped_column(String(1024))
+    snippet: Mapped[str | None] = mapped_column(String(2048))
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    first_seen: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    last_seen: Mapped[datetime] = mapped_column(UTCDateTime)
+    seen_count: Mapped[int] = mapped_column(Integer, default=1)
+    category: Mapped[str | None] = mapped_column(String(128))
+    severity: Mapped[int] = mapped_column(SmallInteger, default=0)
+    rule: Mapped[str | None] = mapped_column(String(256))
+    event_id: Mapped[str | None] = mapped_column(String(64))  # the FlaggedEvent, if one was made
+    digest_id: Mapped[int | None] = mapped_column(
+        BigID, ForeignKey("digests_sent.id", ondelete="SET NULL"), index=True
+    )
+
+
+class FeedState(Base):
+    """Polling state of one search-alert feed (conditional GET, back-off)."""
+
+    __tablename__ = "feed_state"
+
+    id: Mapped[int] = mapped_column(BigID, primary_key=True, autoincrement=True)
+    feed_url: Mapped[str] = mapped_column(String(2048), unique=True)
+    etag: Mapped[str | None] = mapped_column(String(512))
+    last_modified: Mapped[str | None] = mapped_column(String(128))
+    last_polled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_success_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    next_poll_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    error_count: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(String(2048))
+
+
+class ConsoleUser(Base):
+    """Someone who signs in to the review console."""
+
+    __tablename__ = "console_users"
+
+    id: Mapped[int] = mapped_column(BigID, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(128), unique=True)
+    display_name: Mapped[str | None] = mapped_column(String(256))
+    email: Mapped[str | None] = mapped_column(String(320))
+    role: Mapped[str] = mapped_column(String(20))  # a Role value
+    password_hash: Mapped[str] = mapped_column(String(256))  # argon2 (argon2-cffi) encoded hash
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class UnblockRequest(Base):
+    """A request to unblock a page, answered by IT staff."""
+
+    __tablename__ = "unblock_requests"
+
+    id: Mapped[int] = mapped_column(BigID, primary_key=True, autoincrement=True)
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    requester: Mapped[str | None] = mapped_column(String(128))
+    url: Mapped[str] = mapped_column(String(8192))
+    host: Mapped[str | None] = mapped_column(String(255))
+    rule: Mapped[str | None] = mapped_column(String(256))
+    reason: Mapped[str | None] = mapped_column(String(2048))
+    event_id: Mapped[str | None] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), default="open", index=True)
+    decided_by: Mapped[str | None] = mapped_column(String(128))
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    decision_note: Mapped[str | None] = mapped_column(String(2048))
+
+
+class DigestSent(Base):
+    """One brand-alert digest email that went out (or failed to)."""
+
+    __tablename__ = "digests_sent"
+
+    id: Mapped[int] = mapped_column(BigID, primary_key=True, autoincrement=True)
+    sent_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    period_start: Mapped[datetime] = mapped_column(UTCDateTime)
+    period_end: Mapped[datetime] = mapped_column(UTCDateTime)
+    recipients: Mapped[str] = mapped_column(String(4096))
+    mention_count: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[str] = mapped_column(String(16), default="sent")  # sent | failed
+    message_id: Mapped[str | None] = mapped_column(String(512))
+    error: Mapped[str | None] = mapped_column(String(2048))
