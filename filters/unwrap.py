@@ -24,10 +24,9 @@ MAX_PARAMS = 256
 
 _GOOGLE_RE = re.compile(r"(?:www\.|images\.|news\.)?google(?:\.[a-z]{2,3}){1,2}")
 _GOOGLE_TRANSLATE_RE = re.compile(r"translate\.google(?:\.[a-z]{2,3}){1,2}")
-_ARCHIVE_TODAY = frozenset(
-    {"archive.ph", "archive.is", "archive.today", "archive.li", "archive.vn", "archive.fo",
-     "archive.md"}  # fmt: skip
-)
+# archive.today and its mirrors
+_ARCHIVE_TODAY_TLDS = ("ph", "is", "today", "li", "vn", "fo", "md")
+_ARCHIVE_TODAY = frozenset(f"archive.{tld}" for tld in _ARCHIVE_TODAY_TLDS)
 _WAYBACK_PATH_RE = re.compile(r"/web/(?:\d{0,14}\*?|\*)(?:[a-z]{2}_)?/+(.+)", re.IGNORECASE)
 _ARCHIVE_TODAY_PATH_RE = re.compile(
     r"/(?:newest|oldest|timegate|timemap(?:/[a-z]+)?|\d{4}(?:\.\d\d){0,2}(?:-\d{6})?|\d{8,14}"

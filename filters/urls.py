@@ -83,7 +83,8 @@ class NormalisedURL:
             return f"{self.scheme}:{self.path[1:]}{query}"  # mailto:, data:, javascript:
         scheme = self.scheme or ("https" if self.port == 443 else "http")
         host = f"[{self.host}]" if self.host_kind == "ipv6" else self.host
-        port = "" if self.port is None or self.port == DEFAULT_PORTS.get(scheme) else f":{self.port}"
+        default = DEFAULT_PORTS.get(scheme)
+        port = "" if self.port is None or self.port == default else f":{self.port}"
         return f"{scheme}://{host}{port}{self.path}{query}"
 
 
@@ -196,7 +197,7 @@ def _split_host_port(authority: str) -> tuple[str, str]:
     return host, port
 
 
-# -- percent-encoding -----------------------------------------------------------------------------
+# -- percent-encoding ------------------------------------------------------------------------------
 
 
 def _percent_decode(text: str, anomalies: list[str], keep: re.Pattern[bytes] | None) -> bytes:
@@ -228,8 +229,8 @@ def _encode_char(m: re.Match[str]) -> str:
     char = m.group()
     code = ord(char)
     if 0xDC80 <= code <= 0xDCFF:  # a byte that was not UTF-8, kept by surrogateescape
-        return "%%%02X" % (code - 0xDC00)
-    return "".join("%%%02X" % b for b in char.encode("utf-8", "surrogatepass"))
+        return f"%{code - 0xDC00:02X}"
+    return "".join(f"%{b:02X}" for b in char.encode("utf-8", "surrogatepass"))
 
 
 def _canonical_component(text: str, anomalies: list[str], *, query: bool) -> str:
@@ -274,7 +275,7 @@ def _remove_dot_segments(path: str, anomalies: list[str]) -> str:
     return "/" + "/".join(kept) + trailing
 
 
-# -- hosts -------------------------------------------------------------------------------------------
+# -- hosts -----------------------------------------------------------------------------------------
 
 
 def normalise_host(raw: str) -> tuple[str, HostKind, tuple[str, ...]]:
@@ -351,7 +352,7 @@ def _normalise_host(raw: str) -> tuple[str, HostKind, tuple[str, ...]]:
         if ipv4 is None:
             return malformed()
         anomalies.append("ip-literal")
-        if ipv4 != host:
+        if ipv4 != raw:  # any other spelling (numeric, full-width, trailing dot) hides the IP
             anomalies.append("obfuscated-ip")
         return ipv4, "ipv4", _tags(anomalies)
     if len(host) > 253 or not _DOMAIN_RE.fullmatch(host):
