@@ -7,7 +7,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from filters.urls import NormalisedURL, normalise_host, normalise_url, parent_domains, split_url
+from filters.urls import (
+    NormalisedURL,
+    _normalise_host,
+    normalise_host,
+    normalise_url,
+    parent_domains,
+    split_url,
+)
 
 
 def host_of(url: str) -> str:
@@ -419,7 +426,9 @@ def test_any_text_gives_a_normalised_url(text: str) -> None:
 @settings(max_examples=300)
 @given(st.one_of(st.text(), _URLISH))
 def test_any_text_gives_a_host(text: str) -> None:
-    host, kind, _ = normalise_host(text)
+    # The inner function, so that the catch-all in normalise_host cannot hide a fault.
+    host, kind, _ = _normalise_host(text)
+    assert normalise_host(text)[:2] == (host, kind)
     assert isinstance(host, str)
     assert kind in ("domain", "ipv4", "ipv6", "malformed", "empty")
     if kind == "domain":
