@@ -1,0 +1,95 @@
+"""Search-term phrase lists: which listed phrases does a pupil's query contain?
+
+A phrase matches when every one of its words is present in the query as a whole word, in any
+order ("alpha beta" matches "beta alpha" and "alpha and beta"; "class" never matches "classic").
+Both sides go through `filters.textfold.fold`, so case, accents, Arabic harakat, look-alike digits,
+stretched letters and punctuation inside words make no difference.
+
+Words are the unit, so the compiled form is a hash of folded word → phrases that need it: one
+lookup per query word, whatever the list size. Words in scripts written without spaces (Chinese,
+Japanese, Thai, Lao, Khmer, Myanmar) have no word boundaries to respect; those are found as
+substrings of the folded query with one Aho-Corasick pass.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import ahocorasick
+
+from filters.textfold import fold
+
+_UNSPACED_SCRIPT = re.compile(
+    "[\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff"
+    "\uf900-\ufaff\U00020000-\U0003ffff]"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Phrase:
+    """One line of a search-term list."""
+
+    text: str  # as written in the list
+    category: str
+    severity: int  # a filters.decision.Severity value
+    rule: str  # stable id, e.g. "search:proscribed:12"
+    source: str  # "file:line"
+
+
+@dataclass(frozen=True, slots=True)
+class PhraseHit:
+    phrase: Phrase
+
+
+class PhraseList:
+    """A compiled phrase list. Build once per policy load; `find` is safe to call from threads."""
+
+    def __init__(self, phrases: Iterable[Phrase]) -> None:
+        self._phrases: list[Phrase] = []
+        self._needs: list[int] = []  # how many distinct words each phrase needs
+        self._by_word: dict[str, list[int]] = {}
+        self._unspaced = ahocorasick.Automaton()
+        unspaced_words = 0
+        for phrase in phrases:
+            words = list(dict.fromkeys(fold(phrase.text).split()))
+            if not words:
+                continue  # only punctuation: it could never match, lists validate says so
+            index = len(self._phrases)
+            self._phrases.append(phrase)
+            self._needs.append(len(words))
+            for word in words:
+                if _UNSPACED_SCRIPT.search(word) and word not in self._unspaced:
+                    self._unspaced.add_word(word, word)
+                    unspaced_words += 1
+                self._by_word.setdefault(word, []).append(index)
+        self._has_unspaced = unspaced_words > 0
+        if self._has_unspaced:
+            self._unspaced.make_automaton()
+
+    def __len__(self) -> int:
+        return len(self._phrases)
+
+    def find(self, text: str) -> list[PhraseHit]:
+        """Every phrase whose words all appear in `text`, in list order, each once."""
+        if not self._phrases or not text:
+            return []
+        folded = fold(text)
+        present = set(folded.split())
+        if self._has_unspaced:
+            present.update(word for _, word in self._unspaced.iter(folded))
+        by_word = self._by_word
+        needs = self._needs
+        found: dict[int, int] = {}
+        for word in present:
+            for index in by_word.get(word, ()):
+                found[index] = found.get(index, 0) + 1
+        if not found:
+            return []
+        phrases = self._phrases
+        return [
+            PhraseHit(phrases[index])
+            for index in sorted(found)
+            if found[index] == needs[index]
+        ]
