@@ -1,0 +1,191 @@
+"""Write one batch of event rows in one transaction, folding repeats and ignoring replays.
+
+`store_rows(connection, rows, fold_window)` is what the writer thread calls (and what a test or a
+one-off import may call). Within the caller's transaction it:
+
+1. drops rows whose event id already has a receipt (a replay of something already stored);
+2. folds each remaining row into the open event with the same fold key whose `first_seen` lies
+   within `fold_window` before it (the window is anchored at the event's first sighting, so one
+   event covers at most one window of activity; a pupil who keeps at it makes one event per
+   window, which keeps per-day counts meaningful);
+3. inserts the new events (`ON CONFLICT (event_id) DO NOTHING` on both backends), adds the folded
+   repeats to existing events (count, last seen), and writes a receipt for every accepted id.
+
+Everything happens in the caller's transaction, so a batch is stored whole or not at all, and a
+replay after a lost commit acknowledgement changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, cast
+
+from sqlalchemy import ARRAY, Connection, String, Table, any_, bindparam, case, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from monitor.store.models import Event, EventReceipt, UTCDateTime
+
+events = cast(Table, Event.__table__)
+receipts = cast(Table, EventReceipt.__table__)
+
+CHUNK = 500  # bound parameters per IN (...) lookup
+
+
+@dataclass
+class BatchResult:
+    inserted: int = 0  # new event rows
+    folded: int = 0  # rows counted into an existing or new event
+    duplicates: int = 0  # rows already stored (replays)
+
+
+@dataclass
+class _Target:
+    first_seen: datetime
+    pk: int | None  # None: a new row of this batch
+    row: dict[str, Any] | None = None
+    add: int = 0
+    last_seen: datetime | None = None
+
+
+def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _insert(connection: Connection, table: Any) -> Any:
+    if connection.dialect.name == "postgresql":
+        return pg_insert(table)
+    return sqlite_insert(table)
+
+
+def _insert_events(connection: Connection, rows: Sequence[dict[str, Any]]) -> dict[str, int]:
+    """Insert new events; their pks by event id."""
+    # A plain executemany: psycopg pipelines it with one prepared statement, sqlite3 loops in C.
+    # (Multi-row VALUES with RETURNING spends its time splitting a huge query text in psycopg.)
+    statement = _insert(connection, events).on_conflict_do_nothing(index_elements=["event_id"])
+    connection.execute(statement, list(rows))
+    pks: dict[str, int] = {}
+    for chunk in _chunks([row["event_id"] for row in rows]):
+        query = select(events.c.event_id, events.c.pk).where(
+            _one_of(connection, events.c.event_id, chunk)
+        )
+        pks.update((event_id, pk) for event_id, pk in connection.execute(query))
+    return pks
+
+
+def _one_of(connection: Connection, column: Any, values: Sequence[str]) -> Any:
+    """`column IN (values)`; on PostgreSQL `= ANY(array)`, one parameter instead of hundreds."""
+    if connection.dialect.name == "postgresql":
+        return column == any_(bindparam("values", list(values), type_=ARRAY(String)))
+    return column.in_(values)
+
+
+def _known_ids(connection: Connection, ids: Sequence[str]) -> set[str]:
+    known: set[str] = set()
+    for chunk in _chunks(ids):
+        query = select(receipts.c.event_id).where(_one_of(connection, receipts.c.event_id, chunk))
+        known.update(connection.scalars(query))
+    return known
+
+
+def _open_events(
+    connection: Connection, keys: Sequence[str], since: datetime, until: datetime
+) -> dict[str, list[_Target]]:
+    found: dict[str, list[_Target]] = {}
+    for chunk in _chunks(keys):
+        query = (
+            select(events.c.pk, events.c.fold_key, events.c.first_seen)
+            .where(_one_of(connection, events.c.fold_key, chunk))
+            .where(events.c.first_seen > since, events.c.first_seen <= until)
+            .order_by(events.c.first_seen)
+        )
+        for pk, key, first_seen in connection.execute(query):
+            found.setdefault(key, []).append(_Target(first_seen=first_seen, pk=pk))
+    return found
+
+
+def _target_for(candidates: list[_Target], when: datetime, window: timedelta) -> _Target | None:
+    for target in reversed(candidates):  # newest first
+        if target.first_seen <= when < target.first_seen + window:
+            return target
+    return None
+
+
+def store_rows(
+    connection: Connection, rows: Sequence[dict[str, Any]], fold_window: timedelta
+) -> BatchResult:
+    """Store `rows` (from `monitor.store.rows.event_row`) in the caller's transaction."""
+    result = BatchResult()
+    if not rows:
+        return result
+    known = _known_ids(connection, list({row["event_id"] for row in rows}))
+    fresh: list[dict[str, Any]] = []
+    for row in rows:
+        if row["event_id"] in known:
+            result.duplicates += 1
+            continue
+        known.add(row["event_id"])  # a repeat of the same id inside this batch
+        fresh.append(row)
+    if not fresh:
+        return result
+
+    times = [row["first_seen"] for row in fresh]
+    open_events = _open_events(
+        connection,
+        sorted({row["fold_key"] for row in fresh}),
+        min(times) - fold_window,
+        max(times),
+    )
+    new_rows: list[dict[str, Any]] = []
+    members: list[tuple[str, _Target]] = []  # (event id, the event it went into)
+    for row in fresh:
+        candidates = open_events.setdefault(row["fold_key"], [])
+        target = _target_for(candidates, row["first_seen"], fold_window)
+        if target is None:
+            target = _Target(first_seen=row["first_seen"], pk=None, row=dict(row))
+            candidates.append(target)
+            candidates.sort(key=lambda t: t.first_seen)
+            new_rows.append(target.row)  # type: ignore[arg-type]
+        elif target.row is not None:
+            target.row["repeat_count"] += row["repeat_count"]
+            target.row["last_seen"] = max(target.row["last_seen"], row["last_seen"])
+            result.folded += 1
+        else:
+            target.add += row["repeat_count"]
+            target.last_seen = max(target.last_seen or row["last_seen"], row["last_seen"])
+            result.folded += 1
+        members.append((row["event_id"], target))
+
+    if new_rows:
+        pks = _insert_events(connection, new_rows)
+        result.inserted = len(new_rows)
+        for candidates in open_events.values():
+            for target in candidates:
+                if target.row is not None:
+                    target.pk = pks[target.row["event_id"]]
+
+    growth = [
+        {"b_pk": target.pk, "b_add": target.add, "b_last": target.last_seen}
+        for candidates in open_events.values()
+        for target in candidates
+        if target.row is None and target.add
+    ]
+    if growth:
+        last = bindparam("b_last", type_=UTCDateTime())
+        connection.execute(
+            update(events)
+            .where(events.c.pk == bindparam("b_pk"))
+            .values(
+                repeat_count=events.c.repeat_count + bindparam("b_add"),
+                last_seen=case((events.c.last_seen < last, last), else_=events.c.last_seen),
+            ),
+            growth,
+        )
+    receipt_rows = [{"event_id": event_id, "event_pk": target.pk} for event_id, target in members]
+    statement = _insert(connection, receipts).on_conflict_do_nothing(index_elements=["event_id"])
+    connection.execute(statement, receipt_rows)
+    return result
+
