@@ -13,8 +13,9 @@
    spelling, not decoration, and dropping them would merge unrelated words.
 4. Arabic-script letter variants that Arabic and Urdu/Persian keyboards type differently are
    unified (ك/ک → ک, ي/ى/ی → ی, ة/ۀ/ہ/ھ → ه), so one list serves both.
-5. Punctuation between two word characters is dropped ("b.a.d", "b-a-d", "b_a_d", "don't"), except
-   clause separators (, ; : / \\ ( ) [ ] { } < > " | ? ! and double/angle quotes), which split words.
+5. Punctuation between two word characters is dropped ("b.a.d", "b-a-d", "b_a_d", "don't"),
+   except clause separators (, ; : / \\ ( ) [ ] { } < > " | ? ! and double or angle quotes),
+   which split words.
 6. In a word that has at least one letter, look-alike digits and symbols become letters:
    0→o 1→i 3→e 4→a 5→s 7→t 8→b @→a $→s ("h4te", "$ecret", "b@d"). Words made only of digits
    ("1984", "2024") are left alone, so numbers never turn into words.
