@@ -191,3 +191,15 @@ def extract_search(host: str, path: str, query: str) -> SearchQuery | None:
         return _lookup(host, path or "/", query)
     except (ValueError, TypeError, re.error):  # pragma: no cover - a last guard for odd input
         return None
+
+
+def is_search_site(host: str) -> bool:
+    """Whether any engine in the table could match this host (the policy caches the answer to
+    skip query parsing for every other site)."""
+    if not host or not isinstance(host, str) or len(host) > 253:
+        return False
+    for label in host.split("."):
+        for row in _BY_BRAND.get(label, ()):
+            if row.host.fullmatch(host):
+                return True
+    return False

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from filters.search import ENGINES, MAX_TERMS, SearchQuery, extract_search
+from filters.search import ENGINES, MAX_TERMS, SearchQuery, extract_search, is_search_site
 
 
 @pytest.mark.parametrize(
@@ -198,3 +198,25 @@ def test_what_was_typed_comes_back(typed: str) -> None:
     found = extract_search("www.google.com", "/search", "q=" + quote_plus(typed))
     if found is not None:  # a typed "%41" is read as an escape: accepted, see test_decoding
         assert found.terms == " ".join(typed.split()) or "%" in typed
+
+
+@pytest.mark.parametrize(
+    ("host", "expected"),
+    [
+        ("www.google.co.uk", True),
+        ("en.m.wikipedia.org", True),
+        ("x.com", True),
+        ("notgoogle.com", False),
+        ("google.evil.test", False),
+        ("www.example.test", False),
+        ("", False),
+    ],
+)
+def test_is_search_site(host: str, expected: bool) -> None:
+    assert is_search_site(host) is expected
+
+
+@settings(max_examples=200, deadline=None)
+@given(hosts)
+def test_is_search_site_never_raises(host: str) -> None:
+    assert isinstance(is_search_site(host), bool)
