@@ -13,7 +13,8 @@ Tables:
 - `AuditEntry` (``audit_trail``): append-only record of who did what (review changes,
   assignment, notes, console actions). Triggers refuse UPDATE, and refuse DELETE while the event
   it belongs to still exists (retention removes the trail only together with its event).
-- `BrandMention`, `FeedState`: the brand-alert watcher's findings and its per-feed polling state.
+- `BrandMention`, `BrandSighting`, `FeedState`: the brand-alert watcher's findings, which feed
+  entries led to them, and its per-feed polling state.
 - `ConsoleUser`, `UnblockRequest`, `DigestSent`: the review console's users (role, argon2 hash),
   unblock requests from pupils or staff, and the brand-alert digests sent.
 
@@ -39,6 +40,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -206,6 +208,29 @@ class BrandMention(Base):
     digest_id: Mapped[int | None] = mapped_column(
         BigID, ForeignKey("digests_sent.id", ondelete="SET NULL"), index=True
     )
+    # Added by the watcher (migration 0003):
+    feed_label: Mapped[str | None] = mapped_column(String(256))
+    publisher: Mapped[str | None] = mapped_column(String(512))  # the site, or Google News source
+    state: Mapped[str] = mapped_column(String(16), default="new")  # new | backlog (first poll)
+    reason: Mapped[str | None] = mapped_column(String(2048))  # why it was flagged
+    rule_source: Mapped[str | None] = mapped_column(String(512))  # list file:line
+    alerted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # emailed to the Prevent lead
+
+
+class BrandSighting(Base):
+    """An entry of one feed that led to a mention: per-feed dedupe on the entry's id."""
+
+    __tablename__ = "brand_sightings"
+
+    id: Mapped[int] = mapped_column(BigID, primary_key=True, autoincrement=True)
+    feed_key: Mapped[str] = mapped_column(String(64))  # sha256 of the feed URL
+    entry_key: Mapped[str] = mapped_column(String(64))  # sha256 of the entry id (or fallback)
+    mention_id: Mapped[int] = mapped_column(
+        BigID, ForeignKey("brand_mentions.id", ondelete="CASCADE"), index=True
+    )
+    first_seen: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (UniqueConstraint("feed_key", "entry_key"),)
 
 
 class FeedState(Base):
@@ -222,6 +247,13 @@ class FeedState(Base):
     next_poll_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     error_count: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(String(2048))
+    # Added by the watcher (migration 0003):
+    label: Mapped[str | None] = mapped_column(String(256))
+    kind: Mapped[str | None] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16), default="new")  # new | ok | warning | error
+    failing_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_status: Mapped[int | None] = mapped_column(Integer)  # the last HTTP status
+    last_summary: Mapped[str | None] = mapped_column(String(512))  # what the last poll found
 
 
 class ConsoleUser(Base):
@@ -273,3 +305,5 @@ class DigestSent(Base):
     status: Mapped[str] = mapped_column(String(16), default="sent")  # sent | failed
     message_id: Mapped[str | None] = mapped_column(String(512))
     error: Mapped[str | None] = mapped_column(String(2048))
+    # Added by the watcher (migration 0003): one digest per period, whatever restarts happen.
+    period_key: Mapped[str | None] = mapped_column(String(64), unique=True)  # "daily:2025-03-04"
