@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-
 from typing import Any
 
 from monitor.store.rows import LIMITS, event_row, row_from_json, row_to_json, safe_text
