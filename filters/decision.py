@@ -6,9 +6,8 @@ and be turned into an event or a JSON line without surprises.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
 from enum import IntEnum, StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 
 class Action(StrEnum):
@@ -54,9 +53,9 @@ class Kind(StrEnum):
     POLICY = "policy"  # a warning for IT staff (a bad list change, a filter fault)
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
-    """One immutable answer: what to do, and exactly why."""
+class Decision(NamedTuple):
+    """One immutable answer: what to do, and exactly why. A NamedTuple rather than a frozen
+    dataclass: the gateway makes one per request, and this is four times cheaper to build."""
 
     action: Action
     url: str
@@ -72,7 +71,7 @@ class Decision:
     group: str | None = None
     policy_version: str = ""
     illegal: bool = False  # an illegal-content category: nothing can lift it
-    matched: tuple[str, ...] = field(default_factory=tuple)  # phrases that matched
+    matched: tuple[str, ...] = ()  # phrases that matched
 
     @property
     def blocks(self) -> bool:
@@ -84,10 +83,25 @@ class Decision:
         return self.action is not Action.ALLOW
 
     def as_json(self) -> dict[str, Any]:
-        """The `prevent-monitor check` line: stable keys, plain values."""
-        data = asdict(self)
-        data["action"] = self.action.value
-        data["kind"] = self.kind.value
-        data["severity"] = self.severity.name.lower()
-        data["matched"] = list(self.matched)
-        return data
+        """The `prevent-monitor check` line: stable keys, plain values. Built by hand, not with
+        `dataclasses.asdict`, which deep-copies and is the slowest part of `check --stdin`."""
+        return {
+            "action": self.action.value,
+            "url": self.url,
+            "host": self.host,
+            "category": self.category,
+            "severity": _SEVERITY_NAMES[self.severity],
+            "kind": self.kind.value,
+            "rule": self.rule,
+            "source": self.source,
+            "reason": self.reason,
+            "search_terms": self.search_terms,
+            "via": self.via,
+            "group": self.group,
+            "policy_version": self.policy_version,
+            "illegal": self.illegal,
+            "matched": list(self.matched),
+        }
+
+
+_SEVERITY_NAMES = {s: s.name.lower() for s in Severity}

@@ -86,4 +86,3 @@ def _stamps(policy: Policy) -> dict[Path, tuple[int, int] | None]:
             continue
         stamps[path] = (stat.st_mtime_ns, stat.st_size)
     return stamps
-

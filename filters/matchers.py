@@ -37,32 +37,44 @@ def label_suffixes(host: str) -> Iterator[str]:
         start = host.find(".", start + 1)
 
 
+# The domain table is split into shards: growing one huge dict copies it all in one step
+# (about 25 ms at a million entries), which would stall every decision while a reload builds
+# the next policy in a worker thread. Small shards grow in well under a millisecond.
+_SHARDS = 64
+_SHARD_MASK = _SHARDS - 1
+
+
 class DomainTable:
     """Domains and IP addresses; a domain covers its subdomains, an address only itself."""
 
-    __slots__ = ("_map",)
+    __slots__ = ("_count", "_shards")
 
     def __init__(self) -> None:
-        self._map: dict[str, int | tuple[int, ...]] = {}
+        self._shards: tuple[dict[str, int | tuple[int, ...]], ...] = tuple(
+            {} for _ in range(_SHARDS)
+        )
+        self._count = 0
 
     def __len__(self) -> int:
-        return len(self._map)
+        return self._count
 
     def add(self, domain: str, ref: int) -> None:
-        have = self._map.get(domain)
+        shard = self._shards[hash(domain) & _SHARD_MASK]
+        have = shard.get(domain)
         if have is None:
-            self._map[domain] = ref
+            shard[domain] = ref
+            self._count += 1
         elif isinstance(have, int):
-            self._map[domain] = (have, ref)
+            shard[domain] = (have, ref)
         else:
-            self._map[domain] = (*have, ref)
+            shard[domain] = (*have, ref)
 
     def lookup(self, host: str, *, exact: bool = False) -> list[tuple[str, int]]:
         """Every (listed domain, ref) that covers `host`, most specific first."""
         found: list[tuple[str, int]] = []
-        table = self._map
+        shards = self._shards
         for suffix in (host,) if exact else label_suffixes(host):
-            have = table.get(suffix)
+            have = shards[hash(suffix) & _SHARD_MASK].get(suffix)
             if have is None:
                 continue
             if isinstance(have, int):
@@ -88,6 +100,11 @@ class UrlPrefixTable:
     def add(self, prefix: str, ref: int) -> None:
         host, slash, rest = prefix.partition("/")
         self._by_host.setdefault(host, []).append((slash + rest, ref))
+
+    def covers(self, host: str) -> bool:
+        """Whether any prefix is listed for this host or a parent domain."""
+        by_host = self._by_host
+        return bool(by_host) and any(s in by_host for s in label_suffixes(host))
 
     def lookup(self, host: str, rest: str) -> list[tuple[str, int]]:
         """`rest` is the lowercased `/path?query` part of the match key."""
@@ -149,4 +166,6 @@ class RegexSet:
             self.compile()
         assert self._set is not None
         indexes = self._set.Match(text)
+        if not indexes:  # the binding answers None, not [], when nothing matches
+            return []
         return [(self._patterns[i], self._refs[i]) for i in sorted(indexes)]

@@ -25,15 +25,18 @@ from functools import lru_cache
 from pathlib import Path
 
 from filters.decision import Action, Decision, Kind, Severity
-from filters.lists import ListEntry, ListFile, ListProblem, read_list
+from filters.listcache import load_domains, store_domains
+from filters.lists import ListEntry, ListProblem, guess_format, read_list
 from filters.matchers import DomainTable, RegexSet, UrlPrefixTable, pack_ref, unpack_ref
 from filters.phrases import Phrase, PhraseList
 from filters.policyfile import Category, Group, ListSpec, PolicySpec, read_policy
-from filters.search import extract_search
-from filters.unwrap import embedded_targets
+from filters.search import extract_search, is_search_site
+from filters.unwrap import carries_targets, embedded_targets
 from filters.urls import NormalisedURL, normalise_url
 from filters.weighted import PageScore, WeightedPhrase, WeightedPhrases
 
+# Per-host facts are cached; a gateway sees a few thousand hosts a day, hostile input many more.
+MAX_HOST_FACTS = 200_000
 # Redirectors inside redirectors: three levels covers real chains, and bounds hostile ones.
 MAX_UNWRAP_DEPTH = 3
 _STRENGTH = {Action.ALLOW: 0, Action.STUDY: 1, Action.FLAG: 2, Action.BLOCK: 3}
@@ -61,6 +64,14 @@ class Hit:
     via: str | None = None
     severity: Severity | None = None
     phrase: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _HostFacts:
+    """What the lists say about a host whatever its path, and whether the path could matter."""
+
+    domain_refs: tuple[tuple[str, int], ...]
+    path_sensitive: bool
 
 
 @dataclass(slots=True)
@@ -101,6 +112,7 @@ class Policy:
         self._search: PhraseList = PhraseList(())
         self._page: WeightedPhrases = WeightedPhrases(())
         self._group_cache: dict[tuple[str | None, tuple[str, ...], str | None], str] = {}
+        self._host_facts: dict[str, _HostFacts] = {}
 
     # --- loading ---------------------------------------------------------------------------
 
@@ -111,12 +123,10 @@ class Policy:
         spec = read_policy(Path(path))
         if spec.problems:
             raise PolicyError(spec.problems)
-        files = [(s, read_list(s.path, s.format, display=s.display)) for s in spec.lists]
-        problems = [p for _, f in files for p in f.problems]
+        policy = cls(spec, _version(spec.files))
+        problems = policy._compile()
         if problems:
             raise PolicyError(problems)
-        policy = cls(spec, _version(spec.files))
-        policy._compile(files)
         policy.stats.load_seconds = _time.perf_counter() - started
         return policy
 
@@ -126,15 +136,25 @@ class Policy:
         spec = read_policy(Path(path))
         problems = list(spec.problems)
         for list_spec in spec.lists:
-            problems.extend(read_list(list_spec.path, list_spec.format, display=list_spec.display).problems)
+            listed = read_list(list_spec.path, list_spec.format, display=list_spec.display)
+            problems.extend(listed.problems)
         return problems
 
-    def _compile(self, files: Iterable[tuple[ListSpec, ListFile]]) -> None:
+    def _compile(self) -> list[ListProblem]:
+        problems: list[ListProblem] = []
         search: list[Phrase] = []
         page: list[WeightedPhrase] = []
-        for spec, listed in files:
+        for spec in self.spec.lists:
             index = len(self._lists)
-            self._lists.append(_CompiledList(spec, len(listed.entries)))
+            self._lists.append(_CompiledList(spec))
+            fmt = spec.format or guess_format(spec.path)
+            if spec.use in ("block", "allow") and fmt in ("domains", "hosts"):
+                count, found = self._load_domains(index, spec, fmt)
+                problems.extend(found)
+                self.stats.per_list[spec.display] = count
+                continue
+            listed = read_list(spec.path, spec.format, display=spec.display)
+            problems.extend(listed.problems)
             self.stats.per_list[spec.display] = len(listed.entries)
             if spec.use == "search":
                 search.extend(self._search_phrase(spec, e) for e in listed.entries)
@@ -142,6 +162,8 @@ class Policy:
                 page.extend(self._weighted_phrase(spec, e) for e in listed.entries)
             else:
                 self._add_entries(index, spec, listed.entries)
+        if problems:
+            return problems
         self._block_regex.compile()
         self._search = PhraseList(search)
         self._page = WeightedPhrases(page)
@@ -151,6 +173,34 @@ class Policy:
         self.stats.search_phrases = len(search)
         self.stats.page_phrases = len(page)
         self.stats.allow_entries = len(self._allow_domains) + len(self._allow_urls)
+        return []
+
+    def _load_domains(self, index: int, spec: ListSpec, fmt: str) -> tuple[int, list[ListProblem]]:
+        """A domains or hosts list straight into the table: from the compiled cache when the
+        file is unchanged, else read line by line (and cached if it read cleanly)."""
+        table = self._allow_domains if spec.use == "allow" else self._block_domains
+        base = index << 24  # pack_ref(index, line), inlined: this loop runs a million times
+        count = 0
+        chunks = load_domains(spec.path, fmt)
+        if chunks is not None:
+            add = table.add
+            for chunk_domains, chunk_lines in chunks:
+                for domain, line in zip(chunk_domains, chunk_lines, strict=True):
+                    add(domain, base | line)
+                count += len(chunk_domains)
+            return count, []
+        domains: list[str] = []
+        lines: list[int] = []
+
+        def collect(domain: str, line: int) -> None:
+            domains.append(domain)
+            lines.append(line)
+            table.add(domain, base | line)
+
+        listed = read_list(spec.path, fmt, display=spec.display, on_domain=collect)
+        if not listed.problems:
+            store_domains(spec.path, fmt, domains, lines)
+        return len(domains), listed.problems
 
     def _add_entries(self, index: int, spec: ListSpec, entries: list[ListEntry]) -> None:
         allow = spec.use == "allow"
@@ -173,7 +223,9 @@ class Policy:
         for index, compiled in enumerate(self._lists):
             if compiled.spec.path == spec.path and compiled.spec.category == category:
                 return index
-        clone = ListSpec(spec.path, spec.display, spec.format, category, spec.use, spec.name, spec.line)
+        clone = ListSpec(
+            spec.path, spec.display, spec.format, category, spec.use, spec.name, spec.line
+        )
         self._lists.append(_CompiledList(clone))
         return len(self._lists) - 1
 
@@ -257,14 +309,42 @@ class Policy:
     ) -> Decision:
         """Block, flag, study or allow for one URL (or bare host, or `host:port`)."""
         normalised = normalise_url(url)
-        group_name = group if group in self.groups else self.group_for(user, directory_groups, client_ip)
+        group_name = (
+            group if group in self.groups else self.group_for(user, directory_groups, client_ip)
+        )
         moment = _aware(when)
+        if normalised.host_kind == "domain":
+            facts = self._facts(normalised.host)
+            if not facts.path_sensitive and "http" not in normalised.query.lower():
+                # The common case: only the host can matter, and its lookups are cached.
+                hits = [
+                    self._list_hit(ref, f"domain:{listed}", normalised, None)
+                    for listed, ref in facts.domain_refs
+                ]
+                return self._conclude(normalised, hits, group_name, moment, None)
         hits = self._host_hits(normalised)
         search_terms = None
-        if not hits or normalised.host_kind in ("domain", "ipv4", "ipv6"):
+        if normalised.host_kind in ("domain", "ipv4", "ipv6"):
             search_terms, found = self._url_hits(normalised)
             hits.extend(found)
         return self._conclude(normalised, hits, group_name, moment, search_terms)
+
+    def _facts(self, host: str) -> _HostFacts:
+        facts = self._host_facts.get(host)
+        if facts is not None:
+            return facts
+        sensitive = (
+            len(self._block_regex) > 0
+            or self._block_urls.covers(host)
+            or self._allow_urls.covers(host)
+            or carries_targets(host)
+            or is_search_site(host)
+        )
+        facts = _HostFacts(tuple(self._block_domains.lookup(host)), sensitive)
+        if len(self._host_facts) >= MAX_HOST_FACTS:
+            self._host_facts.clear()
+        self._host_facts[host] = facts
+        return facts
 
     def decide_host(
         self,
@@ -278,7 +358,9 @@ class Policy:
     ) -> Decision:
         """For a CONNECT or TLS SNI, where only the host is known: domain lists only."""
         normalised = normalise_url(host)
-        group_name = group if group in self.groups else self.group_for(user, directory_groups, client_ip)
+        group_name = (
+            group if group in self.groups else self.group_for(user, directory_groups, client_ip)
+        )
         hits = self._host_hits(normalised)
         if not hits:
             hits = self._domain_hits(normalised, None)
@@ -413,7 +495,9 @@ class Policy:
         )
         for _pattern, ref in self._block_regex.lookup(key):
             index, line = unpack_ref(ref)
-            hits.append(self._list_hit(ref, f"regex:{self._lists[index].spec.name}:{line}", url, via))
+            hits.append(
+                self._list_hit(ref, f"regex:{self._lists[index].spec.name}:{line}", url, via)
+            )
         return hits
 
     def _list_hit(self, ref: int, rule: str, url: NormalisedURL, via: str | None) -> Hit:
@@ -538,7 +622,9 @@ class Policy:
             return f"{found}; allowed for study: {why}"
         if category and category.illegal:
             return f"{found}; unlawful content is blocked for everyone"
-        verb = {Action.BLOCK: "blocked", Action.FLAG: "allowed but recorded"}.get(action, str(action))
+        verb = {Action.BLOCK: "blocked", Action.FLAG: "allowed but recorded"}.get(
+            action, str(action)
+        )
         return f"{found}; {verb} for group {group!r}"
 
     def _allow(self, url: NormalisedURL, group: str, search_terms: str | None) -> Decision:

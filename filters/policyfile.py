@@ -206,7 +206,9 @@ class _Reader:
         try:
             return Action(value.strip().lower())
         except ValueError:
-            self.problem(node, keypath, f"unknown action {value!r}: use one of {', '.join(ACTIONS)}")
+            self.problem(
+                node, keypath, f"unknown action {value!r}: use one of {', '.join(ACTIONS)}"
+            )
             return default
 
     def severity(self, node: yaml.Node | None, keypath: str, default: Severity) -> Severity:
@@ -449,8 +451,15 @@ def _read_groups(reader: _Reader, node: yaml.Node | None) -> None:
             reader.known_keys(
                 value,
                 keypath,
-                ("users", "directory_groups", "networks", "actions", "page_thresholds",
-                 "safe_search", "description"),
+                (
+                    "users",
+                    "directory_groups",
+                    "networks",
+                    "actions",
+                    "page_thresholds",
+                    "safe_search",
+                    "description",
+                ),
             )
         networks: list[Network] = []
         for text, item in reader.strings(fields.get("networks"), f"{keypath}.networks"):
@@ -492,8 +501,15 @@ def _parse_when(text: str, zone: ZoneInfo, *, end: bool) -> datetime:
 
 
 EXEMPTION_KEYS = (
-    "id", "reason", "approved_by", "requested_by", "groups", "categories", "sites",
-    "starts", "ends",
+    "id",
+    "reason",
+    "approved_by",
+    "requested_by",
+    "groups",
+    "categories",
+    "sites",
+    "starts",
+    "ends",
 )
 
 
@@ -625,4 +641,3 @@ def _read_schedules(reader: _Reader, node: yaml.Node | None) -> None:
                 source=f"{reader.display}:{node_line(item)}",
             )
         )
-

@@ -87,6 +87,11 @@ def _raw_path_and_query(url: NormalisedURL) -> tuple[str, str]:
     return parts.path, parts.query
 
 
+def carries_targets(host: str) -> bool:
+    """Whether a site is a known redirector, proxy or archive (its paths can carry a URL)."""
+    return _site_rule(host) is not None
+
+
 def _site_rule(host: str) -> Callable[[NormalisedURL], list[str]] | None:
     if host.endswith(".translate.goog"):
         return _translate_goog

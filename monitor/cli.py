@@ -1,4 +1,4 @@
-"""The `prevent-monitor` command line: one entry point, a sub-command a concern (DESIGN.md contract 1).
+"""The `prevent-monitor` command line: one entry point, a sub-command a concern (DESIGN.md #1).
 
 Each module in `COMMANDS` exposes `register(subparsers)`, which adds its sub-command(s) and sets
 `func(args) -> int` as the handler.
@@ -22,7 +22,8 @@ COMMANDS = (
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="prevent-monitor",
-        description="Safeguarding filter for schools: gateway, brand-alert watcher and review console.",
+        description="Safeguarding filter for schools: gateway, brand-alert watcher and "
+        "review console.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMANDS:

@@ -52,19 +52,19 @@ class DatabaseSettings:
         "SQLAlchemy URL of the events store: the embedded SQLite file by default, or "
         "postgresql+psycopg://user@host/db for a trust (the password from the environment).",
     )
-    password: str = setting(
-        "", "Database password, merged into the URL.", secret=True
-    )
+    password: str = setting("", "Database password, merged into the URL.", secret=True)
     spool_dir: str = setting(
         "var/spool", "Where events wait, durably, while the database is unreachable."
     )
     fold_window_minutes: int = setting(
-        10, "Repeats of the same rule and site by the same person within this many minutes "
-        "are one event with a count."
+        10,
+        "Repeats of the same rule and site by the same person within this many minutes "
+        "are one event with a count.",
     )
     retention_days: int = setting(
-        365, "Events older than this are purged daily (escalated and referred cases are kept "
-        "until closed)."
+        365,
+        "Events older than this are purged daily (escalated and referred cases are kept "
+        "until closed).",
     )
 
 

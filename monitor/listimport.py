@@ -1,4 +1,4 @@
-"""Importing published lists (UT1 categories, a vendor's CTIRU/IWF URL list) instead of shipping them.
+"""Importing published lists (UT1 categories, a vendor's CTIRU/IWF URL list) rather than shipping.
 
 The import reads a local file, folder or `.tar.gz` (a school downloads it under its own licence),
 keeps only lines that validate, and writes normalised files with a header naming the source, the
@@ -21,7 +21,7 @@ IMPORT_KINDS = ("ut1", "domains", "hosts", "urls")
 MAX_MEMBER_BYTES = 512 * 1024 * 1024
 
 
-class ImportError_(Exception):  # noqa: N801 - `ImportError` is a builtin
+class ImportError_(Exception):
     """The source cannot be imported; the message says why and what to do."""
 
 
@@ -102,8 +102,14 @@ def _import_ut1_folder(
         if not path.is_file():
             continue
         listed = read_list(path, member, display=f"{origin}:{category}/{member}")
-        report.extend(_write(listed, target / member, f"UT1 {category}/{member} from {origin}",
-                             licence or "CC BY-SA 4.0 (UT1, Université Toulouse Capitole)"))
+        report.extend(
+            _write(
+                listed,
+                target / member,
+                f"UT1 {category}/{member} from {origin}",
+                licence or "CC BY-SA 4.0 (UT1, Université Toulouse Capitole)",
+            )
+        )
     report.append(f"add to the policy's lists: - {{folder: {target}, category: <your category>}}")
     return report
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
-from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import TextIO
+from typing import BinaryIO, TextIO
 from urllib.parse import quote
 
 from filters.decision import Decision
@@ -31,9 +31,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add_policy_options(parser)
     parser.add_argument("urls", nargs="*", metavar="URL")
     parser.add_argument("--user", help="the user making the request")
-    parser.add_argument(
-        "--group", help="a policy group, or a directory group the user belongs to"
-    )
+    parser.add_argument("--group", help="a policy group, or a directory group the user belongs to")
     parser.add_argument("--client", metavar="IP", help="the client's IP address")
     parser.add_argument("--time", metavar="ISO", help="decide as at this time (ISO 8601)")
     parser.add_argument(
@@ -70,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     checker = Checker(policy, args, when)
     if args.stdin:
-        checker.stream(sys.stdin, sys.stdout)
+        checker.stream(sys.stdin.buffer, sys.stdout)
     for url in args.urls:
         sys.stdout.write(checker.answer(url) + "\n")
     return 0
@@ -90,9 +88,23 @@ class Checker:
         self.group = group if group in policy.groups else None
         self.directory_groups = (group,) if group and not self.group else ()
 
-    def stream(self, lines: Iterable[str], out: TextIO) -> None:
-        for line in lines:
-            out.write(self.answer_line(line) + "\n")
+    def stream(self, source: BinaryIO, out: TextIO) -> None:
+        """Answer every complete line as it arrives. Reads whatever the pipe holds and flushes
+        once per read: one line at a time from Squid is answered at once, a bulk file in
+        large batches (a flush per line would cost more than the decision)."""
+        fd = source.fileno()
+        pending = b""
+        while True:
+            chunk = os.read(fd, 1 << 16)
+            if not chunk:
+                break
+            pending += chunk
+            *complete, pending = pending.split(b"\n")
+            if complete:
+                out.write("".join(self.answer_line(_text(line)) + "\n" for line in complete))
+                out.flush()
+        if pending.strip():
+            out.write(self.answer_line(_text(pending)) + "\n")
             out.flush()
 
     def answer_line(self, line: str) -> str:
@@ -130,3 +142,8 @@ class Checker:
             f"&rule={quote(decision.rule or '')}&url={quote(decision.url)}"
         )
         return f"OK status=302 url={target}"
+
+
+def _text(line: bytes) -> str:
+    # Squid passes URLs as bytes; a stray invalid byte must not stop the helper.
+    return line.decode("utf-8", errors="replace").rstrip("\r")

@@ -66,10 +66,10 @@ class TestLists:
         assert rule is not None and rule.startswith("regex:")
 
     def test_yaml_entries_with_their_own_category(self, policy: Policy) -> None:
-        assert decide(policy, "http://yaml-listed.test/") [:2] == ("block", "extremism")
+        assert decide(policy, "http://yaml-listed.test/")[:2] == ("block", "extremism")
         d = policy.decide("http://vpn-like.test/", when=TERM_TIME)
         assert (d.action, d.category, d.kind) == (Action.BLOCK, "circumvention", Kind.CIRCUMVENTION)
-        assert d.source is not None and d.source.endswith("local.yaml:5")
+        assert d.source is not None and d.source.endswith("local.yaml:4")
 
     def test_ut1_folder(self, policy: Policy) -> None:
         assert decide(policy, "http://www.ut1-listed.test/")[0] == "block"
@@ -116,7 +116,11 @@ class TestEvasion:
 
     def test_malformed_host_blocks_and_is_recorded(self, policy: Policy) -> None:
         d = policy.decide("http://bad_host..test!/", when=TERM_TIME)
-        assert (d.action, d.category, d.kind) == (Action.BLOCK, "malformed-host", Kind.CIRCUMVENTION)
+        assert (d.action, d.category, d.kind) == (
+            Action.BLOCK,
+            "malformed-host",
+            Kind.CIRCUMVENTION,
+        )
         assert d.recorded
 
     def test_plain_ip_literal_flags(self, policy: Policy) -> None:
@@ -228,7 +232,9 @@ class TestSearchAndPages:
         page = "<p>" + "zorblax uprising " * 4 + "</p>"
         decision, _ = policy.score_page(page, "text/html", url="http://blog.example/")
         assert decision.action is Action.BLOCK and decision.kind is Kind.PAGE
-        decision, _ = policy.score_page(page, "text/html", url="http://blog.example/", group="staff")
+        decision, _ = policy.score_page(
+            page, "text/html", url="http://blog.example/", group="staff"
+        )
         assert decision.action is Action.FLAG
 
     def test_educational_context_lowers_score(self, policy: Policy) -> None:
@@ -294,7 +300,11 @@ class TestLoading:
 
 
 @settings(max_examples=300, deadline=None)
-@given(url=st.text(max_size=300), user=st.none() | st.text(max_size=20), ip=st.none() | st.text(max_size=40))
+@given(
+    url=st.text(max_size=300),
+    user=st.none() | st.text(max_size=20),
+    ip=st.none() | st.text(max_size=40),
+)
 def test_any_input_gets_a_decision(url: str, user: str | None, ip: str | None) -> None:
     policy = _shared_policy()
     d = policy.decide(url, user=user, client_ip=ip)
@@ -304,9 +314,11 @@ def test_any_input_gets_a_decision(url: str, user: str | None, ip: str | None) -
 
 
 @settings(max_examples=200, deadline=None)
-@given(prefix=st.sampled_from(["http://", "https://", "", "//", "http://u:p@"]),
-       host=st.text(alphabet="extremist.EXTREMIST%25xn-ｅ。0123456789[]:", max_size=40),
-       tail=st.text(max_size=40))
+@given(
+    prefix=st.sampled_from(["http://", "https://", "", "//", "http://u:p@"]),
+    host=st.text(alphabet="extremist.EXTREMIST%25xn-ｅ。0123456789[]:", max_size=40),
+    tail=st.text(max_size=40),
+)
 def test_url_like_noise_never_raises(prefix: str, host: str, tail: str) -> None:
     _shared_policy().decide(prefix + host + "/" + tail)
 

@@ -482,3 +482,27 @@ def test_normalising_the_canonical_url_again_changes_nothing(text: str) -> None:
         first.query,
     )
     assert again.match_key == first.match_key
+
+
+# The fast path for already-canonical URLs must agree with the careful path exactly.
+from hypothesis import given as _given  # noqa: E402
+from hypothesis import settings as _settings  # noqa: E402
+from hypothesis import strategies as _st  # noqa: E402
+
+from filters import urls as _urls  # noqa: E402
+
+_PLAIN_CHARS = "abcxyz019-._~!$&'()*+,;=:@/?%ABC"
+
+
+@_settings(max_examples=500, deadline=None)
+@_given(
+    scheme=_st.sampled_from(["http", "https"]),
+    host=_st.from_regex(r"[a-z0-9-]{1,12}(\.[a-z0-9-]{1,12}){1,3}", fullmatch=True),
+    tail=_st.text(alphabet=_PLAIN_CHARS, max_size=40),
+)
+def test_plain_fast_path_agrees_with_full_parse(scheme: str, host: str, tail: str) -> None:
+    raw = f"{scheme}://{host}/{tail}"
+    fast = _urls._plain_url(raw)
+    if fast is None:
+        return
+    assert fast == _urls._normalise_url(raw)

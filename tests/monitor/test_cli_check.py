@@ -1,4 +1,4 @@
-"""`prevent-monitor check`, `lists validate`, `lists import` and `config show`, run as a user would."""
+"""`check`, `lists validate`, `lists import` and `config show`, run as a user would."""
 
 from __future__ import annotations
 
@@ -19,14 +19,26 @@ CLI = [sys.executable, "-m", "monitor.cli"]
 
 def run(*args: str, stdin: str | None = None, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [*CLI, *args], input=stdin, capture_output=True, text=True, cwd=cwd, timeout=60,
+        [*CLI, *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=60,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
 
 
 def test_check_explains_each_url() -> None:
-    result = run("check", "--policy", str(POLICY), "--time", "2026-11-24T10:00:00+00:00",
-                 "http://www.extremist.test/a", "http://fine.example/")
+    result = run(
+        "check",
+        "--policy",
+        str(POLICY),
+        "--time",
+        "2026-11-24T10:00:00+00:00",
+        "http://www.extremist.test/a",
+        "http://fine.example/",
+    )
     assert result.returncode == 0, result.stderr
     blocked, allowed = (json.loads(line) for line in result.stdout.splitlines())
     for key in ("url", "action", "category", "severity", "rule", "source", "reason"):
@@ -49,7 +61,10 @@ def test_check_user_group_and_time_options() -> None:
 def test_check_stdin_streams_squid_helper_lines() -> None:
     child = subprocess.Popen(
         [*CLI, "check", "--stdin", "--policy", str(POLICY)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
     assert child.stdin and child.stdout
@@ -71,8 +86,15 @@ def test_check_stdin_streams_squid_helper_lines() -> None:
 
 
 def test_check_squid_format() -> None:
-    result = run("check", "--stdin", "--format", "squid", "--policy", str(POLICY),
-                 stdin="http://extremist.test/ 10.0.0.1/- - GET\nhttp://fine.example/ 10.0.0.1/- - GET\n\n")
+    result = run(
+        "check",
+        "--stdin",
+        "--format",
+        "squid",
+        "--policy",
+        str(POLICY),
+        stdin="http://extremist.test/ 10.0.0.1/- - GET\nhttp://fine.example/ 10.0.0.1/- - GET\n\n",
+    )
     lines = result.stdout.splitlines()
     assert lines[0].startswith("OK status=302 url=http://127.0.0.1:8081/blocked?category=extremism")
     assert lines[1:] == ["ERR", "ERR"]
@@ -117,8 +139,9 @@ def test_lists_import_ut1_archive(tmp_path: Path) -> None:
     with tarfile.open(archive, "w:gz") as tar:
         tar.add(tmp_path / "src" / "blacklists", arcname="blacklists")
     into = tmp_path / "imported"
-    result = run("lists", "import", "ut1", str(archive), "--category", "agressif",
-                 "--into", str(into))
+    result = run(
+        "lists", "import", "ut1", str(archive), "--category", "agressif", "--into", str(into)
+    )
     assert result.returncode == 0, result.stderr
     domains = (into / "agressif" / "domains").read_text()
     assert "# Source:" in domains and "one.test\ntwo.test\n" in domains
@@ -126,8 +149,10 @@ def test_lists_import_ut1_archive(tmp_path: Path) -> None:
     assert (into / "agressif" / "urls").read_text().rstrip().endswith("three.test/path")
     # The imported folder is a list folder the policy can name.
     policy = tmp_path / "policy.yaml"
-    policy.write_text("categories:\n  extremism: {}\n"
-                      f"lists:\n  - {{folder: {into / 'agressif'}, category: extremism}}\n")
+    policy.write_text(
+        "categories:\n  extremism: {}\n"
+        f"lists:\n  - {{folder: {into / 'agressif'}, category: extremism}}\n"
+    )
     answer = json.loads(run("check", "--policy", str(policy), "http://www.two.test/").stdout)
     assert answer["action"] == "block"
 
@@ -155,4 +180,3 @@ def test_secrets_are_refused_in_the_file(tmp_path: Path, secret_in_file: str) ->
     config.write_text(secret_in_file)
     result = run("config", "show", "--config", str(config))
     assert result.returncode == 2 and "PREVENT_MONITOR_DATABASE_PASSWORD" in result.stderr
-

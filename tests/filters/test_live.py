@@ -1,0 +1,53 @@
+"""Hot reload: a good change swaps the policy whole; a bad change keeps the old one."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from pathlib import Path
+
+from filters.live import LivePolicy
+
+DATA = Path(__file__).parent.parent / "data" / "policy"
+
+
+def touch_later(path: Path, text: str) -> None:
+    path.write_text(text)
+    stamp = time.time() + 2  # mtime granularity: make the change visible
+    os.utime(path, (stamp, stamp))
+
+
+def test_reload_good_and_bad_changes(tmp_path: Path) -> None:
+    folder = tmp_path / "policy"
+    shutil.copytree(DATA, folder)
+    live = LivePolicy.load(folder / "policy.yaml")
+    first = live.current
+    assert not live.files_changed()
+    assert live.reload().changed is False
+
+    touch_later(folder / "watch.domains", "watched.test\nnewly-watched.test\n")
+    assert live.files_changed()
+    result = live.reload()
+    assert result.changed and not result.failed and live.current is not first
+    assert live.current.decide("http://newly-watched.test/").action.value == "flag"
+
+    good = live.current
+    touch_later(folder / "block.domains", "ok.test\nbad..test\n")
+    result = live.reload()
+    assert result.failed and not result.changed
+    assert live.current is good  # the previous good policy stays in force
+    assert any("block.domains:2" in str(p) for p in result.problems)
+    assert live.reload().changed is False  # reported once, not on every poll
+
+
+def test_exemptions_file_appearing_later_is_picked_up(tmp_path: Path) -> None:
+    folder = tmp_path / "policy"
+    shutil.copytree(DATA, folder)
+    (folder / "exemptions.yaml").unlink()
+    live = LivePolicy.load(folder / "policy.yaml")
+    assert live.current.decide("http://watched.test/").action.value == "flag"
+    shutil.copy(DATA / "exemptions.yaml", folder / "exemptions.yaml")
+    assert live.files_changed()
+    assert live.reload().changed
+    assert live.current.decide("http://watched.test/").action.value == "study"
