@@ -29,15 +29,15 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sqlalchemy import create_engine, func, select, text  # noqa: E402
-from sqlalchemy.engine import URL  # noqa: E402
+from sqlalchemy import create_engine, func, select, text
+from sqlalchemy.engine import URL
 
-from monitor.events import FlaggedEvent  # noqa: E402
-from monitor.store.database import make_engine, make_sessionmaker, normalise_url  # noqa: E402
-from monitor.store.migrate import upgrade  # noqa: E402
-from monitor.store.models import Event  # noqa: E402
-from monitor.store.queries import EventFilter, list_events  # noqa: E402
-from monitor.store.writer import EventWriter  # noqa: E402
+from monitor.events import FlaggedEvent
+from monitor.store.database import make_engine, make_sessionmaker, normalise_url
+from monitor.store.migrate import upgrade
+from monitor.store.models import Event
+from monitor.store.queries import EventFilter, list_events
+from monitor.store.writer import EventWriter
 
 DATA = Path(__file__).resolve().parent / "data"
 T0 = datetime(2025, 1, 6, 8, 0, tzinfo=UTC)
