@@ -1,0 +1,121 @@
+"""Prometheus metrics (prometheus-client) for IT staff's monitoring, and `/healthz`.
+
+Every process of the daemon (each gateway, the watcher, the console) keeps its own registry and
+serves it with `start_metrics_server()` on its own port, as Prometheus expects of a multi-process
+service: scrape each. Labels are bounded: actions and categories come from the policy, feeds from
+the config; no label ever holds a URL, a user or an address.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
+
+DECISIONS = Counter(
+    "prevent_monitor_decisions_total",
+    "Gateway decisions by action and category.",
+    ["action", "category"],
+)
+DECISION_SECONDS = Histogram(
+    "prevent_monitor_decision_seconds",
+    "Time the policy engine took to decide one request.",
+    buckets=(5e-6, 1e-5, 2e-5, 5e-5, 1e-4, 2e-4, 5e-4, 1e-3, 5e-3, 1e-2),
+)
+FILTER_FAULTS = Counter(
+    "prevent_monitor_filter_faults_total",
+    "Faults in the gateway addon, each answered with the configured fail mode.",
+)
+EVENT_QUEUE_DEPTH = Gauge(
+    "prevent_monitor_event_queue_depth", "Events handed to the writer and not yet stored."
+)
+EVENT_SPOOL_BYTES = Gauge(
+    "prevent_monitor_event_spool_bytes", "Bytes of events waiting in the spool for the database."
+)
+EVENTS_WRITTEN = Gauge(
+    "prevent_monitor_events_written", "Events stored by this process's writer since it started."
+)
+EVENTS_DROPPED = Gauge(
+    "prevent_monitor_events_dropped",
+    "Events lost because neither the database nor the spool could take them (should be 0).",
+)
+POLICY_VERSION = Gauge(
+    "prevent_monitor_policy_info", "The policy version in force (value 1).", ["version"]
+)
+POLICY_LAST_RELOAD = Gauge(
+    "prevent_monitor_policy_last_reload_timestamp_seconds",
+    "When the policy in force was loaded (Unix time).",
+)
+POLICY_RELOAD_FAILURES = Counter(
+    "prevent_monitor_policy_reload_failures_total",
+    "Reloads refused because a list or the policy had problems (the old policy stayed).",
+)
+FEED_UP = Gauge(
+    "prevent_monitor_feed_up", "1 if the feed's last poll succeeded, 0 if it failed.", ["feed"]
+)
+FEED_CONSECUTIVE_ERRORS = Gauge(
+    "prevent_monitor_feed_consecutive_errors", "Failed polls in a row, per feed.", ["feed"]
+)
+
+
+def record_decision(action: str, category: str | None, seconds: float) -> None:
+    DECISIONS.labels(action, category or "none").inc()
+    DECISION_SECONDS.observe(seconds)
+
+
+def set_policy(version: str, loaded_at: float | None = None) -> None:
+    POLICY_VERSION.clear()
+    POLICY_VERSION.labels(version).set(1)
+    POLICY_LAST_RELOAD.set(loaded_at or time.time())
+
+
+def observe_writer(stats: Any) -> None:
+    """Copy an EventWriter's stats into the gauges (called at scrape time)."""
+    EVENT_QUEUE_DEPTH.set(getattr(stats, "queue_depth", 0))
+    EVENT_SPOOL_BYTES.set(getattr(stats, "spool_bytes", 0))
+    EVENTS_WRITTEN.set(getattr(stats, "written", 0))
+    EVENTS_DROPPED.set(getattr(stats, "dropped", 0))
+
+
+HealthCheck = Callable[[], dict[str, Any]]
+
+
+def metrics_app(
+    health: HealthCheck, before_scrape: Callable[[], None] | None = None
+) -> web.Application:
+    """`/metrics` for Prometheus and `/healthz` (200 when healthy, 503 when not) as JSON."""
+
+    async def metrics(_: web.Request) -> web.Response:
+        if before_scrape is not None:
+            before_scrape()
+        return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    async def healthz(_: web.Request) -> web.Response:
+        try:
+            report = health()
+        except Exception as exc:  # a broken check is itself unhealthy, never a crash
+            report = {"ok": False, "error": type(exc).__name__}
+        status = 200 if report.get("ok", True) else 503
+        return web.Response(
+            status=status, text=json.dumps(report, default=str), content_type="application/json"
+        )
+
+    app = web.Application()
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/healthz", healthz)
+    return app
+
+
+async def start_metrics_server(
+    host: str, port: int, health: HealthCheck, before_scrape: Callable[[], None] | None = None
+) -> web.AppRunner:
+    """Serve `/metrics` and `/healthz` on the running event loop; port 0 disables it."""
+    runner = web.AppRunner(metrics_app(health, before_scrape), access_log=None)
+    await runner.setup()
+    if port:
+        await web.TCPSite(runner, host, port).start()
+    return runner
