@@ -16,6 +16,8 @@ COMMANDS = (
     "monitor.commands.lists",
     "monitor.commands.config",
     "monitor.commands.db",
+    "monitor.commands.users",
+    "monitor.commands.console",
 )
 
 

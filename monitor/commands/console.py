@@ -1,0 +1,65 @@
+"""`prevent-monitor console --config FILE`: serve the review console on its own.
+
+The daemon (`prevent-monitor run`) starts this as one of its parts. An embedded SQLite store is
+upgraded first; the first administrator is created (and its password printed once) if there is
+no account yet.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+from typing import Any
+
+from monitor.config import Config, ConfigError, load_config
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser("console", help="serve the review console on its own")
+    parser.add_argument("--config", metavar="FILE", help="the configuration file")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print(f"prevent-monitor: {exc}", file=sys.stderr)
+        return 2
+    from monitor.console.accounts import FIRST_ADMIN, ensure_first_admin
+    from monitor.store.database import is_sqlite, make_engine, make_sessionmaker
+    from monitor.store.migrate import upgrade
+
+    url = config.database_url()
+    if is_sqlite(url):
+        upgrade(url)
+    engine = make_engine(url)
+    try:
+        with make_sessionmaker(engine)() as session:
+            password = ensure_first_admin(session)
+            session.commit()
+    finally:
+        engine.dispose()
+    if password:
+        print(f"console: first administrator {FIRST_ADMIN!r}, one-time password {password}")
+        print("  it is shown only now: sign in and change it")
+    return asyncio.run(_serve(config))
+
+
+async def _serve(config: Config) -> int:
+    from monitor.console.app import start_console
+
+    settings = config.console
+    runner = await start_console(
+        settings, config.database_url(), config.policy_path(), config.path(config.data_dir)
+    )
+    print(f"console: listening on http://{settings.listen_host}:{settings.port}/", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await runner.cleanup()
+    return 0

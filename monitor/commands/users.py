@@ -1,0 +1,109 @@
+"""`prevent-monitor users`: console accounts from the command line.
+
+- `users add USERNAME --role prevent_lead|it_staff|comms [--display-name N] [--email E]`: prints
+  a one-time password once (it is stored only as an argon2 hash).
+- `users list`: name, role, active, last sign-in.
+- `users disable USERNAME`: the account can no longer sign in; open sessions end within 30 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from monitor.config import ConfigError, load_config
+from monitor.console.accounts import ASSIGNABLE_ROLES, AccountError, add_user, disable_user, list_users
+from monitor.store.database import make_engine, make_sessionmaker
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser("users", help="add, list or disable review-console accounts")
+    sub = parser.add_subparsers(dest="users_command", metavar="ACTION", required=True)
+
+    add = sub.add_parser("add", help="add an account and print its one-time password")
+    add.add_argument("username")
+    add.add_argument("--role", required=True, choices=ASSIGNABLE_ROLES)
+    add.add_argument("--display-name", help="the name shown in the console and the audit trail")
+    add.add_argument("--email")
+    add.set_defaults(func=run_add)
+
+    ls = sub.add_parser("list", help="list the accounts")
+    ls.set_defaults(func=run_list)
+
+    off = sub.add_parser("disable", help="stop an account from signing in")
+    off.add_argument("username")
+    off.set_defaults(func=run_disable)
+
+    for p in (add, ls, off):
+        p.add_argument("--config", metavar="FILE", help="the configuration file")
+        p.add_argument("--database-url", help="the store's URL (overrides the configuration)")
+
+
+def _database_url(args: argparse.Namespace) -> str | None:
+    if args.database_url:
+        return str(args.database_url)
+    try:
+        return load_config(args.config).database_url()
+    except ConfigError as exc:
+        print(f"prevent-monitor: {exc}", file=sys.stderr)
+        return None
+
+
+def _with_session(args: argparse.Namespace, work: Any) -> int:
+    url = _database_url(args)
+    if url is None:
+        return 2
+    engine = make_engine(url)
+    try:
+        with make_sessionmaker(engine)() as session:
+            result = work(session)
+            session.commit()
+            return int(result or 0)
+    except AccountError as exc:
+        print(f"prevent-monitor users: {exc}", file=sys.stderr)
+        return 1
+    except SQLAlchemyError as exc:
+        print(
+            f"prevent-monitor users: the store is not usable ({exc.__class__.__name__}: "
+            f"{str(exc).splitlines()[0]}); run `prevent-monitor db upgrade` first",
+            file=sys.stderr,
+        )
+        return 2
+    finally:
+        engine.dispose()
+
+
+def run_add(args: argparse.Namespace) -> int:
+    def work(session: Any) -> int:
+        password = add_user(
+            session, args.username, args.role, display_name=args.display_name, email=args.email
+        )
+        print(f"user {args.username.strip().lower()!r} ({args.role}) added")
+        print(f"one-time password: {password}")
+        print("it is shown only now: give it to the person and ask them to change it")
+        return 0
+
+    return _with_session(args, work)
+
+
+def run_list(args: argparse.Namespace) -> int:
+    def work(session: Any) -> int:
+        for user in list_users(session):
+            last = user.last_login_at.isoformat(timespec="minutes") if user.last_login_at else "never"
+            state = "active" if user.active else "disabled"
+            print(f"{user.username}\t{user.role}\t{state}\tlast sign-in {last}\t{user.display_name or ''}")
+        return 0
+
+    return _with_session(args, work)
+
+
+def run_disable(args: argparse.Namespace) -> int:
+    def work(session: Any) -> int:
+        disable_user(session, args.username)
+        print(f"user {args.username!r} disabled")
+        return 0
+
+    return _with_session(args, work)

@@ -1,0 +1,140 @@
+"""Console accounts: argon2 password hashes, adding and disabling users, the first administrator.
+
+All functions are synchronous and take a Session (the console runs them in a thread); the caller
+commits. Passwords are never stored or logged; a new account gets a random one-time password
+that is shown once.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from monitor.store.models import ConsoleUser, Role
+from monitor.store.review import record
+
+HASHER = PasswordHasher()
+# Verified against when the user name is unknown, so a wrong name costs as long as a wrong password.
+_DUMMY_HASH = HASHER.hash(secrets.token_urlsafe(16))
+USERNAME = re.compile(r"^[a-z0-9][a-z0-9._@-]{0,63}$")
+ASSIGNABLE_ROLES = (Role.PREVENT_LEAD.value, Role.IT_STAFF.value, Role.COMMS.value)
+FIRST_ADMIN = "admin"
+
+
+class AccountError(ValueError):
+    """An account change that cannot be made, and what to do."""
+
+
+@dataclass(frozen=True, slots=True)
+class SignedIn:
+    user_id: int
+    username: str
+    display_name: str
+    role: str
+
+
+def one_time_password() -> str:
+    return secrets.token_urlsafe(15)
+
+
+def add_user(
+    session: Session,
+    username: str,
+    role: str,
+    *,
+    display_name: str | None = None,
+    email: str | None = None,
+    actor: str = "command line",
+) -> str:
+    """Create an account; return its one-time password (shown once, never stored in clear)."""
+    username = username.strip().lower()
+    if not USERNAME.match(username):
+        raise AccountError(
+            f"user name {username!r}: use 1-64 lower-case letters, digits and . _ @ - "
+            "(starting with a letter or digit)"
+        )
+    if role not in {r.value for r in Role}:
+        raise AccountError(f"role {role!r}: use one of {', '.join(ASSIGNABLE_ROLES)}")
+    if session.scalar(select(ConsoleUser).where(ConsoleUser.username == username)):
+        raise AccountError(f"user {username!r} exists already: pick another name")
+    password = one_time_password()
+    session.add(
+        ConsoleUser(
+            username=username,
+            display_name=display_name or username,
+            email=email,
+            role=role,
+            password_hash=HASHER.hash(password),
+            active=True,
+            created_at=datetime.now(UTC),
+        )
+    )
+    record(session, actor=actor, action="user.add", subject=f"user:{username}", to_value=role)
+    session.flush()
+    return password
+
+
+def list_users(session: Session) -> Sequence[ConsoleUser]:
+    return session.scalars(select(ConsoleUser).order_by(ConsoleUser.username)).all()
+
+
+def disable_user(session: Session, username: str, *, actor: str = "command line") -> None:
+    user = session.scalar(select(ConsoleUser).where(ConsoleUser.username == username.lower()))
+    if user is None:
+        raise AccountError(f"no user {username!r}: `prevent-monitor users list` shows them")
+    if not user.active:
+        raise AccountError(f"user {username!r} is already disabled")
+    user.active = False
+    record(session, actor=actor, action="user.disable", subject=f"user:{user.username}")
+
+
+def ensure_first_admin(session: Session) -> str | None:
+    """On first run (no accounts at all) create `admin` as a Prevent lead and return its one-time
+    password for the daemon to print once; otherwise None. The caller commits."""
+    if session.scalar(select(func.count()).select_from(ConsoleUser)):
+        return None
+    return add_user(
+        session,
+        FIRST_ADMIN,
+        Role.PREVENT_LEAD.value,
+        display_name="Administrator (first run)",
+        actor="first run",
+    )
+
+
+def authenticate(session: Session, username: str, password: str) -> SignedIn | None:
+    """The account if the name and password match an active user, else None. Records the
+    sign-in time and upgrades an outdated hash."""
+    user = session.scalar(
+        select(ConsoleUser).where(ConsoleUser.username == username.strip().lower()[:128])
+    )
+    if user is None or not user.active:
+        _verify(_DUMMY_HASH, password)
+        return None
+    if not _verify(user.password_hash, password):
+        return None
+    if HASHER.check_needs_rehash(user.password_hash):
+        user.password_hash = HASHER.hash(password)
+    user.last_login_at = datetime.now(UTC)
+    return SignedIn(user.id, user.username, user.display_name or user.username, user.role)
+
+
+def still_active(session: Session, user_id: int) -> str | None:
+    """The user's current role if the account is still active, else None."""
+    user = session.get(ConsoleUser, user_id)
+    return user.role if user is not None and user.active else None
+
+
+def _verify(encoded: str, password: str) -> bool:
+    try:
+        return HASHER.verify(encoded, password[:1024])
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False

@@ -1,0 +1,237 @@
+"""The annual filtering review (DfE filtering and monitoring standards): what is blocked and
+allowed and why, with counts over the year, the false-positive rate and policy changes; as a
+page that prints well (`/annual-review`) and as CSV (`/annual-review.csv`). No pupil identities.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+
+import aiohttp_jinja2
+import yaml
+from aiohttp import web
+from sqlalchemy.orm import Session
+
+from filters.policyfile import PolicySpec, read_policy
+from monitor.console.app import Console, console_of, requires, signin_of
+from monitor.console.formatting import csv_cell, severity_name
+from monitor.console.roles import Can
+from monitor.console.stats import (
+    action_category_counts,
+    console_policy_changes,
+    policy_versions,
+    status_counts,
+    unblock_counts,
+)
+from monitor.store.models import ReviewStatus
+from monitor.store.queries import EventFilter, counts_per_day
+from monitor.store.review import record
+
+routes = web.RouteTableDef()
+
+
+@dataclass
+class AnnualReview:
+    since: date
+    until: date  # inclusive
+    categories: list[dict[str, Any]] = field(default_factory=list)
+    groups: list[dict[str, Any]] = field(default_factory=list)
+    lists: list[dict[str, Any]] = field(default_factory=list)
+    allowlist: list[dict[str, str]] = field(default_factory=list)
+    exemptions: list[dict[str, str]] = field(default_factory=list)
+    counts: list[tuple[str, str, int, int]] = field(default_factory=list)
+    months: list[tuple[str, int, int]] = field(default_factory=list)
+    statuses: dict[str, int] = field(default_factory=dict)
+    reviewed: int = 0
+    false_positives: int = 0
+    versions: list[Any] = field(default_factory=list)
+    changes: list[Any] = field(default_factory=list)
+    unblock: dict[str, int] = field(default_factory=dict)
+    policy_problem: str = ""
+
+    @property
+    def false_positive_rate(self) -> str:
+        if not self.reviewed:
+            return "no events reviewed"
+        return f"{100 * self.false_positives / self.reviewed:.1f}% of {self.reviewed} reviewed"
+
+
+def _period(request: web.Request, console: Console) -> tuple[date, date]:
+    today = datetime.now(console.zone).date()
+    try:
+        until = date.fromisoformat(request.query.get("until", "")) if request.query.get("until") else today
+        since = (
+            date.fromisoformat(request.query["since"])
+            if request.query.get("since")
+            else until - timedelta(days=364)
+        )
+    except ValueError:
+        raise web.HTTPBadRequest(text="Give the period as dates like 2026-08-31.") from None
+    if since > until:
+        raise web.HTTPBadRequest(text="The period ends before it starts.")
+    return since, until
+
+
+async def build_review(console: Console, since: date, until: date) -> AnnualReview:
+    review = AnnualReview(since, until)
+    start = datetime.combine(since, time(0), console.zone).astimezone(UTC)
+    end = datetime.combine(until + timedelta(days=1), time(0), console.zone).astimezone(UTC)
+    await asyncio.to_thread(_policy_part, console.policy_path, review)
+
+    def load(session: Session) -> None:
+        review.counts = action_category_counts(session, start, end)
+        months: dict[str, list[int]] = {}
+        for day in counts_per_day(session, EventFilter(since=start, until=end)):
+            entry = months.setdefault(day.day.strftime("%Y-%m"), [0, 0])
+            entry[0] += day.events
+            entry[1] += day.sightings
+        review.months = [(m, e, s) for m, (e, s) in sorted(months.items())]
+        review.statuses = status_counts(session, start, end)
+        review.versions = policy_versions(session, start, end)
+        review.changes = list(console_policy_changes(session, start, end))
+        review.unblock = unblock_counts(session, start, end)
+
+    await console.db(load)
+    new = review.statuses.get(ReviewStatus.NEW.value, 0)
+    review.reviewed = sum(review.statuses.values()) - new
+    review.false_positives = review.statuses.get(ReviewStatus.FALSE_POSITIVE.value, 0)
+    return review
+
+
+def _policy_part(policy_path: Path, review: AnnualReview) -> None:
+    try:
+        spec = read_policy(policy_path)
+    except Exception as exc:  # show the rest of the review even when the policy is unreadable
+        review.policy_problem = f"{policy_path}: {exc}"
+        return
+    if spec.problems:
+        review.policy_problem = "; ".join(str(p) for p in spec.problems[:5])
+    for name, category in sorted(spec.categories.items()):
+        review.categories.append(
+            {
+                "name": name,
+                "description": getattr(category, "description", ""),
+                "action": str(getattr(category, "action", "")),
+                "severity": severity_name(int(getattr(category, "severity", 0))),
+                "illegal": bool(getattr(category, "illegal", False)),
+            }
+        )
+    for name, group in sorted(spec.groups.items()):
+        actions = getattr(group, "actions", {}) or {}
+        review.groups.append(
+            {
+                "name": name,
+                "description": getattr(group, "description", ""),
+                "actions": ", ".join(f"{k}: {v}" for k, v in sorted(actions.items())),
+            }
+        )
+    for item in spec.lists:
+        review.lists.append(
+            {"file": item.display, "use": item.use, "category": item.category or ""}
+        )
+    review.allowlist = _allow_entries(spec)
+    for exemption in spec.exemptions:
+        review.exemptions.append(
+            {
+                "id": exemption.id,
+                "reason": exemption.reason,
+                "requested_by": exemption.requested_by,
+                "approved_by": exemption.approved_by,
+                "groups": ", ".join(sorted(exemption.groups)) or "everyone",
+                "covers": ", ".join([*sorted(exemption.categories), *exemption.sites]),
+                "starts": exemption.starts.date().isoformat(),
+                "ends": (exemption.ends - timedelta(seconds=1)).date().isoformat(),
+                "source": exemption.source,
+            }
+        )
+
+
+def _allow_entries(spec: PolicySpec) -> list[dict[str, str]]:
+    """Every entry of the YAML allowlists with its note (why it is allowed)."""
+    rows: list[dict[str, str]] = []
+    for item in spec.lists:
+        if item.use != "allow" or item.path.suffix not in (".yaml", ".yml"):
+            continue
+        try:
+            data = yaml.safe_load(item.path.read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError):
+            continue
+        entries = data.get("entries") if isinstance(data, dict) else None
+        for entry in entries if isinstance(entries, list) else []:
+            if isinstance(entry, str):
+                rows.append({"entry": entry, "note": "", "file": item.display})
+            elif isinstance(entry, dict):
+                value = next(
+                    (str(entry[k]) for k in ("domain", "url", "regex") if k in entry), "?"
+                )
+                rows.append(
+                    {"entry": value, "note": str(entry.get("note", "")), "file": item.display}
+                )
+    return rows
+
+
+@routes.get("/annual-review")
+@requires(Can.ANNUAL_REVIEW)
+async def annual_review(request: web.Request) -> web.Response:
+    console = console_of(request)
+    since, until = _period(request, console)
+    review = await build_review(console, since, until)
+    return aiohttp_jinja2.render_template(
+        "annual_review.html", request, {"title": "Annual filtering review", "review": review}
+    )
+
+
+@routes.get("/annual-review.csv")
+@requires(Can.ANNUAL_REVIEW)
+async def annual_review_csv(request: web.Request) -> web.Response:
+    console = console_of(request)
+    signin = signin_of(request)
+    since, until = _period(request, console)
+    review = await build_review(console, since, until)
+    await console.db(
+        lambda s: record(
+            s, actor=signin.user.username, action="export.review", subject=f"{since}..{until}"
+        )
+    )
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["section", "item", "detail", "value", "extra"])
+    row = lambda *cells: writer.writerow([csv_cell(c) for c in cells])  # noqa: E731
+    row("period", since.isoformat(), until.isoformat(), "", "")
+    for c in review.categories:
+        row("category", c["name"], c["description"], c["action"], f"{c['severity']}" + (" illegal" if c["illegal"] else ""))
+    for g in review.groups:
+        row("group", g["name"], g["description"], g["actions"], "")
+    for item in review.lists:
+        row("list", item["file"], item["use"], item["category"], "")
+    for a in review.allowlist:
+        row("allowlist", a["entry"], a["note"], a["file"], "")
+    for e in review.exemptions:
+        row("exemption", e["id"], e["reason"], f"approved by {e['approved_by']}", f"{e['starts']}..{e['ends']} {e['covers']}")
+    for category, action, events, sightings in review.counts:
+        row("count", category, action, events, sightings)
+    for month, events, sightings in review.months:
+        row("month", month, "", events, sightings)
+    for status, n in sorted(review.statuses.items()):
+        row("review status", status, "", n, "")
+    row("false-positive rate", "", "", review.false_positive_rate, "")
+    for v in review.versions:
+        row("policy version", v.version, f"{v.first_seen:%Y-%m-%d}..{v.last_seen:%Y-%m-%d}", v.events, "")
+    for change in review.changes:
+        row("policy change", change.action, change.to_value or "", change.actor, f"{change.at:%Y-%m-%d}")
+    for status, n in sorted(review.unblock.items()):
+        row("unblock requests", status, "", n, "")
+    return web.Response(
+        text=out.getvalue(),
+        content_type="text/csv",
+        charset="utf-8",
+        headers={
+            "Content-Disposition": f'attachment; filename="filtering-review-{since}-{until}.csv"'
+        },
+    )

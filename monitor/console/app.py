@@ -1,0 +1,300 @@
+"""The review console's aiohttp application: `create_app()`, `start_console()` and the plumbing
+every page shares (database calls off the event loop, sessions, CSRF, security headers, roles).
+
+Pages live in their own modules (`signin`, `queue`, `eventpage`, `unblock`, `mentions`,
+`dashboard`, `annual`), each with a `routes` table; this module puts them together.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import aiohttp_jinja2
+import jinja2
+from aiohttp import web
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from monitor.console import formatting
+from monitor.console.accounts import still_active
+from monitor.console.keys import derive, load_session_key
+from monitor.console.roles import ROLE_NAMES, Can, Pseudonyms, grants
+from monitor.console.sessions import (
+    ACTIVE_RECHECK_SECONDS,
+    COOKIE,
+    FormTokens,
+    SessionStore,
+    Throttle,
+)
+from monitor.console.sessions import Session as Signin
+from monitor.console.settings import ConsoleSettings
+from monitor.store.database import make_engine, make_sessionmaker
+
+log = logging.getLogger(__name__)
+
+HERE = Path(__file__).parent
+T = TypeVar("T")
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+# No inline script or style anywhere: every page works without JavaScript.
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CSP,
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
+}
+PUBLIC_PREFIXES = ("/static/",)
+PUBLIC_PATHS = frozenset({"/login", "/request-review", "/healthz"})
+
+
+@dataclass
+class Console:
+    """What every handler needs, kept on the app as `app[CONSOLE]`."""
+
+    settings: ConsoleSettings
+    engine: Engine
+    sessionmaker: sessionmaker[Session]
+    key: bytes
+    policy_path: Path
+    data_dir: Path
+    sessions: SessionStore
+    form_tokens: FormTokens
+    pseudonyms: Pseudonyms
+    login_throttle: Throttle
+    review_throttle: Throttle
+    zone: ZoneInfo
+    cache: dict[str, tuple[float, Any]] = field(default_factory=dict)
+
+    async def db(self, work: Callable[[Session], T]) -> T:
+        """Run `work(session)` in a worker thread and commit; the event loop never waits."""
+        return await asyncio.to_thread(self._run, work)
+
+    def _run(self, work: Callable[[Session], T]) -> T:
+        with self.sessionmaker() as session:
+            result = work(session)
+            session.commit()
+            return result
+
+    @property
+    def status_file(self) -> Path:
+        configured = self.settings.gateway_status_file
+        return Path(configured) if configured else self.data_dir / "gateway-status.json"
+
+
+CONSOLE = web.AppKey("console", Console)
+SIGNIN = "signin"  # request key of the signed-in Session
+
+
+def console_of(request: web.Request) -> Console:
+    return request.app[CONSOLE]
+
+
+def signin_of(request: web.Request) -> Signin:
+    signin = request.get(SIGNIN)
+    if signin is None:  # only public routes run without one, and they never call this
+        raise web.HTTPFound("/login")
+    return signin  # type: ignore[no-any-return]
+
+
+def see_other(location: str) -> web.Response:
+    """A 303 redirect as a response (so cookies set on it are kept)."""
+    return web.Response(status=303, headers={"Location": location})
+
+
+def requires(*needed: Can) -> Callable[[Handler], Handler]:
+    """The handler runs only for a user whose role grants every one of `needed`."""
+
+    def wrap(handler: Handler) -> Handler:
+        async def checked(request: web.Request) -> web.StreamResponse:
+            signin = signin_of(request)
+            if not set(needed) <= grants(signin.user.role):
+                raise web.HTTPForbidden(text="Your role does not allow this page.")
+            return await handler(request)
+
+        checked.__name__ = handler.__name__
+        checked.__doc__ = handler.__doc__
+        return checked
+
+    return wrap
+
+
+@web.middleware
+async def security_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every answer, error pages and redirects included, carries the security headers."""
+    try:
+        response = await handler(request)
+    except web.HTTPException as exc:
+        response = _as_response(request, exc)
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    if not request.path.startswith("/static/"):
+        response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+def _as_response(request: web.Request, exc: web.HTTPException) -> web.Response:
+    headers = {k: v for k, v in exc.headers.items() if k.lower() in ("location", "allow")}
+    if exc.status < 400 or request.path.startswith("/static/"):
+        return web.Response(status=exc.status, headers=headers, text=exc.text)
+    context = {"status": exc.status, "message": exc.text or exc.reason, "title": exc.reason}
+    context.update(_base_context(request))
+    context["Can"] = Can
+    html = aiohttp_jinja2.render_string("error.html", request, context)
+    return web.Response(status=exc.status, headers=headers, text=html, content_type="text/html")
+
+
+@web.middleware
+async def require_signin(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every route but sign-in, static files and the public unblock form needs a session; every
+    POST from a session must carry its CSRF token."""
+    console = console_of(request)
+    signin = console.sessions.lookup(request.cookies.get(COOKIE))
+    if signin is not None and not await _still_active(console, signin):
+        signin = None
+    if signin is not None:
+        request[SIGNIN] = signin
+    public = request.path in PUBLIC_PATHS or request.path.startswith(PUBLIC_PREFIXES)
+    if signin is None and not public:
+        if request.method == "GET":
+            raise web.HTTPSeeOther("/login")
+        raise web.HTTPForbidden(text="Your session has ended: sign in again.")
+    if signin is not None and request.method == "POST" and request.path not in PUBLIC_PATHS:
+        form = await request.post()
+        token = form.get("csrf_token")
+        if not isinstance(token, str) or not _same(token, signin.csrf):
+            raise web.HTTPForbidden(
+                text="This form has expired or did not come from the console: reload the page "
+                "and try again."
+            )
+    return await handler(request)
+
+
+def _same(a: str, b: str) -> bool:
+    return hmac.compare_digest(a.encode(), b.encode())
+
+
+async def _still_active(console: Console, signin: Signin) -> bool:
+    """An account disabled from the command line loses its sessions within half a minute."""
+    now = time.monotonic()
+    if now - signin.checked < ACTIVE_RECHECK_SECONDS:
+        return True
+    role = await console.db(lambda s: still_active(s, signin.user.user_id))
+    if role != signin.user.role:
+        console.sessions.end(signin)
+        return False
+    signin.checked = now
+    return True
+
+
+def _base_context(request: web.Request) -> dict[str, Any]:
+    signin = request.get(SIGNIN)
+    if signin is None:
+        return {"user": None, "can": frozenset(), "csrf": "", "role_name": "", "flash": []}
+    flash, signin.flash = signin.flash, []
+    return {
+        "flash": flash,
+        "user": signin.user,
+        "can": grants(signin.user.role),
+        "csrf": signin.csrf,
+        "role_name": ROLE_NAMES.get(signin.user.role, signin.user.role),
+    }
+
+
+async def base_context(request: web.Request) -> dict[str, Any]:
+    context = _base_context(request)
+    context["Can"] = Can
+    context["title"] = "Review console"  # each page sets its own
+    return context
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.Response(text="ok\n")
+
+
+def create_app(
+    settings: ConsoleSettings,
+    database_url: str,
+    policy_path: str | Path,
+    data_dir: str | Path,
+    *,
+    engine: Engine | None = None,
+) -> web.Application:
+    """The console as an aiohttp application (not started)."""
+    from monitor.console import annual, dashboard, eventpage, mentions, queue, signin, unblock
+
+    key = load_session_key(settings.session_key, data_dir)
+    try:
+        zone = ZoneInfo(settings.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        log.warning("console.timezone %r is unknown: showing times in UTC", settings.timezone)
+        zone = ZoneInfo("UTC")
+    engine = engine or make_engine(database_url, readonly=True, pool_size=8)
+    console = Console(
+        settings=settings,
+        engine=engine,
+        sessionmaker=make_sessionmaker(engine),
+        key=key,
+        policy_path=Path(policy_path),
+        data_dir=Path(data_dir),
+        sessions=SessionStore(
+            derive(key, "session"),
+            lifetime_s=settings.session_hours * 3600,
+            idle_s=settings.idle_minutes * 60,
+        ),
+        form_tokens=FormTokens(derive(key, "form")),
+        pseudonyms=Pseudonyms(derive(key, "pseudonym")),
+        login_throttle=Throttle(settings.login_attempts, settings.login_window_minutes * 60),
+        review_throttle=Throttle(settings.review_requests_per_hour, 3600),
+        zone=zone,
+    )
+    app = web.Application(
+        middlewares=[security_headers, require_signin], client_max_size=256 * 1024
+    )
+    app[CONSOLE] = console
+    env = aiohttp_jinja2.setup(
+        app,
+        loader=jinja2.PackageLoader("monitor.console", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        context_processors=[base_context],
+    )
+    formatting.install(env, zone)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_static("/static/", HERE / "static", append_version=True)
+    for module in (signin, queue, eventpage, unblock, mentions, dashboard, annual):
+        app.router.add_routes(module.routes)
+
+    async def close_engine(_app: web.Application) -> None:
+        if engine is not None:
+            await asyncio.to_thread(engine.dispose)
+
+    app.on_cleanup.append(close_engine)
+    return app
+
+
+async def start_console(
+    settings: ConsoleSettings, database_url: str, policy_path: str | Path, data_dir: str | Path
+) -> web.AppRunner:
+    """Create, start and return the console's runner; the daemon calls `await runner.cleanup()`
+    on shutdown."""
+    app = create_app(settings, database_url, policy_path, data_dir)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.listen_host, settings.port)
+    await site.start()
+    log.info("review console on http://%s:%d/", settings.listen_host, settings.port)
+    return runner

@@ -1,0 +1,96 @@
+"""What of an event a console user is shown: identities only for roles allowed to see them.
+
+Handlers never pass store rows to templates; they pass these views, so a template cannot show a
+field the role may not see, whatever it is asked to render.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from monitor.console.roles import Pseudonyms, sees_identities
+from monitor.store.models import AuditEntry, Event
+
+HIDDEN = "(hidden)"
+
+
+@dataclass(frozen=True, slots=True)
+class EventView:
+    event_id: str
+    source: str
+    kind: str
+    action: str
+    category: str
+    severity: int
+    rule: str
+    rule_source: str
+    url: str
+    host: str
+    reason: str
+    search_terms: str
+    user: str  # the name, or a pseudonym
+    device: str
+    client_ip: str
+    group: str
+    policy_version: str
+    first_seen: datetime
+    last_seen: datetime
+    repeat_count: int
+    status: str
+    assignee: str
+    referral_ref: str
+    identified: bool  # whether `user` is the real name
+
+
+@dataclass(frozen=True, slots=True)
+class AuditView:
+    at: datetime
+    actor: str
+    action: str
+    from_value: str
+    to_value: str
+    note: str
+
+
+def event_view(event: Event, role: str, pseudonyms: Pseudonyms) -> EventView:
+    identified = sees_identities(role)
+    return EventView(
+        event_id=event.event_id,
+        source=event.source,
+        kind=event.kind,
+        action=event.action,
+        category=event.category or "",
+        severity=event.severity,
+        rule=event.rule or "",
+        rule_source=event.rule_source or "",
+        url=event.url or "",
+        host=event.host or "",
+        reason=event.reason or "",
+        search_terms=event.search_terms or "",
+        user=(event.user or "") if identified else pseudonyms(event.user or event.device),
+        device=(event.device or "") if identified else HIDDEN,
+        client_ip=(event.client_ip or "") if identified else HIDDEN,
+        group=event.group or "",
+        policy_version=event.policy_version or "",
+        first_seen=event.first_seen,
+        last_seen=event.last_seen,
+        repeat_count=event.repeat_count,
+        status=event.status,
+        assignee=event.assignee or "",
+        referral_ref=(event.referral_ref or "") if identified else HIDDEN,
+        identified=identified,
+    )
+
+
+def audit_view(entry: AuditEntry, role: str) -> AuditView:
+    """Notes may name pupils: only roles that see identities read them."""
+    identified = sees_identities(role)
+    return AuditView(
+        at=entry.at,
+        actor=entry.actor,
+        action=entry.action,
+        from_value=entry.from_value or "",
+        to_value=entry.to_value or "",
+        note=(entry.note or "") if identified else (HIDDEN if entry.note else ""),
+    )

@@ -1,0 +1,83 @@
+"""Who may do what in the console, and how pupils are shown to those who may not see names.
+
+Checked on the server for every route (`requires`) and for every field that identifies a pupil
+(`sees_identities`). The Prevent lead sees everything; IT staff see rules, counts, false
+positives, unblock requests and health with pupils pseudonymised; communications staff see brand
+mentions and digests only.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from enum import StrEnum
+
+from monitor.store.models import Role
+
+
+class Can(StrEnum):
+    """One thing a console user may do."""
+
+    QUEUE = "queue"  # the event queue, ranking, timelines, CSV export (identities)
+    TRIAGE = "triage"  # change status, assign, notes
+    EVENT_RULES = "event_rules"  # an event's rule and URL without identities (false positives)
+    DASHBOARD = "dashboard"
+    UNBLOCK = "unblock"  # answer unblock requests (allowlist entries)
+    EXEMPTION = "exemption"  # approve a time-boxed study exemption (the Prevent lead)
+    MENTIONS = "mentions"  # brand mentions and digests
+    ANNUAL_REVIEW = "annual_review"
+
+
+GRANTS: dict[str, frozenset[Can]] = {
+    Role.ADMIN.value: frozenset(Can),
+    Role.PREVENT_LEAD.value: frozenset(Can),
+    Role.IT_STAFF.value: frozenset(
+        {Can.EVENT_RULES, Can.DASHBOARD, Can.UNBLOCK, Can.ANNUAL_REVIEW}
+    ),
+    Role.COMMS.value: frozenset({Can.MENTIONS}),
+    Role.TEACHER.value: frozenset(),
+}
+
+ROLE_NAMES = {
+    Role.ADMIN.value: "Administrator",
+    Role.PREVENT_LEAD.value: "Prevent lead",
+    Role.IT_STAFF.value: "IT staff",
+    Role.COMMS.value: "Communications",
+    Role.TEACHER.value: "Teacher",
+}
+
+
+def grants(role: str) -> frozenset[Can]:
+    return GRANTS.get(role, frozenset())
+
+
+def sees_identities(role: str) -> bool:
+    """Names, devices and addresses of pupils: the Prevent lead's (and administrator's) only."""
+    return Can.QUEUE in grants(role)
+
+
+def home_for(role: str) -> str:
+    """Where a user lands after signing in."""
+    can = grants(role)
+    if Can.QUEUE in can:
+        return "/events"
+    if Can.DASHBOARD in can:
+        return "/dashboard"
+    if Can.MENTIONS in can:
+        return "/mentions"
+    return "/request-review"
+
+
+class Pseudonyms:
+    """Stable, keyed pseudonyms: the same pupil is always `user-XXXXXXXX` for IT staff, and
+    nobody without the key can turn one back into a name."""
+
+    def __init__(self, key: bytes) -> None:
+        self._key = key
+
+    def __call__(self, name: str | None) -> str:
+        if not name:
+            return "—"
+        digest = hmac.new(self._key, name.encode(), hashlib.sha256).digest()
+        return "user-" + base64.b32encode(digest[:5]).decode().lower()

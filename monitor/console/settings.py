@@ -1,0 +1,51 @@
+"""`ConsoleSettings`: the review console's section of the configuration file."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from monitor.setting import setting
+
+
+@dataclass(slots=True)
+class ConsoleSettings:
+    enabled: bool = setting(True, "Serve the review console from the daemon.")
+    listen_host: str = setting(
+        "127.0.0.1",
+        "Address the console listens on. Keep 127.0.0.1 behind a TLS reverse proxy; use the "
+        "school network's address only if the proxy runs elsewhere.",
+    )
+    port: int = setting(8470, "TCP port of the console.")
+    public_url: str = setting(
+        "",
+        "The address people use to reach the console (e.g. https://filter.school.example); "
+        "the block page links to <public_url>/request-review. Empty: http://<listen_host>:<port>.",
+    )
+    session_key: str = setting(
+        "",
+        "Key that signs session cookies, form tokens and pupil pseudonyms. Empty: one is "
+        "generated on first start and kept in <data_dir>/console-session.key (mode 0600).",
+        secret=True,
+    )
+    cookie_secure: bool = setting(
+        True,
+        "Send the session cookie only over HTTPS. Turn off only for a console reached over "
+        "plain HTTP on 127.0.0.1.",
+    )
+    session_hours: float = setting(8.0, "A sign-in lasts at most this many hours.")
+    idle_minutes: float = setting(60.0, "A session unused for this many minutes ends.")
+    login_attempts: int = setting(
+        5, "Failed sign-ins allowed per user name and per address within login_window_minutes."
+    )
+    login_window_minutes: float = setting(15.0, "Window for login_attempts.")
+    review_requests_per_hour: int = setting(
+        10, "Unblock requests accepted per network address per hour from the block page."
+    )
+    reason_max_chars: int = setting(1000, "Longest reason an unblock request may give.")
+    page_size: int = setting(50, "Events per page in the queue.")
+    timezone: str = setting("Europe/London", "Time zone the console shows times in.")
+    gateway_status_file: str = setting(
+        "",
+        "JSON file the gateway writes its health to (policy_version, last_reload, errors). "
+        "Empty: <data_dir>/gateway-status.json.",
+    )

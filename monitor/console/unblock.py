@@ -1,0 +1,343 @@
+"""Unblock requests: the public form the block page links to, and IT staff's answers.
+
+    GET  /request-review?url=<blocked URL>&ref=<event id>   the form (no sign-in needed)
+    POST /request-review                                    url, ref, reason, name, form_token
+
+The public form needs no session (pupils and teachers on the school network) and so is guarded
+otherwise: a signed one-use form token, a per-address rate limit, length limits, and it tells the
+requester nothing about the event it names. IT staff see open requests at /unblock; approving
+writes an allowlist entry (or, for the Prevent lead, a time-boxed study exemption) through
+`monitor.console.policyedit`; approving and denying are both recorded in the audit trail.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from urllib.parse import urlsplit
+
+import aiohttp_jinja2
+from aiohttp import web
+from sqlalchemy import case, select
+from sqlalchemy.orm import Session
+
+from monitor.console.app import console_of, requires, see_other, signin_of
+from monitor.console.catalogue import options
+from monitor.console.policyedit import (
+    AllowEntry,
+    ExemptionEntry,
+    PolicyEditError,
+    add_allow_entry,
+    add_exemption,
+    exemption_id,
+    site_of,
+)
+from monitor.console.queue import EVENT_ID
+from monitor.console.roles import Can, grants, sees_identities
+from monitor.store.models import Event, UnblockRequest
+from monitor.store.review import record
+
+routes = web.RouteTableDef()
+REVIEW_FORM = "request-review"
+URL_MAX = 2048
+NAME_MAX = 128
+MAX_EXEMPTION_DAYS = 366
+
+
+def _clean_url(value: str) -> str | None:
+    value = value.strip()
+    if not value or len(value) > URL_MAX or any(ord(c) < 32 for c in value):
+        return None
+    parts = urlsplit(value if "://" in value else "http://" + value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return None
+    return parts.geturl()
+
+
+@routes.get("/request-review")
+async def request_form(request: web.Request) -> web.Response:
+    console = console_of(request)
+    url = request.query.get("url", "")[:URL_MAX]
+    ref = request.query.get("ref", "")
+    return _render_form(request, url, ref if EVENT_ID.match(ref) else "", "", "", [], 200)
+
+
+def _render_form(
+    request: web.Request, url: str, ref: str, reason: str, name: str, problems: list[str], status: int
+) -> web.Response:
+    console = console_of(request)
+    context = {
+        "title": "Ask for a page to be unblocked",
+        "form_token": console.form_tokens.issue(REVIEW_FORM),
+        "url": url,
+        "ref": ref,
+        "reason": reason,
+        "name": name,
+        "problems": problems,
+        "reason_max": console.settings.reason_max_chars,
+    }
+    return aiohttp_jinja2.render_template("request_review.html", request, context, status=status)
+
+
+@routes.post("/request-review")
+async def request_submit(request: web.Request) -> web.Response:
+    console = console_of(request)
+    form = await request.post()
+    url_in = str(form.get("url", ""))[: URL_MAX + 1]
+    ref = str(form.get("ref", ""))
+    ref = ref if EVENT_ID.match(ref) else ""
+    reason = str(form.get("reason", "")).strip()
+    name = str(form.get("name", "")).strip()[:NAME_MAX]
+    problems: list[str] = []
+    if not console.form_tokens.redeem(REVIEW_FORM, str(form.get("form_token", ""))):
+        problems.append("The form had expired: please send it again.")
+    address = request.remote or "unknown"
+    if console.review_throttle.blocked(address):
+        return _render_form(
+            request, url_in, ref, reason, name,
+            ["Too many requests from this computer: please try again in an hour."], 429,
+        )  # fmt: skip
+    url = _clean_url(url_in)
+    if url is None:
+        problems.append("Give the address of the blocked page (starting http:// or https://).")
+    limit = console.settings.reason_max_chars
+    if not reason:
+        problems.append("Say why you need the page: IT staff read every request.")
+    elif len(reason) > limit:
+        problems.append(f"Please keep the reason under {limit} characters.")
+    if problems or url is None:
+        return _render_form(request, url_in[:URL_MAX], ref, reason[: limit * 2], name, problems, 400)
+    console.review_throttle.hit(address)
+
+    def store(session: Session) -> int:
+        event = None
+        if ref:
+            event = session.scalar(select(Event).where(Event.event_id == ref))
+        host = (urlsplit(url).hostname or "")[:255]
+        item = UnblockRequest(
+            requested_at=datetime.now(UTC),
+            requester=name or None,
+            url=url,
+            host=host or None,
+            rule=event.rule if event else None,
+            reason=reason,
+            event_id=event.event_id if event else None,
+            status="open",
+        )
+        session.add(item)
+        session.flush()
+        record(
+            session,
+            actor=name or "block page",
+            action="unblock.request",
+            subject=f"unblock:{item.id}",
+            event_id=None,
+            note=f"{host}: {reason}"[:2000],
+        )
+        return item.id
+
+    await console.db(store)
+    return aiohttp_jinja2.render_template(
+        "request_review_sent.html", request, {"title": "Request sent", "url": url}
+    )
+
+
+@routes.get("/unblock")
+@requires(Can.UNBLOCK)
+async def unblock_list(request: web.Request) -> web.Response:
+    console = console_of(request)
+
+    def load(session: Session) -> list[UnblockRequest]:
+        open_first = case((UnblockRequest.status == "open", 0), else_=1)
+        query = (
+            select(UnblockRequest)
+            .order_by(open_first, UnblockRequest.requested_at.desc(), UnblockRequest.id.desc())
+            .limit(200)
+        )
+        return list(session.scalars(query))
+
+    items = await console.db(load)
+    return aiohttp_jinja2.render_template(
+        "unblock_list.html", request, {"title": "Unblock requests", "items": items}
+    )
+
+
+@routes.get("/unblock/{request_id:\\d+}")
+@requires(Can.UNBLOCK)
+async def unblock_page(request: web.Request) -> web.Response:
+    console = console_of(request)
+    signin = signin_of(request)
+    item = await _request_of(request)
+    opts = await options(console)
+    today = datetime.now(console.zone).date()
+    return aiohttp_jinja2.render_template(
+        "unblock_item.html",
+        request,
+        {
+            "title": f"Unblock request {item.id}",
+            "item": item,
+            "requester": item.requester or "(not given)"
+            if sees_identities(signin.user.role) or not item.requester
+            else "(hidden)",
+            "site": site_of(item.host or "") or "",
+            "categories": opts.categories,
+            "groups": opts.groups,
+            "today": today.isoformat(),
+            "default_end": (today + timedelta(days=42)).isoformat(),
+            "may_exempt": Can.EXEMPTION in grants(signin.user.role),
+        },
+    )
+
+
+async def _request_of(request: web.Request) -> UnblockRequest:
+    request_id = int(request.match_info["request_id"])
+    item = await console_of(request).db(lambda s: s.get(UnblockRequest, request_id))
+    if item is None:
+        raise web.HTTPNotFound(text="There is no such unblock request.")
+    return item
+
+
+@routes.post("/unblock/{request_id:\\d+}/approve")
+@requires(Can.UNBLOCK)
+async def approve(request: web.Request) -> web.Response:
+    console = console_of(request)
+    signin = signin_of(request)
+    item = await _request_of(request)
+    back = see_other(f"/unblock/{item.id}")
+    if item.status != "open":
+        signin.flash.append(("problem", f"This request was already {item.status}."))
+        return back
+    form = await request.post()
+    mode = str(form.get("mode", "allow"))
+    note = str(form.get("note", "")).strip()[:500]
+    approver = signin.user.display_name or signin.user.username
+    try:
+        if mode == "exemption":
+            if Can.EXEMPTION not in grants(signin.user.role):
+                raise web.HTTPForbidden(text="A study exemption needs the Prevent lead's approval.")
+            entry = _exemption_from(form, item, approver, note)
+            path = await _edit(lambda: add_exemption(console.policy_path, entry))
+            decision = f"study exemption {entry.id} ({entry.starts} to {entry.ends})"
+        else:
+            allow = _allow_from(form, note or f"unblock request {item.id}")
+            path = await _edit(lambda: add_allow_entry(console.policy_path, allow))
+            decision = f"allowlist {allow.domain or allow.url}"
+    except PolicyEditError as exc:
+        signin.flash.append(("problem", f"{exc}: " + "; ".join(exc.problems[:5])))
+        return back
+    except ValueError as exc:
+        signin.flash.append(("problem", str(exc)))
+        return back
+
+    def decide(session: Session) -> None:
+        current = session.get(UnblockRequest, item.id)
+        if current is None:
+            return
+        current.status = "approved"
+        current.decided_by = signin.user.username
+        current.decided_at = datetime.now(UTC)
+        current.decision_note = (decision + (f": {note}" if note else ""))[:2048]
+        record(
+            session,
+            actor=signin.user.username,
+            action="unblock.approve",
+            subject=f"unblock:{item.id}",
+            from_value="open",
+            to_value=decision[:128],
+            note=f"written to {path}" + (f"; {note}" if note else ""),
+        )
+
+    await console.db(decide)
+    signin.flash.append(("ok", f"Approved: {decision}, written to {path.name}."))
+    return back
+
+
+async def _edit(work: object) -> object:
+    import asyncio
+
+    return await asyncio.to_thread(work)  # type: ignore[arg-type]
+
+
+def _allow_from(form: object, note: str) -> AllowEntry:
+    get = form.get  # type: ignore[attr-defined]
+    what = str(get("allow_kind", "domain"))
+    value = str(get("allow_value", "")).strip()[:URL_MAX]
+    if what == "url":
+        url = _clean_url(value)
+        if url is None:
+            raise ValueError("Give the page address to allow, like https://site.example/page.")
+        parts = urlsplit(url)
+        return AllowEntry(None, f"{parts.hostname}{parts.path or '/'}", note)
+    site = site_of(value)
+    if site is None:
+        raise ValueError(f"{value[:100]!r} is not a site name: give one like site.example.")
+    return AllowEntry(site, None, note)
+
+
+def _exemption_from(form: object, item: UnblockRequest, approver: str, note: str) -> ExemptionEntry:
+    get = form.get  # type: ignore[attr-defined]
+    getall = form.getall  # type: ignore[attr-defined]
+    try:
+        starts = date.fromisoformat(str(get("starts", "")))
+        ends = date.fromisoformat(str(get("ends", "")))
+    except ValueError:
+        raise ValueError("Give the exemption's first and last day as dates.") from None
+    if ends < starts:
+        raise ValueError("The exemption ends before it starts.")
+    if (ends - starts).days > MAX_EXEMPTION_DAYS:
+        raise ValueError("A study exemption lasts at most a year: give an earlier end date.")
+    sites = [s for s in (site_of(str(get("sites", ""))),) if s]
+    categories = [str(c) for c in getall("categories", []) if str(c)][:20]
+    groups = [str(g) for g in getall("groups", []) if str(g)][:20]
+    if not sites and not categories:
+        raise ValueError("An exemption needs a site or a category (or both).")
+    reason = str(get("reason", "")).strip()[:300] or (item.reason or "")[:300]
+    return ExemptionEntry(
+        id=exemption_id(item.id, starts, sites[0] if sites else categories[0]),
+        reason=reason or f"unblock request {item.id}",
+        requested_by=(item.requester or "block page")[:128],
+        approved_by=approver,
+        groups=groups,
+        categories=categories,
+        sites=sites,
+        starts=starts,
+        ends=ends,
+    )
+
+
+@routes.post("/unblock/{request_id:\\d+}/deny")
+@requires(Can.UNBLOCK)
+async def deny(request: web.Request) -> web.Response:
+    console = console_of(request)
+    signin = signin_of(request)
+    item = await _request_of(request)
+    back = see_other(f"/unblock/{item.id}")
+    form = await request.post()
+    why = str(form.get("why", "")).strip()[:2000]
+    if item.status != "open":
+        signin.flash.append(("problem", f"This request was already {item.status}."))
+        return back
+    if not why:
+        signin.flash.append(("problem", "Say why the request is denied: it is recorded."))
+        return back
+
+    def decide(session: Session) -> None:
+        current = session.get(UnblockRequest, item.id)
+        if current is None:
+            return
+        current.status = "denied"
+        current.decided_by = signin.user.username
+        current.decided_at = datetime.now(UTC)
+        current.decision_note = why
+        record(
+            session,
+            actor=signin.user.username,
+            action="unblock.deny",
+            subject=f"unblock:{item.id}",
+            from_value="open",
+            to_value="denied",
+            note=why,
+        )
+
+    await console.db(decide)
+    signin.flash.append(("ok", "Denied and recorded."))
+    return back
