@@ -1,0 +1,357 @@
+"""The brand-alert digest: what was found since the last one, in one email per period.
+
+    period = digest_period(now, settings)             # the latest scheduled send at or before now
+    digest = await build_digest(store, settings, period, school)
+    text, html = render_digest(digest)
+    await send_digest(store, mailer, settings, period, school)   # idempotent per period
+    await run_digest(settings, store, stop_event, ...)            # the daemon's schedule task
+
+Contents (issue 5 point 7): flagged mentions first, then the rest grouped by the feed that found
+them, counts, a cap (`max_items`) with "and N more", the feeds that are failing, and counts of
+the gateway's events for the period. A digest lists every mention no digest has carried yet, so a
+failed or missed digest loses nothing; backlog mentions (a new feed's first poll) are counted,
+not listed.
+
+Idempotency: the period's key ("daily:2025-03-04") is claimed in `digests_sent` before sending;
+a claimed period is never sent again, whatever restarts happen (see `alerts.store.claim_digest`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.orm import Session
+
+from alerts.mail import TEMPLATES, Mailer, build_message, severity_name
+from alerts.settings import WEEKDAYS, DigestSettings
+from alerts.store import (
+    AlertStore,
+    GatewaySummary,
+    claim_digest,
+    digest_for_period,
+    finish_digest,
+    gateway_summary,
+    load_feed_states,
+    mentions_for_digest,
+)
+from monitor.store.models import BrandMention, FeedState
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class DigestPeriod:
+    key: str  # "daily:2025-03-04" (the local date it is due)
+    start: datetime  # UTC
+    end: datetime  # UTC: the scheduled send time
+    zone: ZoneInfo
+
+    def local(self, when: datetime) -> datetime:
+        return when.astimezone(self.zone)
+
+    def next_end(self) -> datetime:
+        """The following period's send time (UTC)."""
+        local_end = self.end.astimezone(self.zone)
+        step = timedelta(days=7 if self.key.startswith("weekly:") else 1)
+        wall = local_end.time()
+        following = datetime.combine(local_end.date() + step, wall, self.zone)
+        return following.astimezone(UTC)
+
+
+def digest_period(now: datetime, settings: DigestSettings) -> DigestPeriod:
+    """The latest scheduled send at or before `now`, and the period it closes."""
+    zone = settings.zone()
+    at = settings.send_time()
+    local_now = now.astimezone(zone)
+    due_date = local_now.date()
+    if settings.schedule == "weekly":
+        back = (local_now.weekday() - WEEKDAYS.index(settings.weekday)) % 7
+        due_date -= timedelta(days=back)
+    due = datetime.combine(due_date, at, zone)
+    step = timedelta(days=7 if settings.schedule == "weekly" else 1)
+    if due > local_now:
+        due_date -= step
+        due = datetime.combine(due_date, at, zone)
+    start = datetime.combine(due_date - step, at, zone)
+    return DigestPeriod(
+        key=f"{settings.schedule}:{due_date.isoformat()}",
+        start=start.astimezone(UTC),
+        end=due.astimezone(UTC),
+        zone=zone,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class DigestItem:
+    id: int
+    title: str
+    url: str
+    host: str
+    publisher: str
+    feed: str
+    snippet: str
+    severity: int
+    category: str | None
+    reason: str
+    first_seen: str  # local, for people
+    seen_count: int
+    alerted: bool
+
+    @property
+    def severity_name(self) -> str:
+        return severity_name(self.severity)
+
+
+@dataclass(frozen=True, slots=True)
+class SourceGroup:
+    feed: str
+    items: tuple[DigestItem, ...]
+    total: int  # in this digest, listed or not
+
+
+@dataclass(frozen=True, slots=True)
+class FeedHealth:
+    label: str
+    url: str
+    status: str
+    error: str | None
+    since: str | None
+    next_try: str | None
+    failures: int
+    summary: str | None
+
+
+@dataclass(slots=True)
+class Digest:
+    school: str
+    period: DigestPeriod
+    generated: str
+    flagged: list[DigestItem] = field(default_factory=list)
+    groups: list[SourceGroup] = field(default_factory=list)
+    total: int = 0
+    flagged_total: int = 0
+    backlog: int = 0
+    more: int = 0  # found but not listed (over max_items)
+    per_source: list[tuple[str, int]] = field(default_factory=list)
+    failing: list[FeedHealth] = field(default_factory=list)
+    warnings: list[FeedHealth] = field(default_factory=list)
+    feeds_ok: int = 0
+    gateway: GatewaySummary = field(default_factory=GatewaySummary)
+    mention_ids: list[int] = field(default_factory=list)
+
+    @property
+    def subject(self) -> str:
+        day = self.period.local(self.period.end).strftime("%a %-d %b %Y")
+        parts = [f"{self.total} new mention{'s' if self.total != 1 else ''}"]
+        if self.flagged_total:
+            parts.insert(0, f"{self.flagged_total} FLAGGED")
+        if self.failing:
+            parts.append(f"{len(self.failing)} feed{'s' if len(self.failing) != 1 else ''} failing")
+        return f"Brand-alert digest for {self.school}, {day}: " + ", ".join(parts)
+
+    @property
+    def period_text(self) -> str:
+        fmt = "%a %-d %b %Y %H:%M"
+        start = self.period.local(self.period.start).strftime(fmt)
+        end = self.period.local(self.period.end).strftime(fmt)
+        return f"{start} to {end} ({self.period.zone.key})"
+
+
+def assemble_digest(
+    mentions: list[BrandMention],
+    feeds: list[FeedState],
+    gateway: GatewaySummary,
+    settings: DigestSettings,
+    period: DigestPeriod,
+    school: str,
+    now: datetime,
+) -> Digest:
+    """A `Digest` from what the store holds (pure: no I/O)."""
+    fmt = "%a %-d %b %H:%M"
+    digest = Digest(
+        school=school or "the school", period=period,
+        generated=period.local(now).strftime("%a %-d %b %Y %H:%M"), gateway=gateway,
+    )
+    digest.mention_ids = [m.id for m in mentions]
+    listed = [m for m in mentions if m.state != "backlog" or m.severity > 0]
+    digest.backlog = len(mentions) - len(listed)
+    digest.total = len(listed)
+    per_source = Counter(m.feed_label or m.feed for m in listed)
+    digest.per_source = sorted(per_source.items(), key=lambda p: (-p[1], p[0]))
+    budget = settings.max_items
+    flagged = [m for m in listed if m.severity > 0]
+    digest.flagged_total = len(flagged)
+    digest.flagged = [_item(m, period, fmt) for m in flagged[:budget]]
+    budget -= len(digest.flagged)
+    groups: dict[str, list[BrandMention]] = {}
+    for mention in listed:
+        if mention.severity == 0:
+            groups.setdefault(mention.feed_label or mention.feed, []).append(mention)
+    for feed, members in sorted(groups.items(), key=lambda g: (-len(g[1]), g[0])):
+        shown = members[: max(0, budget)]
+        budget -= len(shown)
+        digest.groups.append(
+            SourceGroup(feed, tuple(_item(m, period, fmt) for m in shown), len(members))
+        )
+    digest.more = digest.total - len(digest.flagged) - sum(len(g.items) for g in digest.groups)
+    for state in sorted(feeds, key=lambda f: (f.label or f.feed_url).lower()):
+        health = FeedHealth(
+            label=state.label or state.feed_url,
+            url=state.feed_url,
+            status=state.status,
+            error=state.last_error,
+            since=period.local(state.failing_since).strftime(fmt) if state.failing_since else None,
+            next_try=period.local(state.next_poll_at).strftime(fmt) if state.next_poll_at else None,
+            failures=state.error_count,
+            summary=state.last_summary,
+        )
+        if state.status == "error":
+            digest.failing.append(health)
+        elif state.status == "warning":
+            digest.warnings.append(health)
+        else:
+            digest.feeds_ok += 1
+    return digest
+
+
+def _item(mention: BrandMention, period: DigestPeriod, fmt: str) -> DigestItem:
+    return DigestItem(
+        id=mention.id,
+        title=mention.title or mention.url,
+        url=mention.url,
+        host=_host(mention.url),
+        publisher=mention.publisher or _host(mention.url),
+        feed=mention.feed_label or mention.feed,
+        snippet=mention.snippet or "",
+        severity=mention.severity,
+        category=mention.category,
+        reason=mention.reason or "",
+        first_seen=period.local(mention.first_seen).strftime(fmt),
+        seen_count=mention.seen_count,
+        alerted=mention.alerted_at is not None,
+    )
+
+
+def _host(url: str) -> str:
+    rest = url.split("://", 1)[-1]
+    return rest.split("/", 1)[0]
+
+
+def render_digest(digest: Digest) -> tuple[str, str]:
+    """(plain text, HTML) of one digest."""
+    context = {"d": digest}
+    text = TEMPLATES.get_template("digest.txt").render(context)
+    html = TEMPLATES.get_template("digest.html").render(context)
+    return text, html
+
+
+def _collect(
+    session: Session, period: DigestPeriod
+) -> tuple[list[BrandMention], list[FeedState], GatewaySummary]:
+    mentions = mentions_for_digest(session, period.end)
+    feeds = list(load_feed_states(session).values())
+    return mentions, feeds, gateway_summary(session, period.start, period.end)
+
+
+async def build_digest(
+    store: AlertStore, settings: DigestSettings, period: DigestPeriod, school: str,
+    now: datetime | None = None,
+) -> Digest:
+    mentions, feeds, gateway = await store.run(_collect, period)
+    return assemble_digest(mentions, feeds, gateway, settings, period, school, now or _now())
+
+
+def digest_message(digest: Digest, settings: DigestSettings) -> tuple[str, str, EmailMessage]:
+    text, html = render_digest(digest)
+    domain = settings.sender.rpartition("@")[2] or "prevent-monitor.invalid"
+    message_id = f"<digest.{digest.period.key.replace(':', '.')}@{domain}>"
+    message = build_message(
+        sender=settings.sender, to=settings.recipients, subject=digest.subject,
+        text=text, html=html, message_id=message_id,
+    )
+    return text, html, message
+
+
+async def send_digest(
+    store: AlertStore, mailer: Mailer, settings: DigestSettings, period: DigestPeriod,
+    school: str,
+) -> str:
+    """Send the period's digest unless it went already. Returns "sent", "already", "failed"
+    or "no-recipients"."""
+    if not settings.recipients:
+        log.warning("digest: no recipients (digest.recipients); nothing sent")
+        return "no-recipients"
+    now = _now()
+    digest_id = await store.run(
+        claim_digest, period.key, period.start, period.end, ", ".join(settings.recipients), now
+    )
+    if digest_id is None:
+        return "already"
+    digest = await build_digest(store, settings, period, school, now)
+    _, _, message = digest_message(digest, settings)
+    sent = await mailer.send(message)
+    await store.run(
+        _finish, digest_id, sent, _now(), digest.mention_ids, str(message["Message-ID"]),
+        mailer.last_error,
+    )
+    return "sent" if sent else "failed"
+
+
+def _finish(
+    session: Session, digest_id: int, sent: bool, when: datetime, ids: list[int],
+    message_id: str, error: str | None,
+) -> None:
+    finish_digest(
+        session, digest_id, sent=sent, when=when, mention_ids=ids, message_id=message_id,
+        error=error,
+    )
+
+
+async def run_digest(
+    settings: DigestSettings,
+    store: AlertStore,
+    stop_event: asyncio.Event,
+    *,
+    mailer: Mailer | None = None,
+    school: str = "",
+    retry_after_failure: float = 900.0,
+) -> None:
+    """The daemon's digest schedule: send each period's digest once, at its time.
+
+    On start, the latest period whose time has passed is sent if it never was (a daemon that was
+    down at 07:30 sends when it comes back); earlier missed periods are covered by it, since a
+    digest carries every mention not yet sent. A failed send is retried every
+    `retry_after_failure` seconds until the next period is due."""
+    if not settings.enabled:
+        log.info("digest: disabled (digest.enabled: false)")
+        return
+    mailer = mailer or Mailer(settings)
+    while not stop_event.is_set():
+        period = digest_period(_now(), settings)
+        sent = await store.run(_period_row_status, period.key)
+        wait_until = period.next_end()
+        if sent != "sent" and sent != "sending":
+            outcome = await send_digest(store, mailer, settings, period, school)
+            log.info("digest %s: %s", period.key, outcome)
+            if outcome == "failed":
+                wait_until = min(wait_until, _now() + timedelta(seconds=retry_after_failure))
+        delay = max(1.0, (wait_until - _now()).total_seconds())
+        try:
+            await asyncio.wait_for(stop_event.wait(), timeout=delay)
+        except TimeoutError:
+            continue
+
+
+def _period_row_status(session: Session, key: str) -> str | None:
+    row = digest_for_period(session, key)
+    return row.status if row else None
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)

@@ -1,0 +1,353 @@
+"""The watcher's and the digest's small synchronous store API, and `AlertStore` to call it.
+
+Every function takes a SQLAlchemy `Session` inside a transaction and does one job; `AlertStore`
+runs them in its own worker thread so the event loop never waits on the
+database. Tables are `monitor.store.models` (`FeedState`, `BrandMention`, `BrandSighting`,
+`DigestSent`, and `Event` read for the gateway summary).
+
+Dedupe (issue 5 point 5): an entry is known to a feed by `(feed_key, entry_key)` in
+`brand_sightings`; an article is known across feeds by `brand_mentions.mention_key` (the canonical
+URL's key). A second feed finding the same article adds a sighting and counts it
+(`seen_count`), it never makes a second mention.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import Engine, func, select, update
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.orm import Session, sessionmaker
+
+from monitor.store.database import make_sessionmaker
+from monitor.store.models import BrandMention, BrandSighting, DigestSent, Event, FeedState
+from monitor.store.rows import safe_text
+
+T = TypeVar("T")
+
+
+def feed_key(feed_url: str) -> str:
+    return hashlib.sha256(feed_url.encode("utf-8", "backslashreplace")).hexdigest()
+
+
+def entry_key(entry_id: str) -> str:
+    return hashlib.sha256(entry_id.encode("utf-8", "backslashreplace")).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class MentionItem:
+    """One entry that names the school, ready to store."""
+
+    entry_key: str
+    mention_key: str
+    url: str
+    host: str
+    title: str
+    snippet: str
+    published_at: datetime | None
+    publisher: str | None
+    severity: int
+    category: str | None
+    rule: str | None
+    rule_source: str | None
+    reason: str
+    backlog: bool = False
+    event_id: str | None = None  # made when the mention is high enough to become an event
+
+
+@dataclass(slots=True)
+class FeedPoll:
+    """What one poll of one feed found, stored in one transaction."""
+
+    feed_url: str
+    label: str
+    kind: str
+    polled_at: datetime
+    next_poll_at: datetime
+    status: str  # ok | warning | error
+    http_status: int | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+    keep_validators: bool = True  # a 304 or an error keeps the previous ones
+    error: str | None = None
+    error_count: int = 0
+    summary: str = ""
+    items: list[MentionItem] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class NewMention:
+    id: int
+    item: MentionItem
+
+
+# -- feed state -----------------------------------------------------------------------------
+
+
+def load_feed_states(session: Session, urls: Iterable[str] | None = None) -> dict[str, FeedState]:
+    query = select(FeedState)
+    wanted = list(urls) if urls is not None else None
+    if wanted is not None:
+        found: dict[str, FeedState] = {}
+        for start in range(0, len(wanted), 500):
+            rows = session.scalars(query.where(FeedState.feed_url.in_(wanted[start : start + 500])))
+            found.update({row.feed_url: row for row in rows})
+        return found
+    return {row.feed_url: row for row in session.scalars(query)}
+
+
+def record_poll(session: Session, poll: FeedPoll) -> list[NewMention]:
+    """Store the feed's state and its mentions; return the mentions that are new."""
+    state = session.scalar(select(FeedState).where(FeedState.feed_url == poll.feed_url))
+    if state is None:
+        state = FeedState(feed_url=poll.feed_url, error_count=0)
+        session.add(state)
+    state.label = safe_text(poll.label, 256)
+    state.kind = poll.kind
+    state.last_polled_at = poll.polled_at
+    state.next_poll_at = poll.next_poll_at
+    state.last_status = poll.http_status
+    state.status = poll.status
+    state.error_count = poll.error_count
+    state.last_summary = safe_text(poll.summary, 512)
+    if poll.status == "error":
+        state.last_error = safe_text(poll.error, 2048)
+        if state.failing_since is None:
+            state.failing_since = poll.polled_at
+    else:
+        state.last_success_at = poll.polled_at
+        state.failing_since = None
+        state.last_error = safe_text(poll.error, 2048) if poll.status == "warning" else None
+        if not poll.keep_validators:
+            state.etag = safe_text(poll.etag, 512)
+            state.last_modified = safe_text(poll.last_modified, 128)
+    if not poll.items:
+        return []
+    return _record_mentions(session, poll)
+
+
+def _record_mentions(session: Session, poll: FeedPoll) -> list[NewMention]:
+    fkey = feed_key(poll.feed_url)
+    items: dict[str, MentionItem] = {}
+    for item in poll.items:
+        items.setdefault(item.entry_key, item)  # duplicate ids in one document: first wins
+    known = set(
+        session.scalars(
+            select(BrandSighting.entry_key).where(
+                BrandSighting.feed_key == fkey, BrandSighting.entry_key.in_(list(items))
+            )
+        )
+    )
+    fresh = [item for key, item in items.items() if key not in known]
+    if not fresh:
+        return []
+    keys = list({item.mention_key for item in fresh})
+    mentions = {
+        m.mention_key: m
+        for m in session.scalars(select(BrandMention).where(BrandMention.mention_key.in_(keys)))
+    }
+    new: list[tuple[BrandMention, MentionItem]] = []
+    for item in fresh:
+        mention = mentions.get(item.mention_key)
+        if mention is None:
+            mention = _mention(poll, item)
+            session.add(mention)
+            mentions[item.mention_key] = mention
+            new.append((mention, item))
+        else:
+            mention.seen_count += 1
+            mention.last_seen = poll.polled_at
+            if item.severity > mention.severity:  # the policy grew since: keep the worse view
+                _classify(mention, item)
+        session.flush()
+        session.add(
+            BrandSighting(
+                feed_key=fkey, entry_key=item.entry_key, mention_id=mention.id,
+                first_seen=poll.polled_at,
+            )
+        )
+    session.flush()
+    return [NewMention(mention.id, item) for mention, item in new]
+
+
+def _mention(poll: FeedPoll, item: MentionItem) -> BrandMention:
+    mention = BrandMention(
+        mention_key=item.mention_key,
+        feed=safe_text(poll.feed_url, 2048) or "",
+        feed_label=safe_text(poll.label, 256),
+        url=safe_text(item.url, 8192) or "",
+        title=safe_text(item.title, 1024),
+        snippet=safe_text(item.snippet, 2048),
+        publisher=safe_text(item.publisher, 512),
+        published_at=item.published_at,
+        first_seen=poll.polled_at,
+        last_seen=poll.polled_at,
+        seen_count=1,
+        state="backlog" if item.backlog else "new",
+        event_id=item.event_id,
+    )
+    _classify(mention, item)
+    return mention
+
+
+def _classify(mention: BrandMention, item: MentionItem) -> None:
+    mention.severity = item.severity
+    mention.category = safe_text(item.category, 128)
+    mention.rule = safe_text(item.rule, 256)
+    mention.rule_source = safe_text(item.rule_source, 512)
+    mention.reason = safe_text(item.reason, 2048) or None
+    if item.event_id and not mention.event_id:
+        mention.event_id = item.event_id
+
+
+# -- immediate alerts -------------------------------------------------------------------------
+
+
+def alerts_due(session: Session, min_severity: int) -> list[BrandMention]:
+    """High mentions not yet emailed to the Prevent lead (kept until an email goes out)."""
+    return list(
+        session.scalars(
+            select(BrandMention)
+            .where(BrandMention.severity >= min_severity, BrandMention.alerted_at.is_(None))
+            .order_by(BrandMention.first_seen, BrandMention.id)
+            .limit(100)
+        )
+    )
+
+
+def mark_alerted(session: Session, ids: Sequence[int], when: datetime) -> None:
+    session.execute(update(BrandMention).where(BrandMention.id.in_(ids)).values(alerted_at=when))
+
+
+# -- the digest -----------------------------------------------------------------------------
+
+
+def mentions_for_digest(session: Session, until: datetime) -> list[BrandMention]:
+    """Every mention no digest has carried yet, found before `until`."""
+    return list(
+        session.scalars(
+            select(BrandMention)
+            .where(BrandMention.digest_id.is_(None), BrandMention.first_seen < until)
+            .order_by(BrandMention.severity.desc(), BrandMention.first_seen, BrandMention.id)
+        )
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class GatewaySummary:
+    total: int = 0
+    by_action: tuple[tuple[str, int], ...] = ()
+    top_categories: tuple[tuple[str, int], ...] = ()
+    high: int = 0  # severity high or critical
+
+
+def gateway_summary(session: Session, start: datetime, end: datetime) -> GatewaySummary:
+    """The gateway's events in [start, end): counts only, never who."""
+    in_period = (Event.source == "gateway", Event.last_seen >= start, Event.first_seen < end)
+    by_action = session.execute(
+        select(Event.action, func.count()).where(*in_period).group_by(Event.action)
+    ).all()
+    categories = session.execute(
+        select(Event.category, func.count())
+        .where(*in_period, Event.category.is_not(None))
+        .group_by(Event.category)
+        .order_by(func.count().desc(), Event.category)
+        .limit(5)
+    ).all()
+    high = session.scalar(select(func.count()).where(*in_period, Event.severity >= 3)) or 0
+    return GatewaySummary(
+        total=sum(count for _, count in by_action),
+        by_action=tuple(sorted(((str(a), int(c)) for a, c in by_action), key=lambda p: -p[1])),
+        top_categories=tuple((str(c), int(n)) for c, n in categories),
+        high=int(high),
+    )
+
+
+def claim_digest(
+    session: Session, period_key: str, start: datetime, end: datetime, recipients: str,
+    now: datetime,
+) -> int | None:
+    """Take the period's digest for sending; None when it was sent (or is being sent) already.
+
+    A digest left "sending" by a crash is not sent again: the mail may have gone out, and a
+    duplicate is worse than a gap that the next digest covers (its mentions stay unsent).
+    Only a digest that certainly failed is tried again."""
+    row = session.scalar(select(DigestSent).where(DigestSent.period_key == period_key))
+    if row is None:
+        row = DigestSent(
+            period_key=period_key, period_start=start, period_end=end, sent_at=now,
+            recipients=safe_text(recipients, 4096) or "", status="sending",
+        )
+        session.add(row)
+        session.flush()
+        return row.id
+    if row.status != "failed":
+        return None
+    row.status, row.sent_at, row.error = "sending", now, None
+    return row.id
+
+
+def finish_digest(
+    session: Session, digest_id: int, *, sent: bool, when: datetime, mention_ids: Sequence[int],
+    message_id: str | None, error: str | None,
+) -> None:
+    row = session.get(DigestSent, digest_id)
+    if row is None:
+        return
+    row.status = "sent" if sent else "failed"
+    row.sent_at = when
+    row.message_id = message_id
+    row.error = safe_text(error, 2048)
+    row.mention_count = len(mention_ids)
+    if sent:
+        for start in range(0, len(mention_ids), 500):
+            session.execute(
+                update(BrandMention)
+                .where(BrandMention.id.in_(mention_ids[start : start + 500]))
+                .values(digest_id=digest_id)
+            )
+
+
+def digest_for_period(session: Session, period_key: str) -> DigestSent | None:
+    return session.scalar(select(DigestSent).where(DigestSent.period_key == period_key))
+
+
+# -- running it off the event loop ----------------------------------------------------------
+
+
+class AlertStore:
+    """Runs the functions above in a worker thread, each in its own transaction."""
+
+    def __init__(self, engine_or_sessions: Engine | sessionmaker[Session]) -> None:
+        if isinstance(engine_or_sessions, Engine):
+            self.sessions = make_sessionmaker(engine_or_sessions)
+        else:
+            self.sessions = engine_or_sessions
+        # One thread: the watcher's writes queue here instead of contending for SQLite's lock
+        # (whose busy handler sleeps), and the loop's default executor stays free for parsing.
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="alert-store")
+
+    def run_sync(self, fn: Callable[..., T], *args: Any) -> T:
+        attempts = 3
+        for attempt in range(attempts):
+            try:
+                with self.sessions() as session, session.begin():
+                    return fn(session, *args)
+            except sa_exc.IntegrityError:
+                # Two feeds stored the same new article at once (PostgreSQL): the retry sees it.
+                if attempt == attempts - 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._thread, self.run_sync, fn, *args)
+
+    def close(self) -> None:
+        self._thread.shutdown(wait=True)

@@ -1,0 +1,413 @@
+"""The brand-alert watcher: poll every feed, find the school named, classify, store, alert.
+
+    watcher = Watcher(settings, policy_provider, store, writer=writer, mailer=mailer)
+    await watcher.poll_once()          # one full cycle now (`prevent-monitor watch --once`)
+    await watcher.run(stop_event)      # the daemon's task: each feed on its own schedule
+
+or, for the daemon, `await run_watcher(settings, policy_provider, store, stop_event, ...)`.
+
+One poll of one feed: fetch (alerts.fetch), read (alerts.feeds), and for each entry unwrap and
+canonicalise its link (alerts.links), look for the school's name in its title and snippet
+(alerts.brand), classify it (alerts.classify), then store the feed's state and the mentions in one
+transaction (alerts.store). A new mention at or above `alert_severity` becomes a `FlaggedEvent`
+(handed to the store's writer without waiting) and is emailed to the Prevent lead at once; the
+rest wait for the digest. The article itself is never fetched.
+
+Backlog rule for a new feed (documented in docs/watcher.md): on a feed's first successful poll,
+entries published more than `backlog_days` ago are stored as `backlog` mentions. They are not
+listed in the digest (only counted), so adding a feed does not flood it with old news, and later
+polls never report them as new. A backlog entry at or above `alert_severity` is not held back:
+it is flagged and emailed like any other.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+from alerts.addresses import guard_from
+from alerts.backoff import next_poll_after_failure, next_poll_after_success
+from alerts.brand import BrandMatcher
+from alerts.classify import classify_mention
+from alerts.feeds import FeedDocument, read_feed
+from alerts.fetch import FeedFetcher, FetchLimits, FetchResult
+from alerts.links import article_link
+from alerts.mail import Mailer
+from alerts.settings import FeedSource, WatcherSettings
+from alerts.store import (
+    AlertStore,
+    FeedPoll,
+    MentionItem,
+    NewMention,
+    alerts_due,
+    entry_key,
+    load_feed_states,
+    mark_alerted,
+    record_poll,
+)
+from filters.decision import Kind, Severity
+from filters.policy import Policy
+from monitor.events import FlaggedEvent, new_event_id
+from monitor.store.models import FeedState
+
+log = logging.getLogger(__name__)
+
+
+class EventSink(Protocol):
+    """What the watcher needs of `monitor.store.writer.EventWriter`."""
+
+    def submit(self, event: FlaggedEvent) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class PollReport:
+    """How one poll went, for logs, `watch --once` and tests."""
+
+    source: FeedSource
+    status: str  # ok | warning | error
+    summary: str
+    new_mentions: int = 0
+    flagged: int = 0
+    error: str | None = None
+    next_poll_at: datetime | None = None
+
+
+@dataclass(slots=True)
+class _Counts:
+    entries: int = 0
+    named: int = 0
+    unnamed: int = 0
+    namesake: int = 0
+    unusable: int = 0
+    backlog: int = 0
+
+
+class Watcher:
+    def __init__(
+        self,
+        settings: WatcherSettings,
+        policy_provider: Callable[[], Policy],
+        store: AlertStore,
+        *,
+        writer: EventSink | None = None,
+        mailer: Mailer | None = None,
+        school: str = "",
+        rng: random.Random | None = None,
+    ) -> None:
+        self.settings = settings
+        self.policy_provider = policy_provider
+        self.store = store
+        self.writer = writer
+        self.mailer = mailer
+        self.school = school
+        self.rng = rng or random.Random()
+        self.problems: list[str] = []
+        self.sources = settings.feed_sources(self.problems)
+        networks = settings.networks(self.problems)
+        terms = settings.brand_terms or ([school] if school else [])
+        self.brand = BrandMatcher(terms, settings.exclude_terms, settings.exclude_window_words)
+        self.alert_level = settings.alert_level()
+        self.guard = guard_from(settings.allow_private_addresses, networks)
+        self.limits = FetchLimits(
+            connect_timeout=settings.connect_timeout,
+            read_timeout=settings.read_timeout,
+            total_timeout=settings.total_timeout,
+            max_body_bytes=settings.max_body_bytes,
+            max_redirects=settings.max_redirects,
+            max_concurrent=settings.max_concurrent,
+            max_per_host=settings.max_per_host,
+            user_agent=settings.user_agent,
+        )
+        self._alerting = asyncio.Lock()
+
+    # -- entry points ------------------------------------------------------------------------
+
+    async def poll_once(self, sources: Sequence[FeedSource] | None = None) -> list[PollReport]:
+        """Poll every source (or those given) now, whatever their schedule."""
+        chosen = list(sources if sources is not None else self.sources)
+        states = await self.store.run(load_feed_states, [s.url for s in chosen])
+        async with FeedFetcher(self.limits, self.guard) as fetcher:
+            reports = await asyncio.gather(
+                *(self._poll(fetcher, source, states.get(source.url)) for source in chosen)
+            )
+        await self.send_alerts()
+        return list(reports)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Poll each feed on its own schedule until `stop` is set. Never raises for a feed."""
+        for problem in self.problems:
+            log.error("brand watcher: %s", problem)
+        if not self.sources:
+            log.warning("brand watcher: no feeds configured (watcher.sources); nothing to poll")
+        states = await self.store.run(load_feed_states, [s.url for s in self.sources])
+        now = _now()
+        due: dict[str, datetime] = {}
+        for source in self.sources:
+            state = states.get(source.url)
+            if state is not None and state.next_poll_at is not None:
+                due[source.url] = state.next_poll_at
+            else:  # a new feed: within the first minute, spread out
+                due[source.url] = now + timedelta(seconds=self.rng.uniform(0, 60))
+        running: dict[asyncio.Future[Any], FeedSource] = {}
+        stopper: asyncio.Future[Any] = asyncio.ensure_future(stop.wait())
+        try:
+            async with FeedFetcher(self.limits, self.guard) as fetcher:
+                while not stop.is_set():
+                    now = _now()
+                    busy = {source.url for source in running.values()}
+                    for source in self.sources:
+                        if source.url not in busy and due[source.url] <= now:
+                            polling = asyncio.ensure_future(self._poll_fresh(fetcher, source))
+                            running[polling] = source
+                            due[source.url] = now + timedelta(days=1)  # until it reports
+                    wake = min(due.values(), default=now + timedelta(minutes=5))
+                    timeout = max(0.05, min(300.0, (wake - _now()).total_seconds()))
+                    done, _ = await asyncio.wait(
+                        [stopper, *running], timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+                    )
+                    for finished in done:
+                        if finished is stopper:
+                            continue
+                        source = running.pop(finished)
+                        due[source.url] = self._next_due(finished, source)
+                    if done - {stopper}:
+                        await self.send_alerts()
+        finally:
+            stopper.cancel()
+            for pending in running:
+                pending.cancel()
+            if running:
+                await asyncio.gather(*running, return_exceptions=True)
+
+    def _next_due(self, task: asyncio.Future[Any], source: FeedSource) -> datetime:
+        try:
+            report: PollReport = task.result()
+        except Exception:
+            log.exception("brand watcher: polling %s failed unexpectedly", source.label)
+            return _now() + timedelta(minutes=self.settings.interval_minutes)
+        return report.next_poll_at or _now() + timedelta(minutes=self.settings.interval_minutes)
+
+    async def _poll_fresh(self, fetcher: FeedFetcher, source: FeedSource) -> PollReport:
+        states = await self.store.run(load_feed_states, [source.url])
+        return await self._poll(fetcher, source, states.get(source.url))
+
+    # -- one feed ----------------------------------------------------------------------------
+
+    async def _poll(
+        self, fetcher: FeedFetcher, source: FeedSource, state: FeedState | None
+    ) -> PollReport:
+        try:
+            return await self._poll_feed(fetcher, source, state)
+        except Exception as exc:  # a bug must cost one poll of one feed, never the watcher
+            log.exception("brand watcher: unexpected error polling %s", source.url)
+            return PollReport(source, "error", "internal error", error=repr(exc)[:300])
+
+    async def _poll_feed(
+        self, fetcher: FeedFetcher, source: FeedSource, state: FeedState | None
+    ) -> PollReport:
+        etag = state.etag if state else None
+        modified = state.last_modified if state else None
+        failures = state.error_count if state else 0
+        result = await fetcher.fetch(source.url, etag, modified)
+        now = _now()
+        poll = FeedPoll(
+            feed_url=source.url, label=source.label, kind=source.kind, polled_at=now,
+            next_poll_at=now, status="ok", http_status=result.status,
+        )
+        if result.outcome == "not-modified":
+            poll.summary = "not modified since the last poll (HTTP 304)"
+            poll.status = state.status if state and state.status == "warning" else "ok"
+            poll.error = state.last_error if poll.status == "warning" and state else None
+            return await self._finish(source, poll)
+        document: FeedDocument | None = None
+        if result.outcome == "ok":
+            first_poll = state is None or state.last_success_at is None
+            document, counts, items = await asyncio.to_thread(
+                self._read, result, source, first_poll, now
+            )
+            if document is not None and document.ok:
+                poll.items = items
+                poll.keep_validators = False
+                poll.etag, poll.last_modified = result.etag, result.last_modified
+                poll.status = "warning" if document.warning else "ok"
+                poll.error = document.warning
+                poll.summary = _summary(counts)
+                return await self._finish(source, poll)
+        error = (document.error if document is not None else None) or result.error or "failed"
+        poll.status = "error"
+        poll.error = error
+        poll.error_count = failures + 1
+        poll.summary = f"failed ({poll.error_count} in a row)"
+        poll.next_poll_at = next_poll_after_failure(
+            now, poll.error_count, self.settings.interval_minutes * 60,
+            self.settings.max_backoff_hours * 3600, self.settings.jitter_fraction,
+            result.retry_after, self.rng,
+        )
+        log.warning("brand watcher: %s (%s): %s", source.label, source.url, error)
+        return await self._finish(source, poll)
+
+    async def _finish(self, source: FeedSource, poll: FeedPoll) -> PollReport:
+        if poll.status != "error":
+            poll.next_poll_at = next_poll_after_success(
+                poll.polled_at, self.settings.interval_minutes * 60,
+                self.settings.jitter_fraction, self.rng,
+            )
+        new = await self.store.run(record_poll, poll)
+        flagged = self._submit_events(source, new)
+        if new:
+            poll.summary += f"; {len(new)} new"
+        return PollReport(
+            source, poll.status, poll.summary, len(new), flagged, poll.error, poll.next_poll_at
+        )
+
+    def _read(
+        self, result: FetchResult, source: FeedSource, first_poll: bool, now: datetime
+    ) -> tuple[FeedDocument, _Counts, list[MentionItem]]:
+        """Parse and look at every entry (in a worker thread: feedparser is CPU work)."""
+        document = read_feed(result.body, result.content_type)
+        counts = _Counts()
+        items: list[MentionItem] = []
+        if not document.ok:
+            return document, counts, items
+        policy = self.policy_provider()
+        backlog_before = now - timedelta(days=self.settings.backlog_days)
+        for entry in document.entries:
+            counts.entries += 1
+            link = article_link(entry.link, entry.source_url)
+            if isinstance(link, str):
+                counts.unusable += 1
+                continue
+            findings = [self.brand.find(entry.title), self.brand.find(entry.snippet)]
+            if not any(f.found for f in findings):
+                if any(f.excluded for f in findings):
+                    counts.namesake += 1
+                else:
+                    counts.unnamed += 1
+                continue
+            counts.named += 1
+            found = classify_mention(policy, link, findings, self.settings.near_words)
+            alert = found.severity >= self.alert_level
+            backlog = (
+                first_poll and not alert
+                and entry.published is not None and entry.published < backlog_before
+            )
+            counts.backlog += backlog
+            items.append(
+                MentionItem(
+                    entry_key=entry_key(entry.id or link.url),
+                    mention_key=link.key,
+                    url=link.url,
+                    host=link.host,
+                    title=entry.title,
+                    snippet=entry.snippet,
+                    published_at=entry.published,
+                    publisher=_publisher(link.publisher_url, entry.source_title, link.host),
+                    severity=int(found.severity),
+                    category=found.category,
+                    rule=found.rule,
+                    rule_source=found.rule_source,
+                    reason=found.reason,
+                    backlog=backlog,
+                    event_id=new_event_id() if alert else None,
+                )
+            )
+        return document, counts, items
+
+    def _submit_events(self, source: FeedSource, new: list[NewMention]) -> int:
+        flagged = 0
+        for mention in new:
+            item = mention.item
+            if item.event_id is None:
+                continue
+            flagged += 1
+            if self.writer is None:
+                continue
+            name = self.school or (self.brand.terms[0] if self.brand.terms else "the school")
+            self.writer.submit(
+                FlaggedEvent(
+                    source="brand-watch",
+                    kind=Kind.MENTION.value,
+                    action="flag",
+                    category=item.category,
+                    severity=item.severity,
+                    rule=item.rule,
+                    url=item.url,
+                    host=item.host,
+                    reason=f"{name} named online ({source.label}): {item.reason}"[:2000],
+                    rule_source=item.rule_source,
+                    policy_version=self._policy_version(),
+                    id=item.event_id,
+                )
+            )
+        return flagged
+
+    def _policy_version(self) -> str | None:
+        try:
+            return self.policy_provider().version
+        except Exception:
+            return None
+
+    # -- immediate alerts --------------------------------------------------------------------
+
+    async def send_alerts(self) -> int:
+        """Email the Prevent lead every high mention not yet emailed; returns how many went."""
+        if self.mailer is None or not self.mailer.prevent_lead:
+            return 0
+        async with self._alerting:  # one sender at a time: no mention is emailed twice
+            due = await self.store.run(alerts_due, int(self.alert_level))
+            if not due:
+                return 0
+            sent = await self.mailer.send_alert(due, self.school)
+            if not sent:
+                return 0  # kept: tried again after the next poll
+            await self.store.run(mark_alerted, [m.id for m in due], _now())
+            return len(due)
+
+
+async def run_watcher(
+    settings: WatcherSettings,
+    policy_provider: Callable[[], Policy],
+    store: AlertStore,
+    stop_event: asyncio.Event,
+    *,
+    writer: EventSink | None = None,
+    mailer: Mailer | None = None,
+    school: str = "",
+) -> None:
+    """The daemon's task: run the watcher until `stop_event` is set."""
+    if not settings.enabled:
+        log.info("brand watcher: disabled (watcher.enabled: false)")
+        return
+    watcher = Watcher(settings, policy_provider, store, writer=writer, mailer=mailer, school=school)
+    await watcher.run(stop_event)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _publisher(url: str | None, title: str | None, host: str) -> str:
+    if title and url:
+        return f"{title} ({url})"
+    return title or url or host
+
+
+def _summary(counts: _Counts) -> str:
+    parts = [f"{counts.entries} entries", f"{counts.named} naming the school"]
+    if counts.namesake:
+        parts.append(f"{counts.namesake} about a namesake (excluded)")
+    if counts.unnamed:
+        parts.append(f"{counts.unnamed} not naming it in title or snippet")
+    if counts.unusable:
+        parts.append(f"{counts.unusable} skipped (no usable http(s) link)")
+    if counts.backlog:
+        parts.append(f"{counts.backlog} older than the backlog window (first poll)")
+    return ", ".join(parts)
+
+
+__all__ = ["PollReport", "Severity", "Watcher", "run_watcher"]
