@@ -22,7 +22,20 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import ARRAY, Connection, String, Table, any_, bindparam, case, select, update
+from sqlalchemy import (
+    ARRAY,
+    BigInteger,
+    Connection,
+    Integer,
+    String,
+    Table,
+    any_,
+    bindparam,
+    case,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -91,16 +104,43 @@ def _known_ids(connection: Connection, ids: Sequence[str]) -> set[str]:
     return known
 
 
+# Folding looks events up by key through ix_events_fold. The time bounds are written so that no
+# index can serve them (`+ interval '0'` on PostgreSQL, unary `+` on SQLite): otherwise, with
+# young statistics, a planner may scan the whole time range instead, which at thousands of events
+# a second is millions of rows.
+PG_OPEN_EVENTS = text(
+    """
+    SELECT pk, fold_key, first_seen FROM events
+    WHERE fold_key = ANY(CAST(:keys AS text[]))
+      AND first_seen + interval '0 seconds' > :since
+      AND first_seen + interval '0 seconds' <= :until
+    ORDER BY first_seen
+    """
+).columns(pk=BigInteger(), fold_key=String(), first_seen=UTCDateTime())
+SQLITE_OPEN_EVENTS = text(
+    """
+    SELECT pk, fold_key, first_seen FROM events
+    WHERE fold_key IN :keys AND +first_seen > :since AND +first_seen <= :until
+    ORDER BY first_seen
+    """
+).columns(pk=Integer(), fold_key=String(), first_seen=UTCDateTime())
+
+
 def _open_events(
     connection: Connection, keys: Sequence[str], since: datetime, until: datetime
 ) -> dict[str, list[_Target]]:
     found: dict[str, list[_Target]] = {}
     for chunk in _chunks(keys):
-        query = (
-            select(events.c.pk, events.c.fold_key, events.c.first_seen)
-            .where(_one_of(connection, events.c.fold_key, chunk))
-            .where(events.c.first_seen > since, events.c.first_seen <= until)
-            .order_by(events.c.first_seen)
+        if connection.dialect.name == "postgresql":
+            keys_param = bindparam("keys", list(chunk), type_=ARRAY(String))
+            query: Any = PG_OPEN_EVENTS
+        else:
+            keys_param = bindparam("keys", list(chunk), expanding=True)
+            query = SQLITE_OPEN_EVENTS
+        query = query.bindparams(
+            keys_param,
+            bindparam("since", since, type_=UTCDateTime()),
+            bindparam("until", until, type_=UTCDateTime()),
         )
         for pk, key, first_seen in connection.execute(query):
             found.setdefault(key, []).append(_Target(first_seen=first_seen, pk=pk))
