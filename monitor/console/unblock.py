@@ -47,7 +47,11 @@ def _clean_url(value: str) -> str | None:
     value = value.strip()
     if not value or len(value) > URL_MAX or any(ord(c) < 32 for c in value):
         return None
-    parts = urlsplit(value if "://" in value else "http://" + value)
+    if not value.lower().startswith(("http://", "https://")):
+        if ":" in value.split("/", 1)[0]:  # javascript:, data:, or another scheme
+            return None
+        value = "http://" + value
+    parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return None
     return parts.geturl()

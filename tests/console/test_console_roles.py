@@ -1,0 +1,97 @@
+"""The full role-by-route matrix: every route, every role (and nobody signed in), on the server."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+
+LEAD, IT, COMMS = "prevent_lead", "it_staff", "comms"
+
+# (method, path template, roles allowed). {event} and {request} are filled in per test.
+MATRIX: list[tuple[str, str, set[str]]] = [
+    ("GET", "/events", {LEAD}),
+    ("GET", "/events?status=new&severity=3&q=bad", {LEAD}),
+    ("GET", "/events.csv", {LEAD}),
+    ("GET", "/ranking", {LEAD}),
+    ("GET", "/events/{event}", {LEAD, IT}),
+    ("GET", "/events/{event}/timeline", {LEAD}),
+    ("GET", "/events/{event}/print", {LEAD}),
+    ("GET", "/dashboard", {LEAD, IT}),
+    ("GET", "/it/false-positives", {LEAD, IT}),
+    ("GET", "/unblock", {LEAD, IT}),
+    ("GET", "/unblock/{request}", {LEAD, IT}),
+    ("GET", "/mentions", {LEAD, COMMS}),
+    ("GET", "/digests", {LEAD, COMMS}),
+    ("GET", "/annual-review", {LEAD, IT}),
+    ("GET", "/annual-review.csv", {LEAD, IT}),
+    ("POST", "/events/{event}/triage", {LEAD}),
+    ("POST", "/events/export", {LEAD}),
+    ("POST", "/unblock/{request}/deny", {LEAD, IT}),
+    ("POST", "/unblock/{request}/approve", {LEAD, IT}),
+]
+PUBLIC = ["/login", "/request-review", "/healthz"]
+
+
+FORMS: dict[str, dict[str, str]] = {
+    "triage": {"status": "in_review", "note": "looking"},
+    "export": {},
+    "deny": {"why": "not needed for lessons"},
+    "approve": {"mode": "allow", "allow_kind": "domain", "allow_value": "research.example"},
+}
+
+
+@pytest.mark.parametrize("role", [LEAD, IT, COMMS, None])
+async def test_role_matrix(
+    client: TestClient[Any, Any], store: Any, login: Any, new_request: Any, role: str | None
+) -> None:
+    csrf = await login(client, role) if role else ""
+    wrong = []
+    for method, template, allowed in MATRIX:
+        event = store.add_event()
+        path = template.format(event=event.event_id, request=new_request())
+        if method == "GET":
+            response = await client.get(path, allow_redirects=False)
+        else:
+            form = dict(FORMS[path.rsplit("/", 1)[-1]], csrf_token=csrf)
+            if path.endswith("export"):
+                form["event"] = event.event_id
+            response = await client.post(path, data=form, allow_redirects=False)
+        if role is None:
+            expected = {303} if method == "GET" else {403}
+        elif role in allowed:
+            expected = {200} if method == "GET" or path.endswith("export") else {303}
+        else:
+            expected = {403}
+        if response.status not in expected:
+            wrong.append(f"{method} {template} as {role}: {response.status}, expected {expected}")
+        if role is None and method == "GET":
+            assert response.headers["Location"] == "/login"
+    assert not wrong, "\n".join(wrong)
+
+
+async def test_public_routes_need_no_session(client: TestClient[Any, Any]) -> None:
+    for path in [*PUBLIC, "/static/console.css"]:
+        response = await client.get(path, allow_redirects=False)
+        assert response.status == 200, path
+
+
+async def test_it_staff_may_not_approve_a_study_exemption(
+    client: TestClient[Any, Any], store: Any, login: Any, new_request: Any
+) -> None:
+    csrf = await login(client, IT)
+    request_id = new_request()
+    exemptions = store.policy.parent / "local/exemptions.yaml"
+    before = exemptions.read_text()
+    response = await client.post(
+        f"/unblock/{request_id}/approve",
+        data={
+            "csrf_token": csrf, "mode": "exemption", "sites": "research.example",
+            "starts": "2026-01-05", "ends": "2026-02-01",
+        },
+        allow_redirects=False,
+    )  # fmt: skip
+    assert response.status == 403
+    assert exemptions.read_text() == before
