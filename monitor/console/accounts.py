@@ -138,3 +138,21 @@ def _verify(encoded: str, password: str) -> bool:
         return HASHER.verify(encoded, password[:1024])
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
+
+
+MIN_PASSWORD = 12
+
+
+def change_password(session: Session, user_id: int, current: str, new: str) -> None:
+    """Replace a user's password after checking the current one."""
+    user = session.get(ConsoleUser, user_id)
+    if user is None or not user.active:
+        raise AccountError("this account no longer exists or is disabled")
+    if not _verify(user.password_hash, current):
+        raise AccountError("the current password is not right")
+    if len(new) < MIN_PASSWORD:
+        raise AccountError(f"use at least {MIN_PASSWORD} characters for the new password")
+    if new == current:
+        raise AccountError("the new password is the same as the current one")
+    user.password_hash = HASHER.hash(new)
+    record(session, actor=user.username, action="user.password", subject=f"user:{user.username}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import aiohttp_jinja2
 from aiohttp import web
 
-from monitor.console.accounts import authenticate
+from monitor.console.accounts import AccountError, authenticate, change_password
 from monitor.console.app import SIGNIN, console_of, see_other, signin_of
 from monitor.console.roles import home_for
 from monitor.console.sessions import COOKIE
@@ -77,3 +77,33 @@ async def logout(request: web.Request) -> web.Response:
     response = see_other("/login")
     response.del_cookie(COOKIE, path="/")
     return response
+
+
+@routes.get("/account/password")
+async def password_page(request: web.Request) -> web.Response:
+    signin_of(request)
+    return aiohttp_jinja2.render_template(
+        "password.html", request, {"title": "Change your password", "problem": ""}
+    )
+
+
+@routes.post("/account/password")
+async def password_change(request: web.Request) -> web.Response:
+    console = console_of(request)
+    signin = signin_of(request)
+    form = await request.post()
+    current = str(form.get("current", ""))
+    new = str(form.get("new", ""))
+    if new != str(form.get("again", "")):
+        problem = "The two new passwords are not the same."
+    else:
+        try:
+            await console.db(lambda s: change_password(s, signin.user.user_id, current, new))
+        except AccountError as exc:
+            problem = str(exc).capitalize() + "."
+        else:
+            signin.flash.append(("ok", "Your password is changed."))
+            return see_other(home_for(signin.user.role))
+    return aiohttp_jinja2.render_template(
+        "password.html", request, {"title": "Change your password", "problem": problem}, status=400
+    )
