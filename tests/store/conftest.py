@@ -87,6 +87,16 @@ def empty_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> I
 
 
 @pytest.fixture
+def pg_store_url(pg_base_url: URL) -> Iterator[str]:
+    """A PostgreSQL schema at the newest revision (for PostgreSQL-only tests)."""
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    url = pg_schema_url(pg_base_url, schema).render_as_string(hide_password=False)
+    upgrade(url)
+    yield url
+    drop_pg_schema(pg_base_url, schema)
+
+
+@pytest.fixture
 def store_url(empty_url: str) -> str:
     """A database at the newest schema."""
     upgrade(empty_url)

@@ -208,10 +208,9 @@ def test_full_spool_disk_is_loud_and_the_events_wait_in_memory(
 
 @pytest.mark.postgres
 def test_postgres_away_mid_load_every_event_arrives_exactly_once(
-    store_url: str, backend: str, tmp_path: Path, make_event: Any
+    pg_store_url: str, tmp_path: Path, make_event: Any
 ):
-    if backend != "postgresql":
-        pytest.skip("the TCP-proxy fault test is for the PostgreSQL server")
+    store_url = pg_store_url
     url = make_url(store_url)
     proxy = TcpProxy(url.host or "127.0.0.1", url.port or 5432)
     through_proxy = url.set(host="127.0.0.1", port=proxy.port).render_as_string(False)
