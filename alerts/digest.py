@@ -63,6 +63,13 @@ class DigestPeriod:
         following = datetime.combine(local_end.date() + step, wall, self.zone)
         return following.astimezone(UTC)
 
+    def following(self) -> DigestPeriod:
+        """The period after this one (what the next digest will cover)."""
+        end = self.next_end()
+        kind = self.key.split(":", 1)[0]
+        day = end.astimezone(self.zone).date().isoformat()
+        return DigestPeriod(f"{kind}:{day}", self.end, end, self.zone)
+
 
 def digest_period(now: datetime, settings: DigestSettings) -> DigestPeriod:
     """The latest scheduled send at or before `now`, and the period it closes."""
@@ -193,9 +200,16 @@ def assemble_digest(
     for mention in listed:
         if mention.severity == 0:
             groups.setdefault(mention.feed_label or mention.feed, []).append(mention)
-    for feed, members in sorted(groups.items(), key=lambda g: (-len(g[1]), g[0])):
-        shown = members[: max(0, budget)]
-        budget -= len(shown)
+    ordered = sorted(groups.items(), key=lambda g: (-len(g[1]), g[0]))
+    # Share what is left of the cap round-robin, so one busy feed cannot hide the others.
+    shares = {feed: 0 for feed, _ in ordered}
+    while budget > 0 and any(shares[f] < len(m) for f, m in ordered):
+        for feed, members in ordered:
+            if budget > 0 and shares[feed] < len(members):
+                shares[feed] += 1
+                budget -= 1
+    for feed, members in ordered:
+        shown = members[: shares[feed]]
         digest.groups.append(
             SourceGroup(feed, tuple(_item(m, period, fmt) for m in shown), len(members))
         )

@@ -159,11 +159,16 @@ def _entry(raw: Any) -> FeedEntry:
         id=_text_or_none(raw.get("id")),
         link=_text_or_none(raw.get("link")),
         title=plain_text(raw.get("title", ""))[:MAX_TITLE],
-        snippet=plain_text(raw.get("summary", ""))[:MAX_SNIPPET],
+        snippet=_words_or_nothing(plain_text(raw.get("summary", ""))[:MAX_SNIPPET]),
         published=_when(raw.get("published_parsed") or raw.get("updated_parsed")),
         source_url=_text_or_none(source.get("href") or source.get("url")),
         source_title=_text_or_none(source.get("title")),
     )
+
+
+def _words_or_nothing(text: str) -> str:
+    """A snippet that is only "..." (an alert with nothing to quote) is no snippet."""
+    return text if any(c.isalnum() for c in text) else ""
 
 
 def _text_or_none(value: Any) -> str | None:

@@ -18,6 +18,8 @@ COMMANDS = (
     "monitor.commands.db",
     "monitor.commands.users",
     "monitor.commands.console",
+    "monitor.commands.digest",
+    "monitor.commands.watch",
 )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import email
+import email.policy
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
@@ -50,7 +51,9 @@ class FeedServer:
         content_type = headers.pop("content_type", "application/xml; charset=utf-8")
 
         async def handler(request: web.Request) -> web.Response:
-            return web.Response(body=body, status=status, headers={"Content-Type": content_type, **headers})
+            return web.Response(
+                body=body, status=status, headers={"Content-Type": content_type, **headers}
+            )
 
         self.routes[path] = handler
         return self.url(path)
@@ -150,7 +153,9 @@ class Inbox:
         self.envelopes: list[tuple[str, list[str]]] = []
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.messages.append(email.message_from_bytes(envelope.content))
+        self.messages.append(
+            email.message_from_bytes(envelope.content, policy=email.policy.default)
+        )
         self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
         return "250 OK"
 

@@ -39,7 +39,8 @@ def google_alerts(items: list[Item], alert: str = SCHOOL) -> bytes:
     for n, item in enumerate(items):
         when = (item.published or recent()).strftime("%Y-%m-%dT%H:%M:%SZ")
         link = (
-            "https://www.google.com/url?rct=j&sa=t&url=" + item.url
+            "https://www.google.com/url?rct=j&sa=t&url="
+            + item.url
             + "&ct=ga&cd=CAIyHGU4ZTJk&usg=AFQjCNHUcRGtHY1y"
         )
         entry_id = item.id if item.id is not None else f"tag:google.com,2013:googlealerts/feed:{n}"
@@ -69,7 +70,9 @@ def bing_news(items: list[Item], tid: str = "0a1b2c3d", query: str = SCHOOL) -> 
     out = []
     for item in items:
         link = (
-            "https://www.bing.com/news/apiclick.aspx?ref=FexRss&aid=&tid=" + tid + "&url="
+            "https://www.bing.com/news/apiclick.aspx?ref=FexRss&aid=&tid="
+            + tid
+            + "&url="
             + quote(item.url, safe="").lower().replace("%2f", "%2f")
             + "&c=1234567890&mkt=en-gb"
         )
@@ -105,7 +108,8 @@ def google_news(items: list[Item], query: str = SCHOOL) -> bytes:
         'xmlns:media="http://search.yahoo.com/mrss/" version="2.0"><channel>'
         f'<generator>NFE/5.0</generator><title>"{escape(query)}" - Google News</title>'
         "<link>https://news.google.com/search?q=x</link><language>en-GB</language>"
-        + "".join(out) + "</channel></rss>"
+        + "".join(out)
+        + "</channel></rss>"
     ).encode()
 
 
@@ -124,7 +128,8 @@ def talkwalker(items: list[Item], query: str = SCHOOL) -> bytes:
         '<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel>'
         f"<title>Talkwalker Alerts for {escape(query)}</title>"
         "<link>https://alerts.talkwalker.com</link><description>alerts</description>"
-        + "".join(out) + "</channel></rss>"
+        + "".join(out)
+        + "</channel></rss>"
     ).encode()
 
 

@@ -31,7 +31,9 @@ LABEL = "Fault feed"
 async def poll(store: AlertStore, policy: Policy, url: str, **settings: object) -> PollReport:
     watcher = Watcher(
         watcher_settings(sources=[{"url": url, "label": LABEL, "kind": "rss"}], **settings),
-        lambda: policy, store, school=SCHOOL,
+        lambda: policy,
+        store,
+        school=SCHOOL,
     )
     [report] = await watcher.poll_once()
     return report
@@ -74,7 +76,9 @@ async def test_304_not_modified(feed_server: FeedServer, store: AlertStore, poli
         served.append(request.headers.get("If-None-Match"))
         if request.headers.get("If-None-Match") == '"abc"':
             return web.Response(status=304, headers={"ETag": '"abc"'})
-        return web.Response(body=body, content_type="application/rss+xml", headers={"ETag": '"abc"'})
+        return web.Response(
+            body=body, content_type="application/rss+xml", headers={"ETag": '"abc"'}
+        )
 
     feed_server.routes["/feed"] = handler
     url = feed_server.url("/feed")
@@ -93,7 +97,9 @@ async def test_429_with_http_date_retry_after(
     feed_server: FeedServer, store: AlertStore, policy: Policy
 ) -> None:
     later = datetime.now(UTC) + timedelta(hours=5)
-    url = feed_server.serve("/feed", b"slow down", status=429, **{"Retry-After": format_datetime(later, usegmt=True)})
+    url = feed_server.serve(
+        "/feed", b"slow down", status=429, **{"Retry-After": format_datetime(later, usegmt=True)}
+    )
     report = await poll(store, policy, url)
     assert report.status == "error"
     state = await assert_failing(store, url, "HTTP 429", "retry after")
@@ -118,7 +124,9 @@ async def test_500_backs_off_exponentially_and_never_gives_up(
     assert len(feed_server.seen) == 7
 
 
-async def test_server_stalls_mid_body(feed_server: FeedServer, store: AlertStore, policy: Policy) -> None:
+async def test_server_stalls_mid_body(
+    feed_server: FeedServer, store: AlertStore, policy: Policy
+) -> None:
     body = talkwalker(ONE)
 
     async def stall(request: web.Request) -> web.StreamResponse:
@@ -229,7 +237,9 @@ async def test_html_login_page(feed_server: FeedServer, store: AlertStore, polic
 async def test_utf8_declared_cp1252_bytes(
     feed_server: FeedServer, store: AlertStore, policy: Policy
 ) -> None:
-    body = talkwalker([Item("St Aidan’s Academy café reopens – “at last”", "https://news.example/cafe")])
+    body = talkwalker(
+        [Item("St Aidan’s Academy café reopens – “at last”", "https://news.example/cafe")]
+    )
     body = body.decode("utf-8").encode("cp1252")  # still declares UTF-8
     url = feed_server.serve("/feed", body)
     report = await poll(store, policy, url)
@@ -242,7 +252,9 @@ async def test_utf8_declared_cp1252_bytes(
     assert "With warnings" in text and "declared encoding" in text and LABEL in html
 
 
-async def test_feed_cut_off_mid_entry(feed_server: FeedServer, store: AlertStore, policy: Policy) -> None:
+async def test_feed_cut_off_mid_entry(
+    feed_server: FeedServer, store: AlertStore, policy: Policy
+) -> None:
     whole = talkwalker([*ONE, Item(f"{SCHOOL} second story", "https://news.example/second")])
     url = feed_server.serve("/feed", whole[: whole.index(b"second story") + 5])
     report = await poll(store, policy, url)
@@ -308,7 +320,9 @@ async def test_redirect_to_other_scheme_refused(
     await assert_failing(store, url, "only http and https")
 
 
-async def test_javascript_link_entry(feed_server: FeedServer, store: AlertStore, policy: Policy) -> None:
+async def test_javascript_link_entry(
+    feed_server: FeedServer, store: AlertStore, policy: Policy
+) -> None:
     items = [
         Item(f"{SCHOOL} click me", "javascript:fetch('//internal.test/steal')"),
         Item(f"{SCHOOL} data link", "data:text/html,<script>alert(1)</script>"),

@@ -44,20 +44,33 @@ def feed_state(store: AlertStore, url: str) -> FeedState:
         return state
 
 
-def make_watcher(store: AlertStore, policy: Policy, sources: list[dict[str, str]], **kw: object) -> Watcher:
-    settings = watcher_settings(sources=sources, **{k: v for k, v in kw.items() if k not in ("writer", "mailer")})
+def make_watcher(
+    store: AlertStore, policy: Policy, sources: list[dict[str, str]], **kw: object
+) -> Watcher:
+    settings = watcher_settings(
+        sources=sources, **{k: v for k, v in kw.items() if k not in ("writer", "mailer")}
+    )
     return Watcher(
-        settings, lambda: policy, store, school=SCHOOL,
-        writer=kw.get("writer"), mailer=kw.get("mailer"),  # type: ignore[arg-type]
+        settings,
+        lambda: policy,
+        store,
+        school=SCHOOL,
+        writer=kw.get("writer"),
+        mailer=kw.get("mailer"),  # type: ignore[arg-type]
     )
 
 
-async def test_real_google_alerts_capture(feed_server: FeedServer, store: AlertStore, policy: Policy) -> None:
+async def test_real_google_alerts_capture(
+    feed_server: FeedServer, store: AlertStore, policy: Policy
+) -> None:
     """The real 2019 Google Alerts feed, watched for the brand it was made for ("Slack")."""
     url = feed_server.serve("/alerts/feeds/1/2", GOOGLE_ALERTS_FIXTURE.read_bytes())
     watcher = make_watcher(
-        store, policy, [{"url": url, "label": "Google Alert - Slack", "kind": "google-alerts"}],
-        brand_terms=["Slack"], exclude_terms=[],
+        store,
+        policy,
+        [{"url": url, "label": "Google Alert - Slack", "kind": "google-alerts"}],
+        brand_terms=["Slack"],
+        exclude_terms=[],
     )
     [report] = await watcher.poll_once()
     assert report.status == "ok", report
@@ -70,7 +83,9 @@ async def test_real_google_alerts_capture(feed_server: FeedServer, store: AlertS
         assert "\u00a0" not in (mention.snippet or "")
     urls = {m.url for m in found}
     assert "https://investorplace.com/2019/07/slack-stock-truly-compelling/" in urls
-    assert any(m.title == "Slack Stock Has a Compelling Story and the Numbers to Back It Up" for m in found)
+    assert any(
+        m.title == "Slack Stock Has a Compelling Story and the Numbers to Back It Up" for m in found
+    )
     # Only the feed was fetched: never an article.
     assert feed_server.paths() == ["/alerts/feeds/1/2"]
     assert "20 entries" in (feed_state(store, url).last_summary or "")
@@ -84,13 +99,32 @@ async def test_provider_shapes_and_cross_feed_dedupe(
         "https://news.example/2025/robotics-final?utm_source=rss&utm_medium=feed",
         snippet=f"Year 9 pupils from {SCHOOL}, Exampleton, took the trophy.",
     )
-    other = Item(f"{SCHOOL}’s new library opens", "https://Local.Example/library#top",
-                 snippet="The head teacher cut the ribbon.")
+    other = Item(
+        f"{SCHOOL}’s new library opens",
+        "https://Local.Example/library#top",
+        snippet="The head teacher cut the ribbon.",
+    )
     sources = [
-        {"url": feed_server.serve("/ga", google_alerts([story, other])), "label": "Google Alerts", "kind": "google-alerts"},
-        {"url": feed_server.serve("/bing", bing_news([story])), "label": "Bing News", "kind": "bing-news"},
-        {"url": feed_server.serve("/gn", google_news([story])), "label": "Google News", "kind": "google-news"},
-        {"url": feed_server.serve("/tw", talkwalker([story, other])), "label": "Talkwalker", "kind": "talkwalker"},
+        {
+            "url": feed_server.serve("/ga", google_alerts([story, other])),
+            "label": "Google Alerts",
+            "kind": "google-alerts",
+        },
+        {
+            "url": feed_server.serve("/bing", bing_news([story])),
+            "label": "Bing News",
+            "kind": "bing-news",
+        },
+        {
+            "url": feed_server.serve("/gn", google_news([story])),
+            "label": "Google News",
+            "kind": "google-news",
+        },
+        {
+            "url": feed_server.serve("/tw", talkwalker([story, other])),
+            "label": "Talkwalker",
+            "kind": "talkwalker",
+        },
     ]
     watcher = make_watcher(store, policy, sources)
     reports = await watcher.poll_once()
@@ -117,17 +151,30 @@ async def test_provider_shapes_and_cross_feed_dedupe(
 
 
 async def test_flagged_mention_event_and_immediate_email(
-    feed_server: FeedServer, store: AlertStore, policy: Policy, smtp: MailServer,
-    database_url: str, tmp_path: object,
+    feed_server: FeedServer,
+    store: AlertStore,
+    policy: Policy,
+    smtp: MailServer,
+    database_url: str,
+    tmp_path: object,
 ) -> None:
     items = [
-        Item(f"Forum thread names {SCHOOL}", "https://www.extremist.test/thread/12",
-             snippet=f"Users posted about {SCHOOL} pupils."),
-        Item(f"{SCHOOL} rally planned by Zorblax Front", "https://blog.example/post",
-             snippet="A fictional group plans a rally."),
-        Item(f"{SCHOOL} wins at chess", "https://news.example/chess",
-             snippet="Far away from this, in another story altogether, the Zorblax Front was "
-                     "mentioned by someone at a completely different event in a distant town."),
+        Item(
+            f"Forum thread names {SCHOOL}",
+            "https://www.extremist.test/thread/12",
+            snippet=f"Users posted about {SCHOOL} pupils.",
+        ),
+        Item(
+            f"{SCHOOL} rally planned by Zorblax Front",
+            "https://blog.example/post",
+            snippet="A fictional group plans a rally.",
+        ),
+        Item(
+            f"{SCHOOL} wins at chess",
+            "https://news.example/chess",
+            snippet="Far away from this, in another story altogether, the Zorblax Front was "
+            "mentioned by someone at a completely different event in a distant town.",
+        ),
         Item(f"{SCHOOL} on a watched site", "https://watched.test/page"),
         Item(f"{SCHOOL} sports day photos", "https://social.example/p/1"),
     ]
@@ -136,8 +183,11 @@ async def test_flagged_mention_event_and_immediate_email(
     writer.start()
     try:
         watcher = make_watcher(
-            store, policy, [{"url": url, "label": "Google Alerts", "kind": "google-alerts"}],
-            writer=writer, mailer=mailer(smtp),
+            store,
+            policy,
+            [{"url": url, "label": "Google Alerts", "kind": "google-alerts"}],
+            writer=writer,
+            mailer=mailer(smtp),
         )
         [report] = await watcher.poll_once()
         assert writer.flush(5)
@@ -147,9 +197,13 @@ async def test_flagged_mention_event_and_immediate_email(
     by_url = {m.url: m for m in mentions(store)}
     site = by_url["https://www.extremist.test/thread/12"]
     assert (site.severity, site.category) == (3, "extremism")
-    assert "extremist.test" in (site.reason or "") and "extremism.domains:2" in (site.rule_source or "")
+    assert "extremist.test" in (site.reason or "") and "extremism.domains:2" in (
+        site.rule_source or ""
+    )
     phrase = by_url["https://blog.example/post"]
-    assert (phrase.severity, phrase.category) == (3, "proscribed") and "zorblax front" in (phrase.reason or "")
+    assert (phrase.severity, phrase.category) == (3, "proscribed") and "zorblax front" in (
+        phrase.reason or ""
+    )
     assert by_url["https://news.example/chess"].severity == 0  # the phrase was far from the name
     assert by_url["https://watched.test/page"].severity == 1
     assert by_url["https://social.example/p/1"].severity == 0  # an allow category: context only
@@ -159,7 +213,9 @@ async def test_flagged_mention_event_and_immediate_email(
 
     with Session(store.sessions.kw["bind"]) as session:
         events = list(session.scalars(select(Event).order_by(Event.pk)))
-    assert {(e.source, e.kind, e.action, e.severity) for e in events} == {("brand-watch", "mention", "flag", 3)}
+    assert {(e.source, e.kind, e.action, e.severity) for e in events} == {
+        ("brand-watch", "mention", "flag", 3)
+    }
     assert {e.event_id for e in events} == {site.event_id, phrase.event_id}
 
     # One immediate email to the Prevent lead, with both, and a text and an HTML part.
@@ -181,9 +237,13 @@ async def test_flagged_mention_event_and_immediate_email(
 async def test_alert_kept_until_the_mail_goes(
     feed_server: FeedServer, store: AlertStore, policy: Policy, smtp: MailServer
 ) -> None:
-    url = feed_server.serve("/ga", google_alerts([Item(f"{SCHOOL} on a hate forum", "https://hate-forum.example/t/1")]))
+    url = feed_server.serve(
+        "/ga", google_alerts([Item(f"{SCHOOL} on a hate forum", "https://hate-forum.example/t/1")])
+    )
     down = mailer(smtp, smtp_port=1)  # nothing listens there
-    watcher = make_watcher(store, policy, [{"url": url, "label": "GA", "kind": "google-alerts"}], mailer=down)
+    watcher = make_watcher(
+        store, policy, [{"url": url, "label": "GA", "kind": "google-alerts"}], mailer=down
+    )
     await watcher.poll_once()
     assert down.last_error and mentions(store)[0].alerted_at is None
     watcher.mailer = mailer(smtp)
@@ -191,7 +251,9 @@ async def test_alert_kept_until_the_mail_goes(
     assert len(smtp.inbox.messages) == 1 and mentions(store)[0].alerted_at is not None
 
 
-async def test_namesake_and_spelling(feed_server: FeedServer, store: AlertStore, policy: Policy) -> None:
+async def test_namesake_and_spelling(
+    feed_server: FeedServer, store: AlertStore, policy: Policy
+) -> None:
     items = [
         Item("ST AIDANS ACADEMY, EXAMPLETON: OFSTED GOOD", "https://news.example/a"),
         Item("St. Áidan’s Academy’s choir on tour", "https://news.example/b"),
@@ -202,7 +264,10 @@ async def test_namesake_and_spelling(feed_server: FeedServer, store: AlertStore,
     url = feed_server.serve("/tw", talkwalker(items))
     watcher = make_watcher(store, policy, [{"url": url, "label": "TW", "kind": "talkwalker"}])
     [report] = await watcher.poll_once()
-    assert sorted(m.url for m in mentions(store)) == ["https://news.example/a", "https://news.example/b"]
+    assert sorted(m.url for m in mentions(store)) == [
+        "https://news.example/a",
+        "https://news.example/b",
+    ]
     assert "1 about a namesake" in report.summary and "2 not naming it" in report.summary
 
 
@@ -213,7 +278,9 @@ async def test_state_survives_restart(
 
     assert isinstance(engine, Engine)
     body = talkwalker([Item(f"{SCHOOL} fair", "https://news.example/fair")])
-    url = feed_server.serve("/tw", body, ETag='"v1"', **{"Last-Modified": "Mon, 03 Mar 2025 10:00:00 GMT"})
+    url = feed_server.serve(
+        "/tw", body, ETag='"v1"', **{"Last-Modified": "Mon, 03 Mar 2025 10:00:00 GMT"}
+    )
     source = [{"url": url, "label": "TW", "kind": "talkwalker"}]
     first = AlertStore(engine)
     await make_watcher(first, policy, source).poll_once()
@@ -238,7 +305,9 @@ async def test_backlog_rule_on_first_poll(
         Item(f"{SCHOOL} this week", "https://news.example/new"),
     ]
     url = feed_server.serve("/tw", talkwalker(items))
-    watcher = make_watcher(store, policy, [{"url": url, "label": "TW", "kind": "talkwalker"}], mailer=mailer(smtp))
+    watcher = make_watcher(
+        store, policy, [{"url": url, "label": "TW", "kind": "talkwalker"}], mailer=mailer(smtp)
+    )
     [report] = await watcher.poll_once()
     states = {m.url: m.state for m in mentions(store)}
     assert states == {
@@ -253,7 +322,10 @@ async def test_backlog_rule_on_first_poll(
     assert "opens (old news)" not in text and "this week" in text
 
     # Later polls have no backlog: an old entry that appears now is news.
-    feed_server.serve("/tw", talkwalker([*items, Item(f"{SCHOOL} archive", "https://news.example/arch", published=old)]))
+    feed_server.serve(
+        "/tw",
+        talkwalker([*items, Item(f"{SCHOOL} archive", "https://news.example/arch", published=old)]),
+    )
     await watcher.poll_once()
     assert {m.url: m.state for m in mentions(store)}["https://news.example/arch"] == "new"
 
@@ -261,7 +333,9 @@ async def test_backlog_rule_on_first_poll(
 async def test_run_loop_polls_on_schedule_and_stops(
     feed_server: FeedServer, store: AlertStore, policy: Policy
 ) -> None:
-    url = feed_server.serve("/tw", talkwalker([Item(f"{SCHOOL} fair", "https://news.example/fair")]))
+    url = feed_server.serve(
+        "/tw", talkwalker([Item(f"{SCHOOL} fair", "https://news.example/fair")])
+    )
     # A feed known from before whose next poll is due now (a new one waits up to a minute).
     with store.sessions() as session, session.begin():
         session.add(FeedState(feed_url=url, next_poll_at=datetime.now(UTC) - timedelta(seconds=1)))
@@ -279,4 +353,6 @@ async def test_run_loop_polls_on_schedule_and_stops(
     assert feed_server.paths() == ["/tw"]  # polled once: the next poll is an interval away
     state = feed_state(store, url)
     assert state.next_poll_at is not None and state.last_polled_at is not None
-    assert timedelta(minutes=59) < state.next_poll_at - state.last_polled_at <= timedelta(minutes=61)
+    assert (
+        timedelta(minutes=59) < state.next_poll_at - state.last_polled_at <= timedelta(minutes=61)
+    )
