@@ -1,0 +1,89 @@
+"""Which responses have their text scored, and their body, decompressed within a bound.
+
+HTML and other text responses up to `limit` bytes (2 MB by default, counted after
+decompression) are held back until complete and scored with the policy's weighted phrases.
+Everything else (images, video, downloads, text bigger than the bound when the server says so in
+Content-Length) streams through untouched, so the gateway never holds a large body in memory.
+
+A body whose size is not announced (chunked) is held: it may be small, and a block needs the
+whole page. Only the first `limit` bytes after decompression are ever scored, and decompression
+stops there, so a compression bomb costs `limit` bytes of memory, not its inflated size.
+"""
+
+from __future__ import annotations
+
+import io
+import zlib
+
+import brotli
+import zstandard
+from mitmproxy import http
+
+DEFAULT_LIMIT = 2_000_000
+
+SCANNED_TYPES = frozenset(
+    {
+        "text/html",
+        "text/plain",
+        "text/xml",
+        "application/xhtml+xml",
+        "application/xml",
+        "application/rss+xml",
+        "application/atom+xml",
+        "application/json",
+    }
+)
+_NO_BODY = frozenset({204, 205, 304})
+_ENCODINGS = frozenset({"", "identity", "gzip", "x-gzip", "deflate", "br", "zstd"})
+
+
+def media_type(response: http.Response) -> tuple[str, str | None]:
+    """The media type (lower case, no parameters) and the charset, if named."""
+    raw = response.headers.get("content-type", "")
+    media, _, params = raw.partition(";")
+    charset = None
+    for param in params.split(";"):
+        key, _, value = param.partition("=")
+        if key.strip().lower() == "charset":
+            charset = value.strip().strip("\"'") or None
+    return media.strip().lower(), charset
+
+
+def should_scan(flow: http.HTTPFlow, limit: int) -> bool:
+    """Decide at response headers: hold this body back for scoring, or let it stream."""
+    response = flow.response
+    if response is None or flow.request.method == "HEAD":
+        return False
+    if response.status_code < 200 or response.status_code in _NO_BODY:
+        return False
+    if media_type(response)[0] not in SCANNED_TYPES:
+        return False
+    if response.headers.get("content-encoding", "").strip().lower() not in _ENCODINGS:
+        return False
+    length = response.headers.get("content-length", "")
+    # Compressed bodies inflate: a compressed length over the bound is certainly over it.
+    return not (length.isdigit() and int(length) > limit)
+
+
+def page_bytes(response: http.Response, limit: int) -> bytes:
+    """At most `limit` bytes of the decompressed body; b"" if it cannot be decoded."""
+    raw = response.raw_content or b""
+    encoding = response.headers.get("content-encoding", "").strip().lower()
+    try:
+        if encoding in ("", "identity"):
+            return raw[:limit]
+        if encoding in ("gzip", "x-gzip"):
+            return zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(raw, limit)
+        if encoding == "deflate":
+            try:
+                return zlib.decompressobj().decompress(raw, limit)
+            except zlib.error:  # raw deflate without the zlib header, as some servers send
+                return zlib.decompressobj(-zlib.MAX_WBITS).decompress(raw, limit)
+        if encoding == "br":
+            return brotli.Decompressor().process(raw, output_buffer_limit=limit)[:limit]
+        if encoding == "zstd":
+            reader = zstandard.ZstdDecompressor().stream_reader(io.BytesIO(raw))
+            return reader.read(limit)
+    except (zlib.error, brotli.error, zstandard.ZstdError):
+        return b""
+    return b""

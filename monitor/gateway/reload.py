@@ -1,0 +1,170 @@
+"""Keeping the policy current: reload on a timer and on SIGHUP, in a worker thread.
+
+Compiling a policy (a million domains) takes seconds and reads files, so it never runs on the
+proxy's event loop: `asyncio.to_thread` runs `LivePolicy.reload()`, and requests keep being
+decided with the policy in force until the new one is swapped in whole. A change that does not
+load keeps the previous policy; every problem is logged with its file:line and one warning event
+(kind `policy`) goes to the store for IT staff. The result is also written to a small JSON status
+file the console's dashboard reads (policy version, last reload, errors).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from filters.decision import Action, Kind, Severity
+from filters.live import LivePolicy, ReloadResult
+from monitor.events import FlaggedEvent
+
+log = logging.getLogger("prevent_monitor.gateway")
+
+RELOAD_RULE = "policy:reload-refused"
+MAX_PROBLEMS_IN_EVENT = 5
+
+
+def refused_reload_event(result: ReloadResult, policy_path: Path) -> FlaggedEvent:
+    """The warning for IT staff: which files and lines, and that the old policy stays."""
+    problems = result.problems
+    shown = "; ".join(str(p) for p in problems[:MAX_PROBLEMS_IN_EVENT])
+    more = f" (and {len(problems) - MAX_PROBLEMS_IN_EVENT} more)" if len(problems) > 5 else ""
+    first = problems[0] if problems else None
+    return FlaggedEvent(
+        source="gateway",
+        kind=Kind.POLICY.value,
+        action=Action.FLAG.value,
+        category="policy",
+        severity=int(Severity.MEDIUM),
+        rule=RELOAD_RULE,
+        url=None,
+        host=None,
+        reason=f"a change to the policy was refused and the previous policy "
+        f"({result.version}) stays in force: {shown}{more}. Fix the file and save it again, "
+        f"or run `prevent-monitor lists validate`.",
+        rule_source=f"{first.file}:{first.line}" if first else str(policy_path),
+        policy_version=result.version,
+    )
+
+
+class PolicyReloader:
+    """Runs reloads off the event loop and reports what happened."""
+
+    def __init__(
+        self,
+        live: LivePolicy,
+        submit: Callable[[FlaggedEvent], None],
+        *,
+        status_file: str = "",
+        status_extra: Callable[[], dict[str, Any]] | None = None,
+    ) -> None:
+        self.live = live
+        self.submit = submit
+        self.status_file = status_file
+        self.status_extra = status_extra or dict
+        self.failures = 0
+        self.errors: list[str] = []
+        self._running: asyncio.Task[None] | None = None
+        self._timer: asyncio.Task[None] | None = None
+        self._pending: asyncio.Task[ReloadResult] | None = None
+
+    def start(self, interval: float) -> None:
+        """On the running loop: the timer (if `interval` > 0) and the SIGHUP handler."""
+        loop = asyncio.get_running_loop()
+        if interval > 0:
+            self._timer = loop.create_task(self._every(interval), name="policy-reload")
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            # Not in the main thread (tests), or not on Unix: the timer still works.
+            loop.add_signal_handler(signal.SIGHUP, self.reload_soon)
+        loop.run_in_executor(None, self.write_status)
+
+    def stop(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
+
+    def reload_soon(self) -> None:
+        """SIGHUP: reload now, even if no file's time stamp changed."""
+        log.info("SIGHUP: reloading the policy")
+        asyncio.get_running_loop().create_task(self.reload(force=True))
+
+    async def reload(self, *, force: bool = False) -> ReloadResult:
+        """One reload in a worker thread; a second caller waits for the one under way."""
+        if self._pending is not None and not self._pending.done():
+            return await asyncio.shield(self._pending)
+        self._pending = asyncio.ensure_future(asyncio.to_thread(self.reload_now, force=force))
+        return await self._pending
+
+    def reload_now(self, *, force: bool = False) -> ReloadResult:
+        """Blocking: call from a worker thread (or a test)."""
+        result = self.live.reload(force=force)
+        if result.failed:
+            self._refused(result)
+        elif result.changed:
+            self.errors = []
+            log.info(
+                "policy %s in force (loaded in %.2f s)", result.version, result.seconds
+            )
+        if result.failed or result.changed:
+            self.write_status()
+        return result
+
+    def _refused(self, result: ReloadResult) -> None:
+        self.failures += 1
+        self.errors = [str(p) for p in result.problems]
+        log.warning(
+            "the policy change was refused; policy %s stays in force. Problems:",
+            result.version,
+        )
+        for problem in result.problems:
+            log.warning("  %s", problem)
+        self.submit(refused_reload_event(result, self.live.path))
+
+    async def _every(self, interval: float) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.reload()
+            except Exception:  # a failed check must not end the timer
+                log.exception("policy reload check failed")
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "policy_version": self.live.current.version,
+            "last_reload": datetime.fromtimestamp(self.live.loaded_at, UTC).isoformat(),
+            "errors": list(self.errors),
+            "reload_failures": self.failures,
+            "pid": os.getpid(),
+            "written": datetime.now(UTC).isoformat(),
+            **self.status_extra(),
+        }
+
+    def write_status(self) -> None:
+        """Atomically replace the status file (blocking: worker thread only)."""
+        if not self.status_file:
+            return
+        path = Path(self.status_file)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile(
+                "w", dir=path.parent, prefix=".gateway-status", delete=False, encoding="utf-8"
+            ) as handle:
+                json.dump(self.status(), handle)
+            os.replace(handle.name, path)
+        except OSError as exc:
+            log.warning("cannot write the gateway status file %s: %s", path, exc)
+
+
+def monotonic() -> float:
+    return time.monotonic()

@@ -1,0 +1,87 @@
+"""`GatewaySettings`: the `gateway:` section of the configuration file.
+
+Each field becomes a mitmproxy option of the `Gateway` addon (or one of mitmproxy's own) in
+`monitor.gateway.proxy.proxy_options()`; the help texts here are what `config show` prints.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from monitor.setting import setting
+
+
+@dataclass(slots=True)
+class GatewaySettings:
+    # setting() gives list and dict defaults a default_factory, so RUF009 does not apply.
+    listen_host: str = setting(
+        "", "Address the proxy listens on (empty: every address of the gateway)."
+    )
+    listen_port: int = setting(
+        8080, "TCP port of the proxy; gateway process N (--instance N) listens on this + N."
+    )
+    mode: str = setting(
+        "regular",
+        "regular: devices use the proxy by setting (PAC/WPAD); transparent: the firewall "
+        "redirects web traffic to it (see deploy/prevent-monitor.nft).",
+        choices=("regular", "transparent"),
+    )
+    intercept_tls: bool = setting(
+        True,
+        "Decrypt HTTPS to decide full URLs, scan pages and show the block page over HTTPS "
+        "(devices must trust the gateway's CA). Off: HTTPS is decided by host name only.",
+    )
+    passthrough: list[str] = setting(  # noqa: RUF009
+        [],
+        "Hosts never decrypted (banking, health, certificate-pinned apps); each covers its "
+        "subdomains. They are still blocked or allowed by host name.",
+    )
+    confdir: str = setting(
+        "", "mitmproxy's folder (its CA lives here). Empty: <data_dir>/mitmproxy."
+    )
+    htpasswd: str = setting(
+        "",
+        "Ask devices for a user name and password, checked against this Apache htpasswd file; "
+        "the user name is recorded in events and chooses the policy group. Empty: off.",
+    )
+    ldap: str = setting(
+        "",
+        "Proxy authentication against LDAP, in mitmproxy's proxyauth form "
+        "ldap[s]:server[:port]:bind_dn:password:subtree; it holds a password.",
+        secret=True,
+    )
+    device_map: str = setting(
+        "",
+        "YAML or CSV file naming devices by address or network (address,device,user,group).",
+    )
+    trusted_proxies: list[str] = setting(  # noqa: RUF009
+        [], "Addresses or networks whose X-Forwarded-For header is believed."
+    )
+    fail_mode: str = setting(
+        "closed",
+        "When the filter itself fails on a request: closed shows a 'filter error' page, "
+        "open lets the request through. Either way the fault is logged and counted.",
+        choices=("closed", "open"),
+    )
+    page_scan: bool = setting(
+        True, "Score the text of HTML and other text pages with the weighted phrases."
+    )
+    page_limit: int = setting(
+        2_000_000,
+        "Largest page (bytes, after decompression) that is scored; bigger ones stream through.",
+    )
+    review_url: str = setting(
+        "",
+        "Where the block page's 'Ask for a review' link goes. "
+        "Empty: the console's <public_url>/request-review.",
+    )
+    status_file: str = setting(
+        "",
+        "JSON file the gateway writes its health to. Empty: console.gateway_status_file, "
+        "else <data_dir>/gateway-status.json.",
+    )
+    mitmproxy: dict[str, object] = setting(  # noqa: RUF009
+        {},
+        "Further mitmproxy options by name (e.g. {ssl_insecure: false}), for what this "
+        "section does not cover.",
+    )
