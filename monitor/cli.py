@@ -16,6 +16,7 @@ COMMANDS = (
     "monitor.commands.lists",
     "monitor.commands.config",
     "monitor.commands.db",
+    "monitor.commands.proxy",
     "monitor.commands.users",
     "monitor.commands.console",
     "monitor.commands.digest",
