@@ -15,7 +15,13 @@ from typing import Any
 from sqlalchemy.exc import SQLAlchemyError
 
 from monitor.config import ConfigError, load_config
-from monitor.console.accounts import ASSIGNABLE_ROLES, AccountError, add_user, disable_user, list_users
+from monitor.console.accounts import (
+    ASSIGNABLE_ROLES,
+    AccountError,
+    add_user,
+    disable_user,
+    list_users,
+)
 from monitor.store.database import make_engine, make_sessionmaker
 
 
@@ -92,9 +98,12 @@ def run_add(args: argparse.Namespace) -> int:
 def run_list(args: argparse.Namespace) -> int:
     def work(session: Any) -> int:
         for user in list_users(session):
-            last = user.last_login_at.isoformat(timespec="minutes") if user.last_login_at else "never"
+            last = "never"
+            if user.last_login_at:
+                last = user.last_login_at.isoformat(timespec="minutes")
             state = "active" if user.active else "disabled"
-            print(f"{user.username}\t{user.role}\t{state}\tlast sign-in {last}\t{user.display_name or ''}")
+            name = user.display_name or ""
+            print(f"{user.username}\t{user.role}\t{state}\tlast sign-in {last}\t{name}")
         return 0
 
     return _with_session(args, work)

@@ -65,7 +65,8 @@ class AnnualReview:
 def _period(request: web.Request, console: Console) -> tuple[date, date]:
     today = datetime.now(console.zone).date()
     try:
-        until = date.fromisoformat(request.query.get("until", "")) if request.query.get("until") else today
+        given = request.query.get("until")
+        until = date.fromisoformat(given) if given else today
         since = (
             date.fromisoformat(request.query["since"])
             if request.query.get("since")
@@ -202,10 +203,14 @@ async def annual_review_csv(request: web.Request) -> web.Response:
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(["section", "item", "detail", "value", "extra"])
-    row = lambda *cells: writer.writerow([csv_cell(c) for c in cells])  # noqa: E731
+
+    def row(*cells: object) -> None:
+        writer.writerow([csv_cell(c) for c in cells])
+
     row("period", since.isoformat(), until.isoformat(), "", "")
     for c in review.categories:
-        row("category", c["name"], c["description"], c["action"], f"{c['severity']}" + (" illegal" if c["illegal"] else ""))
+        illegal = " (unlawful: never lifted)" if c["illegal"] else ""
+        row("category", c["name"], c["description"], c["action"], c["severity"] + illegal)
     for g in review.groups:
         row("group", g["name"], g["description"], g["actions"], "")
     for item in review.lists:
@@ -213,7 +218,8 @@ async def annual_review_csv(request: web.Request) -> web.Response:
     for a in review.allowlist:
         row("allowlist", a["entry"], a["note"], a["file"], "")
     for e in review.exemptions:
-        row("exemption", e["id"], e["reason"], f"approved by {e['approved_by']}", f"{e['starts']}..{e['ends']} {e['covers']}")
+        dates = f"{e['starts']}..{e['ends']} {e['covers']}"
+        row("exemption", e["id"], e["reason"], f"approved by {e['approved_by']}", dates)
     for category, action, events, sightings in review.counts:
         row("count", category, action, events, sightings)
     for month, events, sightings in review.months:
@@ -222,9 +228,11 @@ async def annual_review_csv(request: web.Request) -> web.Response:
         row("review status", status, "", n, "")
     row("false-positive rate", "", "", review.false_positive_rate, "")
     for v in review.versions:
-        row("policy version", v.version, f"{v.first_seen:%Y-%m-%d}..{v.last_seen:%Y-%m-%d}", v.events, "")
+        in_use = f"{v.first_seen:%Y-%m-%d}..{v.last_seen:%Y-%m-%d}"
+        row("policy version", v.version, in_use, v.events, "")
     for change in review.changes:
-        row("policy change", change.action, change.to_value or "", change.actor, f"{change.at:%Y-%m-%d}")
+        when = f"{change.at:%Y-%m-%d}"
+        row("policy change", change.action, change.to_value or "", change.actor, when)
     for status, n in sorted(review.unblock.items()):
         row("unblock requests", status, "", n, "")
     return web.Response(

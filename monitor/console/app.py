@@ -107,7 +107,7 @@ def signin_of(request: web.Request) -> Signin:
     signin = request.get(SIGNIN)
     if signin is None:  # only public routes run without one, and they never call this
         raise web.HTTPFound("/login")
-    return signin  # type: ignore[no-any-return]
+    return signin
 
 
 def see_other(location: str) -> web.Response:

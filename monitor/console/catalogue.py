@@ -26,7 +26,7 @@ class Options:
 async def options(console: Console) -> Options:
     cached = console.cache.get("options")
     if cached and time.monotonic() - cached[0] < TTL_SECONDS:
-        return cached[1]  # type: ignore[no-any-return]
+        return cached[1]
     result = await asyncio.to_thread(_read, console)
     console.cache["options"] = (time.monotonic(), result)
     return result

@@ -29,7 +29,8 @@ def bar_chart(days: Sequence[tuple[date, int]], first: date, last: date) -> str:
     parts = [
         f'<svg class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
         f'aria-label="Events per day from {first} to {last}" xmlns="http://www.w3.org/2000/svg">',
-        f'<line x1="{PAD_LEFT}" y1="{8 + plot_h}" x2="{WIDTH - 8}" y2="{8 + plot_h}" class="axis"/>',
+        f'<line x1="{PAD_LEFT}" y1="{8 + plot_h}" x2="{WIDTH - 8}" y2="{8 + plot_h}" '
+        'class="axis"/>',
         f'<text x="{PAD_LEFT - 4}" y="14" class="label" text-anchor="end">{peak}</text>',
         f'<text x="{PAD_LEFT - 4}" y="{8 + plot_h}" class="label" text-anchor="end">0</text>',
     ]
@@ -46,7 +47,8 @@ def bar_chart(days: Sequence[tuple[date, int]], first: date, last: date) -> str:
     for i in range(0, len(span), step):
         x = PAD_LEFT + i * bar_w
         parts.append(
-            f'<text x="{x:.1f}" y="{HEIGHT - 6}" class="label">{escape(span[i].strftime("%d %b"))}</text>'
+            f'<text x="{x:.1f}" y="{HEIGHT - 6}" class="label">'
+            f'{escape(span[i].strftime("%d %b"))}</text>'
         )
     parts.append("</svg>")
     return "".join(parts)

@@ -59,7 +59,7 @@ def read_status_file(path: Any) -> tuple[dict[str, Any], str]:
 async def _figures(console: Console) -> dict[str, Any]:
     cached = console.cache.get("dashboard")
     if cached and time.monotonic() - cached[0] < CACHE_SECONDS:
-        return cached[1]  # type: ignore[no-any-return]
+        return cached[1]
     now = datetime.now(UTC)
     since = now - timedelta(days=DAYS)
     flt = EventFilter(since=since)

@@ -100,7 +100,8 @@ async def triage(request: web.Request) -> web.Response:
             raise ReviewError("this event no longer exists (it may have been purged)")
         event = detail.event
         status_changed = False
-        if status and (status != event.status or (referral_ref and referral_ref != event.referral_ref)):
+        new_ref = bool(referral_ref) and referral_ref != event.referral_ref
+        if status and (status != event.status or new_ref):
             set_status(
                 session, event_id, status, actor=signin.user.username,
                 note=note or None, referral_ref=referral_ref or None,

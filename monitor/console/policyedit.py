@@ -171,7 +171,9 @@ def _split(path: Path, text: str, key: str) -> tuple[str, dict[str, Any]]:
     try:
         data = yaml.safe_load(text) if text.strip() else {}
     except yaml.YAMLError as exc:
-        raise PolicyEditError(f"{path}: not valid YAML ({exc}): fix the file by hand first") from None
+        raise PolicyEditError(
+            f"{path}: not valid YAML ({exc}): fix the file by hand first"
+        ) from None
     if data is None:
         data = {}
     if not isinstance(data, dict):

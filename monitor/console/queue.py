@@ -129,7 +129,9 @@ async def export_filtered(request: web.Request) -> web.Response:
         page = list_events(session, query.flt, sort=query.sort, limit=500)
         events = list(page.events)
         while page.next_cursor and len(events) < EXPORT_LIMIT:
-            page = list_events(session, query.flt, sort=query.sort, limit=500, after=page.next_cursor)
+            page = list_events(
+                session, query.flt, sort=query.sort, limit=500, after=page.next_cursor
+            )
             events.extend(page.events)
         record(
             session,

@@ -31,7 +31,8 @@ class Session:
     created: float
     last_used: float
     checked: float = field(default=0.0)  # when the account was last confirmed active
-    flash: list[tuple[str, str]] = field(default_factory=list)  # ("ok"|"problem", text) to show once
+    # ("ok" | "problem", text): shown once on the next page
+    flash: list[tuple[str, str]] = field(default_factory=list)
 
 
 class SessionStore:

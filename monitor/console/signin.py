@@ -26,7 +26,9 @@ async def login_page(request: web.Request) -> web.Response:
     return _login_form(request, "", "")
 
 
-def _login_form(request: web.Request, username: str, problem: str, status: int = 200) -> web.Response:
+def _login_form(
+    request: web.Request, username: str, problem: str, status: int = 200
+) -> web.Response:
     token = console_of(request).form_tokens.issue(LOGIN_FORM)
     context = {"title": "Sign in", "form_token": token, "username": username, "problem": problem}
     return aiohttp_jinja2.render_template("login.html", request, context, status=status)

@@ -68,7 +68,9 @@ def action_category_counts(
     return [(c or "(none)", a, int(n), int(s or 0)) for c, a, n, s in session.execute(query)]
 
 
-def status_counts(session: Session, since: datetime, until: datetime | None = None) -> dict[str, int]:
+def status_counts(
+    session: Session, since: datetime, until: datetime | None = None
+) -> dict[str, int]:
     query = (
         select(Event.status, func.count())
         .where(*_period(since, until))  # type: ignore[arg-type]
@@ -114,7 +116,9 @@ def console_policy_changes(
     return session.scalars(query.order_by(AuditEntry.at)).all()
 
 
-def unblock_counts(session: Session, since: datetime, until: datetime | None = None) -> dict[str, int]:
+def unblock_counts(
+    session: Session, since: datetime, until: datetime | None = None
+) -> dict[str, int]:
     query = select(UnblockRequest.status, func.count()).where(UnblockRequest.requested_at >= since)
     if until is not None:
         query = query.where(UnblockRequest.requested_at < until)

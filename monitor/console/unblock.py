@@ -12,11 +12,16 @@ writes an allowlist entry (or, for the Prevent lead, a time-boxed study exemptio
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import aiohttp_jinja2
 from aiohttp import web
+from aiohttp.web_request import FileField
+from multidict import MultiMapping
 from sqlalchemy import case, select
 from sqlalchemy.orm import Session
 
@@ -59,14 +64,19 @@ def _clean_url(value: str) -> str | None:
 
 @routes.get("/request-review")
 async def request_form(request: web.Request) -> web.Response:
-    console = console_of(request)
     url = request.query.get("url", "")[:URL_MAX]
     ref = request.query.get("ref", "")
     return _render_form(request, url, ref if EVENT_ID.match(ref) else "", "", "", [], 200)
 
 
 def _render_form(
-    request: web.Request, url: str, ref: str, reason: str, name: str, problems: list[str], status: int
+    request: web.Request,
+    url: str,
+    ref: str,
+    reason: str,
+    name: str,
+    problems: list[str],
+    status: int,
 ) -> web.Response:
     console = console_of(request)
     context = {
@@ -109,7 +119,8 @@ async def request_submit(request: web.Request) -> web.Response:
     elif len(reason) > limit:
         problems.append(f"Please keep the reason under {limit} characters.")
     if problems or url is None:
-        return _render_form(request, url_in[:URL_MAX], ref, reason[: limit * 2], name, problems, 400)
+        url_shown, reason_shown = url_in[:URL_MAX], reason[: limit * 2]
+        return _render_form(request, url_shown, ref, reason_shown, name, problems, 400)
     console.review_throttle.hit(address)
 
     def store(session: Session) -> int:
@@ -255,14 +266,12 @@ async def approve(request: web.Request) -> web.Response:
     return back
 
 
-async def _edit(work: object) -> object:
-    import asyncio
-
-    return await asyncio.to_thread(work)  # type: ignore[arg-type]
+async def _edit(work: Callable[[], Path]) -> Path:
+    return await asyncio.to_thread(work)
 
 
-def _allow_from(form: object, note: str) -> AllowEntry:
-    get = form.get  # type: ignore[attr-defined]
+def _allow_from(form: MultiMapping[str | bytes | bytearray | FileField], note: str) -> AllowEntry:
+    get = form.get
     what = str(get("allow_kind", "domain"))
     value = str(get("allow_value", "")).strip()[:URL_MAX]
     if what == "url":
@@ -277,9 +286,14 @@ def _allow_from(form: object, note: str) -> AllowEntry:
     return AllowEntry(site, None, note)
 
 
-def _exemption_from(form: object, item: UnblockRequest, approver: str, note: str) -> ExemptionEntry:
-    get = form.get  # type: ignore[attr-defined]
-    getall = form.getall  # type: ignore[attr-defined]
+def _exemption_from(
+    form: MultiMapping[str | bytes | bytearray | FileField],
+    item: UnblockRequest,
+    approver: str,
+    note: str,
+) -> ExemptionEntry:
+    get = form.get
+    getall = form.getall
     try:
         starts = date.fromisoformat(str(get("starts", "")))
         ends = date.fromisoformat(str(get("ends", "")))

@@ -56,7 +56,9 @@ async def page() -> AsyncIterator[Any]:
             args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync"],
         )  # fmt: skip
-        context = await browser.new_context(accept_downloads=True, viewport={"width": 1280, "height": 900})
+        context = await browser.new_context(
+            accept_downloads=True, viewport={"width": 1280, "height": 900}
+        )
         yield await context.new_page()
         await browser.close()
 
@@ -111,7 +113,12 @@ async def test_lead_signs_in_filters_triages_and_exports(
 async def test_hostile_markup_renders_inert(served: str, page: Any, store: Any) -> None:
     event = store.add_event(url=NASTY_URL, search_terms=NASTY_TERMS, host="evil.test")
     dialogs: list[str] = []
-    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+
+    async def on_dialog(dialog: Any) -> None:
+        dialogs.append(dialog.message)
+        await dialog.dismiss()
+
+    page.on("dialog", on_dialog)
     await _sign_in(page, served, store)
     for path in ["/events", f"/events/{event.event_id}", f"/events/{event.event_id}/print",
                  "/events?q=%3Cscript%3E"]:  # fmt: skip

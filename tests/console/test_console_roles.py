@@ -7,7 +7,6 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-
 LEAD, IT, COMMS = "prevent_lead", "it_staff", "comms"
 
 # (method, path template, roles allowed). {event} and {request} are filled in per test.

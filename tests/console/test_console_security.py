@@ -21,7 +21,8 @@ async def test_every_answer_carries_the_security_headers(
 ) -> None:
     event = store.add_event()
     await login(client, "prevent_lead")
-    for path in ["/login", "/events", f"/events/{event.event_id}", "/nowhere", "/static/console.css"]:
+    paths = ["/login", "/events", f"/events/{event.event_id}", "/nowhere", "/static/console.css"]
+    for path in paths:
         response = await client.get(path, allow_redirects=False)
         csp = response.headers["Content-Security-Policy"]
         assert "default-src 'self'" in csp and "frame-ancestors 'none'" in csp, path
@@ -63,10 +64,13 @@ async def test_post_without_csrf_token_is_refused(
         response = await client.post(f"/events/{event.event_id}/triage", data=data)
         assert response.status == 403
     with store.sessions() as session:
-        assert session.scalar(select(AuditEntry).where(AuditEntry.event_id == event.event_id)) is None
+        trail = select(AuditEntry).where(AuditEntry.event_id == event.event_id)
+        assert session.scalar(trail) is None
 
 
-async def test_login_is_rate_limited(client: TestClient[Any, Any], store: Any, token_for: Any) -> None:
+async def test_login_is_rate_limited(
+    client: TestClient[Any, Any], store: Any, token_for: Any
+) -> None:
     for _ in range(5):
         token = await token_for(client, "/login")
         response = await client.post(
