@@ -198,7 +198,8 @@ async def annual_review_csv(request: web.Request) -> web.Response:
     await console.db(
         lambda s: record(
             s, actor=signin.user.username, action="export.review", subject=f"{since}..{until}"
-        )
+        ),
+        write=True,
     )
     out = io.StringIO()
     writer = csv.writer(out)

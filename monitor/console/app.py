@@ -21,7 +21,8 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 from sqlalchemy import Engine
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
+from sqlalchemy.orm import sessionmaker as SessionMaker
 
 from monitor.console import formatting
 from monitor.console.accounts import still_active
@@ -36,7 +37,7 @@ from monitor.console.sessions import (
 )
 from monitor.console.sessions import Session as Signin
 from monitor.console.settings import ConsoleSettings
-from monitor.store.database import make_engine, make_sessionmaker
+from monitor.store.database import is_sqlite, make_engine, make_sessionmaker
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +68,8 @@ class Console:
 
     settings: ConsoleSettings
     engine: Engine
-    sessionmaker: sessionmaker[Session]
+    sessionmaker: SessionMaker[Session]
+    write_sessionmaker: SessionMaker[Session]
     key: bytes
     policy_path: Path
     data_dir: Path
@@ -79,12 +81,14 @@ class Console:
     zone: ZoneInfo
     cache: dict[str, tuple[float, Any]] = field(default_factory=dict)
 
-    async def db(self, work: Callable[[Session], T]) -> T:
-        """Run `work(session)` in a worker thread and commit; the event loop never waits."""
-        return await asyncio.to_thread(self._run, work)
+    async def db(self, work: Callable[[Session], T], *, write: bool = False) -> T:
+        """Run `work(session)` in a worker thread and commit; the event loop never waits.
+        `write=True` for work that writes (on SQLite it then takes the write lock up front, so a
+        read-then-write never fails half way with "database is locked")."""
+        return await asyncio.to_thread(self._run, work, write)
 
-    def _run(self, work: Callable[[Session], T]) -> T:
-        with self.sessionmaker() as session:
+    def _run(self, work: Callable[[Session], T], write: bool) -> T:
+        with (self.write_sessionmaker if write else self.sessionmaker)() as session:
             result = work(session)
             session.commit()
             return result
@@ -243,10 +247,13 @@ def create_app(
         log.warning("console.timezone %r is unknown: showing times in UTC", settings.timezone)
         zone = ZoneInfo("UTC")
     engine = engine or make_engine(database_url, readonly=True, pool_size=8)
+    # SQLite: reads use deferred transactions, writes BEGIN IMMEDIATE (monitor.store.database).
+    write_engine = make_engine(database_url) if is_sqlite(database_url) else engine
     console = Console(
         settings=settings,
         engine=engine,
         sessionmaker=make_sessionmaker(engine),
+        write_sessionmaker=make_sessionmaker(write_engine),
         key=key,
         policy_path=Path(policy_path),
         data_dir=Path(data_dir),
@@ -279,8 +286,9 @@ def create_app(
         app.router.add_routes(module.routes)
 
     async def close_engine(_app: web.Application) -> None:
-        if engine is not None:
-            await asyncio.to_thread(engine.dispose)
+        await asyncio.to_thread(engine.dispose)
+        if write_engine is not engine:
+            await asyncio.to_thread(write_engine.dispose)
 
     app.on_cleanup.append(close_engine)
     return app

@@ -72,7 +72,8 @@ async def event_print(request: web.Request) -> web.Response:
     event_id = event_id_of(request)
     detail, leads = await _detail(request, event_id)
     await console.db(
-        lambda s: record(s, actor=signin.user.username, action="export.print", event_id=event_id)
+        lambda s: record(s, actor=signin.user.username, action="export.print", event_id=event_id),
+        write=True,
     )
     context = _context(request, detail, leads)
     context["title"] = "Event summary"
@@ -117,7 +118,7 @@ async def triage(request: web.Request) -> web.Response:
         return done
 
     try:
-        done = await console.db(change)
+        done = await console.db(change, write=True)
     except ReviewError as exc:
         signin.flash.append(("problem", str(exc)))
     else:

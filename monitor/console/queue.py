@@ -113,7 +113,7 @@ async def export_selected(request: web.Request) -> web.Response:
         )
         return events
 
-    events = await console.db(load)
+    events = await console.db(load, write=True)
     return _csv_response(events, "selected-events")
 
 
@@ -142,7 +142,7 @@ async def export_filtered(request: web.Request) -> web.Response:
         )
         return events[:EXPORT_LIMIT]
 
-    return _csv_response(await console.db(load), "events")
+    return _csv_response(await console.db(load, write=True), "events")
 
 
 def _csv_response(events: list[Event], name: str) -> web.Response:
@@ -206,7 +206,7 @@ async def timeline(request: web.Request) -> web.Response:
         )
         return detail.event, around
 
-    event, around = await console.db(load)
+    event, around = await console.db(load, write=True)
     if event is None:
         raise web.HTTPNotFound(text="There is no such event: it may have been purged.")
     role = signin.user.role

@@ -49,7 +49,7 @@ async def login(request: web.Request) -> web.Response:
         return _login_form(
             request, username, f"Too many failed sign-ins: wait {minutes} minutes.", 429
         )
-    user = await console.db(lambda s: authenticate(s, username, password))
+    user = await console.db(lambda s: authenticate(s, username, password), write=True)
     if user is None:
         for key in keys:
             console.login_throttle.hit(key)
@@ -100,7 +100,9 @@ async def password_change(request: web.Request) -> web.Response:
         problem = "The two new passwords are not the same."
     else:
         try:
-            await console.db(lambda s: change_password(s, signin.user.user_id, current, new))
+            await console.db(
+                lambda s: change_password(s, signin.user.user_id, current, new), write=True
+            )
         except AccountError as exc:
             problem = str(exc).capitalize() + "."
         else:

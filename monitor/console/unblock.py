@@ -150,7 +150,7 @@ async def request_submit(request: web.Request) -> web.Response:
         )
         return item.id
 
-    await console.db(store)
+    await console.db(store, write=True)
     return aiohttp_jinja2.render_template(
         "request_review_sent.html", request, {"title": "Request sent", "url": url}
     )
@@ -261,7 +261,7 @@ async def approve(request: web.Request) -> web.Response:
             note=f"written to {path}" + (f"; {note}" if note else ""),
         )
 
-    await console.db(decide)
+    await console.db(decide, write=True)
     signin.flash.append(("ok", f"Approved: {decision}, written to {path.name}."))
     return back
 
@@ -356,6 +356,6 @@ async def deny(request: web.Request) -> web.Response:
             note=why,
         )
 
-    await console.db(decide)
+    await console.db(decide, write=True)
     signin.flash.append(("ok", "Denied and recorded."))
     return back
