@@ -75,10 +75,14 @@ class Verdict(NamedTuple):
 
 
 class Refusal(layer.Layer):
-    """Closes the client connection at once: a blocked TLS connection, before any handshake."""
+    """Closes the client connection at once: a blocked TLS connection, before any handshake.
+    The ClientHello that was read is dropped, and no server connection is ever opened."""
+
+    closed = False
 
     def _handle_event(self, event: events.Event) -> layer.CommandGenerator[None]:
-        if isinstance(event, events.Start):
+        if not self.closed:
+            self.closed = True
             yield commands.CloseConnection(self.context.client)
 
 
@@ -193,6 +197,10 @@ class Gateway:
         options = ctx.options
         if "gateway_policy" in updated:
             self._load_policy(options.gateway_policy)
+        if "gateway_fail_mode" in updated and options.gateway_fail_mode not in FAIL_MODES:
+            raise exceptions.OptionsError(
+                f"gateway_fail_mode {options.gateway_fail_mode!r}: use closed or open"
+            )
         if "gateway_page_limit" in updated and options.gateway_page_limit < 1:
             raise exceptions.OptionsError("gateway_page_limit must be a positive number of bytes")
         if "gateway_reload_interval" in updated and options.gateway_reload_interval < 0:
@@ -225,10 +233,8 @@ class Gateway:
 
     def _load_policy(self, path: str) -> None:
         if not path:
-            raise exceptions.OptionsError(
-                "gateway_policy is not set: give the policy file, e.g. "
-                "--set gateway_policy=/etc/prevent-monitor/policy.yaml"
-            )
+            self.live = None  # refused at `running`: a gateway without a policy must not serve
+            return
         if self.live is not None and self.live.path == Path(path):
             return
         try:
@@ -310,7 +316,11 @@ class Gateway:
         if self.live is None or self.reloader is None:
             # As a `mitmdump -s` script a refused option is only logged by mitmproxy; a
             # gateway without a policy must not serve (it would let everything through).
-            log.error("gateway: no policy is loaded (see the error above); stopping the proxy")
+            log.error(
+                "gateway: no policy is loaded; set gateway_policy to the policy file (e.g. "
+                "--set gateway_policy=/etc/prevent-monitor/policy.yaml) and see any error "
+                "above. Stopping the proxy."
+            )
             ctx.master.shutdown()
             return
         self.reloader.start(ctx.options.gateway_reload_interval)
@@ -321,6 +331,11 @@ class Gateway:
         self._close_writer()
 
     # --- who and what ----------------------------------------------------------------------
+
+    def _policy(self) -> Policy:
+        if self.live is None:
+            raise RuntimeError("no policy is loaded (gateway_policy)")  # answered by fail mode
+        return self.live.current
 
     def _who(self, flow: http.HTTPFlow, policy: Policy) -> Person:
         peer: str | None = flow.client_conn.peername[0] if flow.client_conn.peername else None
@@ -379,10 +394,10 @@ class Gateway:
     # --- hooks -----------------------------------------------------------------------------
 
     def http_connect(self, flow: http.HTTPFlow) -> None:
-        if flow.response or flow.error or not flow.live or self.live is None:
+        if flow.response or flow.error or not flow.live:
             return  # proxyauth may already have answered 407
         with self._guard(flow, "http_connect"):
-            policy = self.live.current
+            policy = self._policy()
             person = self._who(flow, policy)
             decision = policy.decide_host(flow.request.host, group=person.group)
             self._count(decision)
@@ -444,10 +459,10 @@ class Gateway:
             data.ignore_connection = True
 
     def requestheaders(self, flow: http.HTTPFlow) -> None:
-        if flow.response or flow.error or not flow.live or self.live is None:
+        if flow.response or flow.error or not flow.live:
             return
         with self._guard(flow, "requestheaders"):
-            policy = self.live.current
+            policy = self._policy()
             person = self._who(flow, policy)
             decision = policy.decide(flow.request.pretty_url, group=person.group)
             self._count(decision)

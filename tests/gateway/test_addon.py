@@ -1,0 +1,442 @@
+"""The Gateway addon's hooks, with mitmproxy's own test kit (taddons, tflow)."""
+
+from __future__ import annotations
+
+import gzip
+import shutil
+import ssl
+from pathlib import Path
+
+import pytest
+from mitmproxy import exceptions, http, tls
+from mitmproxy.proxy import commands, context, events, layer
+from mitmproxy.proxy.layers.tls import parse_client_hello
+from mitmproxy.test import taddons, tflow
+
+from monitor.events import FlaggedEvent
+from monitor.gateway.addon import METADATA_KEY, SCAN_KEY, Gateway, Refusal, Verdict
+
+POLICY_DIR = Path(__file__).parents[1] / "data" / "policy"
+POLICY = POLICY_DIR / "policy.yaml"
+
+
+class Recorder:
+    """Stands in for the store's writer in unit tests (the e2e tests use the real one)."""
+
+    def __init__(self) -> None:
+        self.events: list[FlaggedEvent] = []
+
+    def submit(self, event: FlaggedEvent) -> None:
+        self.events.append(event)
+
+
+@pytest.fixture
+def recorder() -> Recorder:
+    return Recorder()
+
+
+@pytest.fixture
+def gateway(recorder: Recorder) -> Gateway:
+    return Gateway(writer=recorder)
+
+
+def request_flow(url: str, *, peer: str = "192.168.1.20", method: str = "GET") -> http.HTTPFlow:
+    flow = tflow.tflow()
+    flow.request.method = method
+    flow.request.url = url
+    flow.client_conn.peername = (peer, 50000)
+    return flow
+
+
+def configured(tctx: taddons.context, gateway: Gateway, **options: object) -> None:
+    tctx.configure(gateway, gateway_policy=str(POLICY), **options)
+
+
+# --- options -------------------------------------------------------------------------------
+
+
+def test_no_policy_fails_closed(gateway: Gateway, recorder: Recorder) -> None:
+    with taddons.context(gateway) as tctx:
+        tctx.configure(gateway, gateway_policy="")
+        flow = request_flow("http://allowed.test/")
+        gateway.requestheaders(flow)
+        assert flow.response is not None and flow.response.status_code == 503
+
+
+def test_bad_policy_names_file_and_line(gateway: Gateway, tmp_path: Path) -> None:
+    shutil.copytree(POLICY_DIR, tmp_path / "policy")
+    (tmp_path / "policy" / "block.domains").write_text("ok.test\nnot a domain!!\n")
+    with taddons.context(gateway) as tctx:
+        with pytest.raises(exceptions.OptionsError, match=r"block\.domains:2"):
+            tctx.configure(gateway, gateway_policy=str(tmp_path / "policy" / "policy.yaml"))
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("gateway_trusted_proxies", ["10.0.0.1", "nonsense"], "nonsense"),
+        ("gateway_page_limit", 0, "positive"),
+        ("gateway_reload_interval", -1, "0 or more"),
+        ("gateway_fail_mode", "sideways", "sideways"),
+        ("gateway_device_map", "/nonexistent/devices.yaml", "cannot read"),
+    ],
+)
+def test_bad_options_are_refused(
+    gateway: Gateway, option: str, value: object, message: str
+) -> None:
+    with taddons.context(gateway) as tctx:
+        configured(tctx, gateway)
+        with pytest.raises(exceptions.OptionsError, match=message):
+            tctx.configure(gateway, **{option: value})
+
+
+def test_eager_connections_are_turned_lazy(gateway: Gateway) -> None:
+    with taddons.context(gateway) as tctx:
+        configured(tctx, gateway)
+        tctx.options.add_option("connection_strategy", str, "eager", "mitmproxy's own option")
+        tctx.options.update(connection_strategy="eager")
+        assert tctx.options.connection_strategy == "lazy"
+
+
+# --- plain HTTP ----------------------------------------------------------------------------
+
+
+def test_blocked_request_gets_block_page_and_event(gateway: Gateway, recorder: Recorder) -> None:
+    with taddons.context(gateway) as tctx:
+        configured(tctx, gateway, gateway_review_url="http://console.test/request-review")
+        flow = request_flow("http://www.extremist.test/page?x=<b>")
+        gateway.requestheaders(flow)
+        assert flow.response is not None and flow.response.status_code == 403
+        [event] = recorder.events
+        assert (event.action, event.kind, event.category) == ("block", "url", "extremism")
+        assert event.client_ip == "192.168.1.20" and event.group == "pupils"
+        page = flow.response.get_text()
+        assert event.id in page
+        assert "Fictional Example Academy" in page
+        assert "terrorist or extremist material" in page
+        assert "&lt;b&gt;" in page and "<b>" not in page  # autoescaped
+        assert f"http://console.test/request-review?url=http%3A%2F%2Fwww.extremist.test" in page
+        assert f"ref={event.id}" in page
+        verdict = flow.metadata[METADATA_KEY]
+        assert isinstance(verdict, Verdict) and verdict.event_id == event.id
+
+
+def test_allowed_request_passes_unrecorded(gateway: Gateway, recorder: Recorder) -> None:
+    with taddons.context(gateway) as tctx:
+        configured(tctx, gateway)
+        flow = request_flow("http://allowed.test/")
+        gateway.requestheaders(flow)
+        assert flow.response is None
+        assert recorder.events == []
+        assert flow.metadata[METADATA_KEY].decision.action == "allow"
+
+
+def test_exempt_site_passes_and_is_recorded_as_study(
+    gateway: Gateway, recorder: Recorder
+) -> None:
+    with taddons.context(gateway) as tctx:
+        configured(tctx, gateway)
+        flow = request_flow("http://news.watched.test/today")
+        gateway.requestheaders(flow)
+        assert flow.response is None
+        [event] = recorder.events
+        assert (event.action, event.category) == ("study", "watchlist")
+        assert event.host == "news.watched.test"
+
+
+def test_year13_network_gets_study_access(gateway: Gateway, recorder: Recorder) -> None:
+    with taddons.context(gateway) as tctx:
+        configured(tctx, gateway)
+        flow = request_flow("http://extremist.test/", peer="10.13.4.5")
+        gateway.requestheaders(flow)
+        assert flow.response is None
+        [event] = recorder.events
+        assert (event.action, event.group) == ("study", "year13")
+
+
+def test_circumvention_is_its_own_kind(gateway: Gateway, recorder: Recorder) -> None:
+    with taddons.context(gateway) as tctx:
+        configured(tctx, gateway)
+        doh = request_flow("https://doh-resolver.test/dns-query")
+        ip_literal = request_flow("http://203.0.113.9/")
+        for flow in (doh, ip_literal):
+            gateway.requestheaders(flow)
+        assert [(e.kind, e.action) for e in recorder.events] == [
+            ("circumvention", "block"),
+            ("circumvention", "flag"),
+        ]
+        assert doh.response is not None and ip_literal.response is None
+
+
+def test_proxy_authenticated_staff_user_is_recorded(gateway: Gateway, recorder: Recorder) -> None:
+    with taddons.context(gateway) as tctx:
+        configured(tctx, gateway)
+        flow = request_flow("http://extremist.test/")
+        flow.metadata["proxyauth"] = ("teacher1", "secret")
+        gateway.requestheaders(flow)
+        assert flow.response is None  # staff: extremism is flagged, not blocked
+        [event] = recorder.events
+        assert (event.user, event.group, event.action) == ("teacher1", "staff", "flag")
+
+
+def test_device_map_names_device_user_and_group(
+    gateway: Gateway, recorder: Recorder, tmp_path: Path
+) -> None:
+    devices = tmp_path / "devices.csv"
+    devices.write_text("address,device,user,group\n192.168.1.20,library-pc-3,pupil7,year13\n")
+    with taddons.context(gateway) as tctx:
+        configured(tctx, gateway, gateway_device_map=str(devices))
+        gateway.requestheaders(request_flow("http://extremist.test/"))
+        [event] = recorder.events
+        assert (event.device, event.user, event.group, event.action) == (
+            "library-pc-3",
+            "pupil7",
+            "year13",
+            "study",
+        )
+
+
+def test_forwarded_for_only_from_trusted_proxies(gateway: Gateway, recorder: Recorder) -> None:
+    with taddons.context(gateway) as tctx:
+        configured(tctx, gateway, gateway_trusted_proxies=["192.168.1.1"])
+        trusted = request_flow("http://watched.test/", peer="192.168.1.1")
+        trusted.request.headers["X-Forwarded-For"] = "10.13.9.9"
+        untrusted = request_flow("http://watched.test/", peer="192.168.1.50")
+        untrusted.request.headers["X-Forwarded-For"] = "10.13.9.9"
+        gateway.requestheaders(trusted)
+        gateway.requestheaders(untrusted)
+        assert [e.client_ip for e in recorder.events] == ["10.13.9.9", "192.168.1.50"]
+
+
+def test_search_terms_are_recorded_and_safe_search_enforced(
+    gateway: Gateway, recorder: Recorder
+) -> None:
+    with taddons.context(gateway) as tctx:
+        configured(tctx, gateway)
+        flow = request_flow("https://www.google.co.uk/search?q=zorblax+front+news")
+        gateway.requestheaders(flow)
+        assert flow.response is None
+        assert flow.request.query["safe"] == "active"
+        [event] = recorder.events
+        assert (event.kind, event.action, event.category) == ("search", "flag", "proscribed")
+        assert event.search_terms == "zorblax front news"
+
+
+# --- HTTPS: CONNECT, SNI, passthrough ------------------------------------------------------
+
+
+def connect_flow(host: str) -> http.HTTPFlow:
+    flow = request_flow(f"http://{host}:443/", method="CONNECT")
+    flow.request.path = ""
+    flow.request.authority = f"{host}:443"
+    flow.request.host = host
+    return flow
+
+
+def test_connect_to_blocked_host_is_refused(gateway: Gateway, recorder: Recorder) -> None:
+    with taddons.context(gateway) as tctx:
+        configured(tctx, gateway)
+        blocked = connect_flow("extremist.test")
+        allowed = connect_flow("allowed.test")
+        flagged = connect_flow("watched.test")
+        for flow in (blocked, allowed, flagged):
+            gateway.http_connect(flow)
+        assert blocked.response is not None and blocked.response.status_code == 403
+        assert allowed.response is None and flagged.response is None
+        # Flagged hosts are recorded per request once intercepted, not at CONNECT.
+        assert [(e.action, e.host) for e in recorder.events] == [("block", "extremist.test")]
+
+
+def test_connect_to_recorded_passthrough_host_is_recorded(
+    gateway: Gateway, recorder: Recorder
+) -> None:
+    with taddons.context(gateway) as tctx:
+        configured(tctx, gateway, gateway_passthrough=["watched.test"])
+        gateway.http_connect(connect_flow("www.watched.test"))
+        assert [(e.action, e.host) for e in recorder.events] == [("study", "www.watched.test")]
+
+
+def client_hello(sni: str) -> bytes:
+    context_ = ssl.create_default_context()
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    connection = context_.wrap_bio(incoming, outgoing, server_hostname=sni)
+    with pytest.raises(ssl.SSLWantReadError):
+        connection.do_handshake()
+    return outgoing.read()
+
+
+def next_layer_for(tctx: taddons.context, data: bytes) -> layer.NextLayer:
+    client = tflow.tclient_conn()
+    client.peername = ("192.168.1.20", 40000)
+    ctx = context.Context(client, tctx.options)
+    nextlayer = layer.NextLayer(ctx)
+    nextlayer.events = [events.DataReceived(client, data)]
+    return nextlayer
+
+
+def test_blocked_sni_is_refused_before_tls(gateway: Gateway, recorder: Recorder) -> None:
+    with taddons.context(gateway) as tctx:
+        configured(tctx, gateway)
+        blocked = next_layer_for(tctx, client_hello("extremist.test"))
+        allowed = next_layer_for(tctx, client_hello("allowed.test"))
+        partial = next_layer_for(tctx, client_hello("extremist.test")[:20])
+        for nextlayer in (blocked, allowed, partial):
+            gateway.next_layer(nextlayer)
+        assert isinstance(blocked.layer, Refusal)
+        assert allowed.layer is None and partial.layer is None
+        [event] = recorder.events
+        assert (event.action, event.host) == ("block", "extremist.test")
+        commands_ = list(blocked.layer.handle_event(events.Start()))
+        assert isinstance(commands_[0], commands.CloseConnection)
+
+
+def test_passthrough_hosts_are_not_intercepted(gateway: Gateway) -> None:
+    with taddons.context(gateway) as tctx:
+        configured(tctx, gateway, gateway_passthrough=["bank.test"])
+        client = tflow.tclient_conn()
+        ctx = context.Context(client, tctx.options)
+        for sni, ignored in (("online.bank.test", True), ("notbank.test", False)):
+            hello = parse_client_hello(client_hello(sni))
+            assert hello is not None
+            data = tls.ClientHelloData(ctx, hello)
+            gateway.tls_clienthello(data)
+            assert data.ignore_connection is ignored
+
+
+# --- pages ---------------------------------------------------------------------------------
+
+
+def page_flow(gateway: Gateway, body: bytes, content_type: str = "text/html") -> http.HTTPFlow:
+    flow = request_flow("http://allowed.test/article")
+    gateway.requestheaders(flow)
+    flow.response = http.Response.make(200, body, {"Content-Type": content_type})
+    return flow
+
+
+async def test_page_over_block_threshold_is_replaced(gateway: Gateway, recorder: Recorder) -> None:
+    with taddons.context(gateway) as tctx:
+        configured(tctx, gateway)
+        body = b"<html><body>" + b"<p>the zorblax uprising</p>" * 4 + b"</body></html>"
+        flow = page_flow(gateway, body)
+        gateway.responseheaders(flow)
+        assert flow.metadata[SCAN_KEY] and not flow.response.stream
+        await gateway.response(flow)
+        assert flow.response.status_code == 403
+        [event] = recorder.events
+        assert (event.kind, event.action, event.category) == ("page", "block", "extremist-language")
+        assert event.id in flow.response.get_text()
+
+
+async def test_page_over_flag_threshold_passes_and_is_recorded(
+    gateway: Gateway, recorder: Recorder
+) -> None:
+    with taddons.context(gateway) as tctx:
+        configured(tctx, gateway)
+        body = gzip.compress(b"<p>the zorblax uprising</p>" * 2)
+        flow = page_flow(gateway, body)
+        flow.response.headers["Content-Encoding"] = "gzip"
+        gateway.responseheaders(flow)
+        await gateway.response(flow)
+        assert flow.response.status_code == 200 and flow.response.raw_content == body
+        [event] = recorder.events
+        assert (event.kind, event.action) == ("page", "flag")
+
+
+async def test_binary_and_large_bodies_stream_unscored(gateway: Gateway, recorder: Recorder) -> None:
+    with taddons.context(gateway) as tctx:
+        configured(tctx, gateway, gateway_page_limit=1000)
+        image = page_flow(gateway, b"zorblax uprising" * 10, "image/png")
+        large = page_flow(gateway, b"zorblax uprising " * 100)
+        large.response.headers["Content-Length"] = "1700"
+        for flow in (image, large):
+            gateway.responseheaders(flow)
+            assert flow.response.stream is True and SCAN_KEY not in flow.metadata
+            await gateway.response(flow)
+        assert recorder.events == []
+
+
+async def test_page_scan_can_be_turned_off(gateway: Gateway, recorder: Recorder) -> None:
+    with taddons.context(gateway) as tctx:
+        configured(tctx, gateway, gateway_page_scan=False)
+        flow = page_flow(gateway, b"<p>the zorblax uprising</p>" * 4)
+        gateway.responseheaders(flow)
+        await gateway.response(flow)
+        assert flow.response.status_code == 200 and recorder.events == []
+
+
+# --- faults --------------------------------------------------------------------------------
+
+
+def broken_decide(*args: object, **kwargs: object) -> None:
+    raise RuntimeError("a bug in the policy engine")
+
+
+def test_fault_fails_closed_by_default(
+    gateway: Gateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with taddons.context(gateway) as tctx:
+        configured(tctx, gateway)
+        assert gateway.live is not None
+        monkeypatch.setattr(gateway.live.current, "decide", broken_decide)
+        flow = request_flow("http://allowed.test/")
+        gateway.requestheaders(flow)
+        assert flow.response is not None and flow.response.status_code == 503
+        assert "filter error" in flow.response.get_text()
+        assert gateway.faults == 1
+
+
+def test_fault_fails_open_when_configured(
+    gateway: Gateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with taddons.context(gateway) as tctx:
+        configured(tctx, gateway, gateway_fail_mode="open")
+        assert gateway.live is not None
+        monkeypatch.setattr(gateway.live.current, "decide", broken_decide)
+        flow = request_flow("http://allowed.test/")
+        gateway.requestheaders(flow)
+        assert flow.response is None and gateway.faults == 1
+
+
+async def test_fault_while_scoring_replaces_the_page(
+    gateway: Gateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with taddons.context(gateway) as tctx:
+        configured(tctx, gateway)
+        flow = page_flow(gateway, b"<p>fine</p>")
+        gateway.responseheaders(flow)
+        assert gateway.live is not None
+        monkeypatch.setattr(gateway.live.current, "score_page", broken_decide)
+        await gateway.response(flow)
+        assert flow.response.status_code == 503 and gateway.faults == 1
+
+
+# --- reload --------------------------------------------------------------------------------
+
+
+def test_bad_reload_keeps_policy_and_warns_it(
+    gateway: Gateway, recorder: Recorder, tmp_path: Path
+) -> None:
+    shutil.copytree(POLICY_DIR, tmp_path / "policy")
+    with taddons.context(gateway) as tctx:
+        tctx.configure(
+            gateway,
+            gateway_policy=str(tmp_path / "policy" / "policy.yaml"),
+            gateway_status_file=str(tmp_path / "status.json"),
+        )
+        assert gateway.live is not None and gateway.reloader is not None
+        before = gateway.live.current
+        with (tmp_path / "policy" / "block.domains").open("a") as handle:
+            handle.write("bad domain here\n")
+        result = gateway.reloader.reload_now()
+        assert result.failed and gateway.live.current is before
+        [event] = recorder.events
+        assert (event.kind, event.action, event.rule) == ("policy", "flag", "policy:reload-refused")
+        assert event.rule_source is not None and event.rule_source.endswith("block.domains:8")
+        assert "stays in force" in event.reason
+        status = (tmp_path / "status.json").read_text()
+        assert "block.domains:8" in status and before.version in status
+        # A good change is picked up.
+        (tmp_path / "policy" / "block.domains").write_text("extremist.test\nnewly-listed.test\n")
+        assert gateway.reloader.reload_now().changed
+        gateway.requestheaders(request_flow("http://newly-listed.test/"))
+        assert recorder.events[-1].host == "newly-listed.test"
