@@ -66,9 +66,11 @@ def test_no_policy_fails_closed(gateway: Gateway, recorder: Recorder) -> None:
 def test_bad_policy_names_file_and_line(gateway: Gateway, tmp_path: Path) -> None:
     shutil.copytree(POLICY_DIR, tmp_path / "policy")
     (tmp_path / "policy" / "block.domains").write_text("ok.test\nnot a domain!!\n")
-    with taddons.context(gateway) as tctx:
-        with pytest.raises(exceptions.OptionsError, match=r"block\.domains:2"):
-            tctx.configure(gateway, gateway_policy=str(tmp_path / "policy" / "policy.yaml"))
+    with (
+        taddons.context(gateway) as tctx,
+        pytest.raises(exceptions.OptionsError, match=r"block\.domains:2"),
+    ):
+        tctx.configure(gateway, gateway_policy=str(tmp_path / "policy" / "policy.yaml"))
 
 
 @pytest.mark.parametrize(
@@ -115,7 +117,7 @@ def test_blocked_request_gets_block_page_and_event(gateway: Gateway, recorder: R
         assert "Fictional Example Academy" in page
         assert "terrorist or extremist material" in page
         assert "&lt;b&gt;" in page and "<b>" not in page  # autoescaped
-        assert f"http://console.test/request-review?url=http%3A%2F%2Fwww.extremist.test" in page
+        assert "http://console.test/request-review?url=http%3A%2F%2Fwww.extremist.test" in page
         assert f"ref={event.id}" in page
         verdict = flow.metadata[METADATA_KEY]
         assert isinstance(verdict, Verdict) and verdict.event_id == event.id
@@ -342,7 +344,9 @@ async def test_page_over_flag_threshold_passes_and_is_recorded(
         assert (event.kind, event.action) == ("page", "flag")
 
 
-async def test_binary_and_large_bodies_stream_unscored(gateway: Gateway, recorder: Recorder) -> None:
+async def test_binary_and_large_bodies_stream_unscored(
+    gateway: Gateway, recorder: Recorder
+) -> None:
     with taddons.context(gateway) as tctx:
         configured(tctx, gateway, gateway_page_limit=1000)
         image = page_flow(gateway, b"zorblax uprising" * 10, "image/png")
