@@ -15,6 +15,7 @@ COMMANDS = (
     "monitor.commands.check",
     "monitor.commands.lists",
     "monitor.commands.config",
+    "monitor.commands.run",
     "monitor.commands.db",
     "monitor.commands.proxy",
     "monitor.commands.users",

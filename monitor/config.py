@@ -21,7 +21,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from sqlalchemy.engine import make_url
 
+from alerts.settings import DigestSettings, WatcherSettings
+from monitor.console.settings import ConsoleSettings
 from monitor.setting import setting
 
 DEFAULT_CONFIG_NAME = "prevent-monitor.yaml"
@@ -69,6 +72,22 @@ class DatabaseSettings:
 
 
 @dataclass(slots=True)
+class MetricsSettings:
+    host: str = setting("127.0.0.1", "Address the /metrics and /healthz endpoints listen on.")
+    daemon_port: int = setting(9460, "Port of the supervisor's /healthz and /metrics (0: off).")
+    gateway_port: int = setting(9461, "Port of the gateway's /healthz and /metrics (0: off).")
+    watcher_port: int = setting(9462, "Port of the watcher's /healthz and /metrics (0: off).")
+
+
+@dataclass(slots=True)
+class LoggingSettings:
+    level: str = setting(
+        "info", "Log level.", choices=("debug", "info", "warning", "error", "critical")
+    )
+    json: bool = setting(False, "Write logs as one JSON object per line (for a log collector).")
+
+
+@dataclass(slots=True)
 class Config:
     school: str = setting("Our School", "The school's name, shown on block pages and in digests.")
     data_dir: str = setting("var", "Where the daemon keeps its state (store, spool, CA, caches).")
@@ -78,9 +97,38 @@ class Config:
     database: DatabaseSettings = field(
         default_factory=DatabaseSettings, metadata={"help": "The flagged-events store."}
     )
+    console: ConsoleSettings = field(
+        default_factory=ConsoleSettings, metadata={"help": "The review console (web)."}
+    )
+    watcher: WatcherSettings = field(
+        default_factory=WatcherSettings, metadata={"help": "The brand-alert watcher."}
+    )
+    digest: DigestSettings = field(
+        default_factory=DigestSettings, metadata={"help": "The brand-alert digest email."}
+    )
+    metrics: MetricsSettings = field(
+        default_factory=MetricsSettings, metadata={"help": "Health and Prometheus metrics."}
+    )
+    logging: LoggingSettings = field(default_factory=LoggingSettings, metadata={"help": "Logs."})
 
     source: str = field(default="(defaults)", metadata={"internal": True})
     base_dir: str = field(default=".", metadata={"internal": True})
+
+    def database_url(self) -> str:
+        """The store's URL: PREVENT_MONITOR_DATABASE_URL if set, else the config's, with an
+        SQLite path made relative to the config file and the password from the environment."""
+        url = make_url(os.environ.get("PREVENT_MONITOR_DATABASE_URL") or self.database.url)
+        if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+            url = url.set(database=str(self.path(url.database)))
+        if self.database.password and not url.password:
+            url = url.set(password=self.database.password)
+        return url.render_as_string(hide_password=False)
+
+    def policy_path(self) -> Path:
+        return self.path(self.policy.file)
+
+    def data_path(self, *parts: str) -> Path:
+        return self.path(self.data_dir).joinpath(*parts)
 
     def path(self, value: str) -> Path:
         """A path from the config, relative to the config file's folder."""

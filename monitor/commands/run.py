@@ -1,0 +1,40 @@
+"""`prevent-monitor run`: prepare a fresh machine, then supervise gateway, watcher and console."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+from monitor.config import ConfigError, load_config
+from monitor.logs import setup_logging
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser(
+        "run",
+        help="run the whole daemon: gateway proxy, watcher, console and digest schedule",
+        description="Run the whole daemon from one config file. On first start it creates the "
+        "embedded SQLite store, mitmproxy's CA and the first console administrator.",
+    )
+    parser.add_argument("--config", metavar="FILE", help="the configuration file")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print(f"prevent-monitor: {exc}", file=sys.stderr)
+        return 2
+    setup_logging(config.logging.level, as_json=config.logging.json, part="daemon")
+    from monitor.daemon import Supervisor, parts_for
+    from monitor.firstrun import FirstRunError, prepare
+
+    try:
+        for line in prepare(config):
+            print(line, flush=True)
+    except FirstRunError as exc:
+        print(f"prevent-monitor: {exc}", file=sys.stderr)
+        return 2
+    return asyncio.run(Supervisor(config, parts_for(config, args.config)).run())

@@ -1,0 +1,208 @@
+"""`prevent-monitor run`: the whole daemon, one supervisor over the gateway, watcher and console.
+
+Each part runs as its own process (`prevent-monitor proxy|watch|console --config FILE`), exactly as
+the systemd units in deploy/ run them one by one, so a small school runs one command and a trust
+runs the same parts as separate units. The supervisor:
+
+- prepares a fresh machine first (`prepare()`): the data folder, the embedded SQLite store
+  (migrated to the current schema), mitmproxy's CA (its certificate's path printed for roll-out),
+  and the first console administrator (the one-time password printed once);
+- restarts a part that exits on its own, with doubling back-off (1 s to 60 s; reset after a
+  minute of health);
+- on SIGTERM or SIGINT sends SIGTERM to every part, which flushes its pending events, and kills
+  whatever has not stopped after `STOP_GRACE` seconds, so everything is down within 10 seconds;
+- purges expired events daily (retention), and serves `/healthz` and `/metrics` for itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from monitor.config import Config
+
+log = logging.getLogger("prevent_monitor.daemon")
+
+STOP_GRACE = 8.0  # seconds a part has to flush and exit after SIGTERM, within the 10 s promise
+MAX_BACKOFF = 60.0
+HEALTHY_AFTER = 60.0
+PURGE_EVERY = 24 * 3600.0
+
+
+@dataclass
+class Part:
+    """One supervised process."""
+
+    name: str
+    argv: list[str]
+    process: asyncio.subprocess.Process | None = None
+    started_at: float = 0.0
+    restarts: int = 0
+    backoff: float = 1.0
+    last_exit: int | None = None
+    env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.returncode is None
+
+
+def part_command(sub: str, config_path: str | None, *extra: str) -> list[str]:
+    argv = [sys.executable, "-m", "monitor.cli", sub]
+    if config_path:
+        argv += ["--config", config_path]
+    return [*argv, *extra]
+
+
+def parts_for(config: Config, config_path: str | None) -> list[Part]:
+    """The processes this configuration asks for."""
+    parts = [Part("gateway", part_command("proxy", config_path))]
+    watcher = getattr(config, "watcher", None)
+    if watcher is None or getattr(watcher, "enabled", True):
+        parts.append(Part("watcher", part_command("watch", config_path)))
+    console = getattr(config, "console", None)
+    if console is None or getattr(console, "enabled", True):
+        parts.append(Part("console", part_command("console", config_path)))
+    return parts
+
+
+class Supervisor:
+    def __init__(self, config: Config, parts: list[Part]) -> None:
+        self.config = config
+        self.parts = parts
+        self.stopping = asyncio.Event()
+        self._watchers: list[asyncio.Task[None]] = []
+
+    async def run(self) -> int:
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, self.stopping.set)
+        with contextlib.suppress(NotImplementedError, AttributeError):
+            loop.add_signal_handler(signal.SIGHUP, self._forward_hup)
+        health = await self._serve_health()
+        for part in self.parts:
+            await self._start(part)
+            self._watchers.append(asyncio.create_task(self._watch(part), name=part.name))
+        purge = asyncio.create_task(self._purge_daily(), name="purge")
+        print(self._banner(), flush=True)
+        await self.stopping.wait()
+        log.info("stopping: asking every part to flush and exit")
+        purge.cancel()
+        await self._stop_all()
+        for task in self._watchers:
+            task.cancel()
+        if health is not None:
+            await health.cleanup()
+        return 0
+
+    def _forward_hup(self) -> None:
+        """SIGHUP: the gateways reload their lists now."""
+        for part in self.parts:
+            if part.running and part.process is not None and part.name == "gateway":
+                part.process.send_signal(signal.SIGHUP)
+
+    async def _start(self, part: Part) -> None:
+        part.process = await asyncio.create_subprocess_exec(
+            *part.argv, env={**os.environ, **part.env}, start_new_session=True
+        )
+        part.started_at = time.monotonic()
+        log.info("started %s (pid %s)", part.name, part.process.pid)
+
+    async def _watch(self, part: Part) -> None:
+        while not self.stopping.is_set():
+            assert part.process is not None
+            code = await part.process.wait()
+            part.last_exit = code
+            if self.stopping.is_set():
+                return
+            if time.monotonic() - part.started_at > HEALTHY_AFTER:
+                part.backoff = 1.0
+            log.error(
+                "%s exited with status %s; restarting in %.0f s", part.name, code, part.backoff
+            )
+            print(
+                f"prevent-monitor: {part.name} exited ({code}); restarting in {part.backoff:.0f} s",
+                file=sys.stderr,
+                flush=True,
+            )
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stopping.wait(), timeout=part.backoff)
+            if self.stopping.is_set():
+                return
+            part.backoff = min(part.backoff * 2, MAX_BACKOFF)
+            part.restarts += 1
+            await self._start(part)
+
+    async def _stop_all(self) -> None:
+        running = [p for p in self.parts if p.running and p.process is not None]
+        for part in running:
+            assert part.process is not None
+            with contextlib.suppress(ProcessLookupError):
+                part.process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + STOP_GRACE
+        for part in running:
+            assert part.process is not None
+            remaining = max(0.1, deadline - time.monotonic())
+            try:
+                await asyncio.wait_for(part.process.wait(), timeout=remaining)
+            except TimeoutError:
+                log.error("%s did not stop within %.0f s: killing it", part.name, STOP_GRACE)
+                with contextlib.suppress(ProcessLookupError):
+                    part.process.kill()
+                await part.process.wait()
+
+    async def _purge_daily(self) -> None:
+        while True:
+            try:
+                report = await asyncio.to_thread(
+                    purge_expired, self.config.database_url(), self.config.database.retention_days
+                )
+                log.info("retention purge: %s", report)
+            except Exception as exc:  # a failed purge is retried tomorrow, never fatal
+                log.error("retention purge failed: %s", exc)
+            await asyncio.sleep(PURGE_EVERY)
+
+    def health(self) -> dict[str, Any]:
+        parts = {
+            p.name: {"running": p.running, "restarts": p.restarts, "last_exit": p.last_exit}
+            for p in self.parts
+        }
+        return {"ok": all(p.running for p in self.parts), "parts": parts}
+
+    async def _serve_health(self) -> Any:
+        settings = self.config.metrics
+        if not settings.daemon_port:
+            return None
+        from monitor.metrics import start_metrics_server
+
+        try:
+            return await start_metrics_server(settings.host, settings.daemon_port, self.health)
+        except OSError as exc:
+            log.error("cannot serve /healthz on port %s: %s", settings.daemon_port, exc)
+            return None
+
+    def _banner(self) -> str:
+        names = ", ".join(f"{p.name} (pid {p.process.pid})" for p in self.parts if p.process)
+        return f"prevent-monitor: running {names}. Stop with Ctrl-C or SIGTERM."
+
+
+def purge_expired(database_url: str, retention_days: int) -> object:
+    """The daily retention purge, in its own short transaction."""
+    from monitor.store.database import make_engine, make_sessionmaker
+    from monitor.store.retention import purge
+
+    engine = make_engine(database_url)
+    try:
+        with make_sessionmaker(engine)() as session:
+            result = purge(session, retention_days)
+            session.commit()
+            return result
+    finally:
+        engine.dispose()
