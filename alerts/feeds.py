@@ -86,7 +86,12 @@ def _read(body: bytes, content_type: str) -> FeedDocument:
     if _HTML_START_RE.match(body[:4096]):
         return FeedDocument(error=_html_page(body))
     headers = {"content-type": content_type} if content_type else {}
-    parsed = feedparser.parse(io.BytesIO(body), response_headers=headers)
+    # No HTML sanitising or URI resolving: titles and snippets become plain text below, and
+    # nothing from a feed is ever rendered as HTML (the digest escapes it).
+    parsed = feedparser.parse(
+        io.BytesIO(body), response_headers=headers, sanitize_html=False,
+        resolve_relative_uris=False,
+    )
     problem = parsed.get("bozo_exception") if parsed.get("bozo") else None
     warning = None
     if problem is not None:

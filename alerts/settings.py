@@ -100,6 +100,11 @@ class WatcherSettings:
         "Networks (CIDR) the watcher may reach even though they are private, e.g. an intranet "
         "feed server; everything else private stays refused.",
     )
+    parse_workers: int = setting(
+        1,
+        "Processes that parse feeds next to the watcher (feedparser is CPU work); 0 parses "
+        "in the watcher's own process.",
+    )
     user_agent: str = setting(
         "prevent-monitor brand-alert watcher", "The User-Agent sent with each feed request."
     )

@@ -24,8 +24,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import multiprocessing
 import random
 from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -124,6 +127,31 @@ class Watcher:
             user_agent=settings.user_agent,
         )
         self._alerting = asyncio.Lock()
+        self._parsers: ProcessPoolExecutor | None = None
+
+    def _start_parsers(self) -> None:
+        if self.settings.parse_workers > 0 and self._parsers is None:
+            # forkserver: never fork a process that has database and resolver threads.
+            context = multiprocessing.get_context("forkserver")
+            self._parsers = ProcessPoolExecutor(self.settings.parse_workers, mp_context=context)
+
+    def _stop_parsers(self) -> None:
+        if self._parsers is not None:
+            self._parsers.shutdown(wait=True, cancel_futures=True)
+            self._parsers = None
+
+    async def _read_feed(self, result: FetchResult) -> FeedDocument:
+        if self._parsers is None:
+            return await asyncio.to_thread(read_feed, result.body, result.content_type)
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(
+                self._parsers, read_feed, result.body, result.content_type
+            )
+        except BrokenProcessPool:  # a parser process died (out of memory?): start afresh
+            self._stop_parsers()
+            self._start_parsers()
+            return FeedDocument(error="the feed parser process failed on this feed")
 
     # -- entry points ------------------------------------------------------------------------
 
@@ -131,10 +159,14 @@ class Watcher:
         """Poll every source (or those given) now, whatever their schedule."""
         chosen = list(sources if sources is not None else self.sources)
         states = await self.store.run(load_feed_states, [s.url for s in chosen])
-        async with FeedFetcher(self.limits, self.guard) as fetcher:
-            reports = await asyncio.gather(
-                *(self._poll(fetcher, source, states.get(source.url)) for source in chosen)
-            )
+        self._start_parsers()
+        try:
+            async with FeedFetcher(self.limits, self.guard) as fetcher:
+                reports = await asyncio.gather(
+                    *(self._poll(fetcher, source, states.get(source.url)) for source in chosen)
+                )
+        finally:
+            self._stop_parsers()
         await self.send_alerts()
         return list(reports)
 
@@ -155,6 +187,7 @@ class Watcher:
                 due[source.url] = now + timedelta(seconds=self.rng.uniform(0, 60))
         running: dict[asyncio.Future[Any], FeedSource] = {}
         stopper: asyncio.Future[Any] = asyncio.ensure_future(stop.wait())
+        self._start_parsers()
         try:
             async with FeedFetcher(self.limits, self.guard) as fetcher:
                 while not stop.is_set():
@@ -178,6 +211,7 @@ class Watcher:
                     if done - {stopper}:
                         await self.send_alerts()
         finally:
+            self._stop_parsers()
             stopper.cancel()
             for pending in running:
                 pending.cancel()
@@ -227,9 +261,8 @@ class Watcher:
         document: FeedDocument | None = None
         if result.outcome == "ok":
             first_poll = state is None or state.last_success_at is None
-            document, counts, items = await asyncio.to_thread(
-                self._read, result, source, first_poll, now
-            )
+            document = await self._read_feed(result)
+            counts, items = self._look_at(document, first_poll, now)
             if document is not None and document.ok:
                 poll.items = items
                 poll.keep_validators = False
@@ -265,15 +298,14 @@ class Watcher:
             source, poll.status, poll.summary, len(new), flagged, poll.error, poll.next_poll_at
         )
 
-    def _read(
-        self, result: FetchResult, source: FeedSource, first_poll: bool, now: datetime
-    ) -> tuple[FeedDocument, _Counts, list[MentionItem]]:
-        """Parse and look at every entry (in a worker thread: feedparser is CPU work)."""
-        document = read_feed(result.body, result.content_type)
+    def _look_at(
+        self, document: FeedDocument, first_poll: bool, now: datetime
+    ) -> tuple[_Counts, list[MentionItem]]:
+        """Every entry: its link, the school's name, its classification."""
         counts = _Counts()
         items: list[MentionItem] = []
         if not document.ok:
-            return document, counts, items
+            return counts, items
         policy = self.policy_provider()
         backlog_before = now - timedelta(days=self.settings.backlog_days)
         for entry in document.entries:
@@ -316,7 +348,7 @@ class Watcher:
                     event_id=new_event_id() if alert else None,
                 )
             )
-        return document, counts, items
+        return counts, items
 
     def _submit_events(self, source: FeedSource, new: list[NewMention]) -> int:
         flagged = 0

@@ -139,6 +139,7 @@ def watcher_settings(**overrides: Any) -> WatcherSettings:
         "read_timeout": 2.0,
         "total_timeout": 5.0,
         "max_body_bytes": 1_000_000,
+        "parse_workers": 0,  # in-process parsing keeps tests quick (one test uses the pool)
     }
     values.update(overrides)
     return WatcherSettings(**values)

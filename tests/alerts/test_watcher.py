@@ -70,6 +70,7 @@ async def test_real_google_alerts_capture(
         policy,
         [{"url": url, "label": "Google Alert - Slack", "kind": "google-alerts"}],
         brand_terms=["Slack"],
+        parse_workers=1,  # parsed in a separate process, as the daemon does
         exclude_terms=[],
     )
     [report] = await watcher.poll_once()
