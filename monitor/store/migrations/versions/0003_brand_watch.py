@@ -18,7 +18,6 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-
 BIG_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 revision = "0003"
