@@ -1,0 +1,192 @@
+"""End to end: a real mitmdump with the gateway addon, a local origin, the real events store.
+
+Every request goes through the proxy with aiohttp's client (or a raw socket for the TLS
+refusal); events are read back from the SQLite store the addon's EventWriter wrote.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import ssl
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from tests.gateway.conftest import Origin, Proxy
+
+pytestmark = pytest.mark.e2e
+
+PUPIL = {"X-Forwarded-For": "192.168.7.7"}
+YEAR13 = {"X-Forwarded-For": "10.13.2.2"}
+
+
+async def fetch(
+    proxy: Proxy,
+    url: str,
+    *,
+    headers: dict[str, str] | None = None,
+    auth: aiohttp.BasicAuth | None = None,
+) -> tuple[int, str]:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(
+            url,
+            proxy=proxy.url,
+            proxy_auth=auth,
+            headers=headers or {},
+            ssl=proxy.client_tls(),
+            allow_redirects=False,
+        ) as response,
+    ):
+        return response.status, await response.text()
+
+
+async def test_http_block_never_reaches_the_origin(proxy: Proxy, origin: Origin) -> None:
+    status, page = await fetch(proxy, "http://www.extremist.test/join?x=1", headers=PUPIL)
+    assert status == 403
+    assert "This page is blocked" in page and "Fictional Example Academy" in page
+    assert "terrorist or extremist material" in page
+    assert "http://console.test/request-review?url=" in page
+    assert "www.extremist.test" not in origin.hosts()
+    [event] = proxy.events("host = 'www.extremist.test'")
+    assert (event["action"], event["kind"], event["category"]) == ("block", "url", "extremism")
+    assert event["client_ip"] == "192.168.7.7" and event["group_name"] == "pupils"
+    assert event["event_id"] in page  # the reference number on the page
+
+
+async def test_http_allow_passes_unrecorded(proxy: Proxy, origin: Origin) -> None:
+    status, body = await fetch(proxy, "http://allowed.test/hello", headers=PUPIL)
+    assert (status, body) == (200, "origin says hello: /hello")
+    assert ("allowed.test", "/hello") in origin.seen
+    await asyncio.sleep(0.5)
+    assert proxy.events("host = 'allowed.test'", at_least=0, timeout=0.5) == []
+
+
+async def test_http_study_passes_and_is_recorded(proxy: Proxy, origin: Origin) -> None:
+    status, body = await fetch(proxy, "http://extremist.test/reading", headers=YEAR13)
+    assert (status, body) == (200, "origin says hello: /reading")
+    [event] = proxy.events("host = 'extremist.test' AND action = 'study'")
+    assert (event["group_name"], event["client_ip"]) == ("year13", "10.13.2.2")
+    assert "Year 13 Politics" in event["reason"]
+
+
+async def test_connect_to_blocked_host_is_refused_before_tls(
+    proxy: Proxy, origin: Origin
+) -> None:
+    with pytest.raises(aiohttp.ClientHttpProxyError) as refused:
+        await fetch(proxy, "https://doh-resolver.test/dns-query", headers=PUPIL)
+    assert refused.value.status == 403
+    assert "doh-resolver.test" not in origin.hosts()
+    [event] = proxy.events("host = 'doh-resolver.test'")
+    assert (event["action"], event["kind"]) == ("block", "circumvention")
+
+
+async def test_tls_to_blocked_sni_is_refused(proxy: Proxy, origin: Origin) -> None:
+    """A tunnel opened for an allowed name whose TLS names a blocked one (domain fronting,
+    or transparent mode where only the SNI is known) is closed before any handshake."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", proxy.port)
+    writer.write(b"CONNECT allowed.test:443 HTTP/1.1\r\nHost: allowed.test:443\r\n\r\n")
+    await writer.drain()
+    assert (await reader.readuntil(b"\r\n\r\n")).startswith(b"HTTP/1.1 200")
+    with pytest.raises((ssl.SSLError, ConnectionError, OSError)):
+        await writer.start_tls(proxy.client_tls(), server_hostname="vpn-like.test")
+        writer.write(b"GET / HTTP/1.1\r\nHost: vpn-like.test\r\n\r\n")
+        await writer.drain()
+        assert await reader.read(100) == b""
+        raise ConnectionError("closed without an answer")  # reached only on a clean EOF
+    writer.close()
+    assert "vpn-like.test" not in origin.hosts()
+    [event] = proxy.events("host = 'vpn-like.test'")
+    assert (event["action"], event["kind"]) == ("block", "circumvention")
+
+
+async def test_intercepted_https_shows_the_block_page(proxy: Proxy, origin: Origin) -> None:
+    status, page = await fetch(proxy, "https://forum.test/threads/12", headers=PUPIL)
+    assert status == 403 and "This page is blocked" in page
+    assert ("forum.test", "/threads/12") not in origin.seen
+    status, body = await fetch(proxy, "https://forum.test/threads/13", headers=PUPIL)
+    assert (status, body) == (200, "origin says hello: /threads/13")
+    [event] = proxy.events("url LIKE 'https://forum.test/threads/12%'")
+    assert event["rule_source"].endswith("block.urls:1")
+
+
+async def test_search_term_is_recorded_and_safe_search_enforced(
+    proxy: Proxy, origin: Origin
+) -> None:
+    status, _ = await fetch(
+        proxy, "https://www.google.co.uk/search?q=zorblax+front+rally", headers=PUPIL
+    )
+    assert status == 200
+    [(_host, path)] = [s for s in origin.seen if s[0].startswith("www.google.co.uk")]
+    assert "safe=active" in path
+    [event] = proxy.events("kind = 'search'")
+    assert (event["action"], event["category"]) == ("flag", "proscribed")
+    assert event["search_terms"] == "zorblax front rally"
+
+
+async def test_page_over_the_block_threshold_is_replaced(proxy: Proxy, origin: Origin) -> None:
+    status, page = await fetch(proxy, "http://allowed.test/page-block", headers=PUPIL)
+    assert status == 403 and "zorblax uprising" not in page.split("<dd>")[0]
+    assert ("allowed.test", "/page-block") in origin.seen  # fetched, scored, never shown
+    status, body = await fetch(proxy, "http://allowed.test/page-flag", headers=PUPIL)
+    assert status == 200 and "zorblax uprising" in body
+    rows = proxy.events("kind = 'page'", at_least=2)
+    assert sorted(r["action"] for r in rows) == ["block", "flag"]
+    [blocked] = [r for r in rows if r["action"] == "block"]
+    assert blocked["event_id"] in page
+
+
+def htpasswd(folder: Path, user: str, password: str) -> Path:
+    digest = base64.b64encode(hashlib.sha1(password.encode()).digest()).decode()
+    file = folder / "htpasswd"
+    file.write_text(f"{user}:{{SHA}}{digest}\n")
+    return file
+
+
+async def test_proxy_authenticated_user_is_in_the_event(
+    proxy_factory: Callable[..., Proxy], origin: Origin, tmp_path: Path
+) -> None:
+    file = htpasswd(tmp_path, "teacher1", "correct horse")
+    authed = proxy_factory(proxyauth=f"@{file}")
+    status, _ = await fetch(authed, "http://extremist.test/unit")
+    assert status == 407
+    auth = aiohttp.BasicAuth("teacher1", "correct horse")
+    status, body = await fetch(authed, "http://extremist.test/unit", auth=auth)
+    assert (status, body) == (200, "origin says hello: /unit")  # staff: flagged, not blocked
+    [event] = authed.events("host = 'extremist.test'")
+    assert (event["user_name"], event["group_name"], event["action"]) == (
+        "teacher1",
+        "staff",
+        "flag",
+    )
+
+
+async def test_bad_list_change_keeps_the_policy_and_warns(proxy: Proxy) -> None:
+    domains = proxy.policy_dir / "block.domains"
+    original = domains.read_text()
+    try:
+        domains.write_text(original + "newly-listed.test\nthis is not a domain\n")
+        [warning] = proxy.events("kind = 'policy'", timeout=15)
+        assert warning["action"] == "flag" and warning["rule"] == "policy:reload-refused"
+        assert warning["rule_source"].endswith("block.domains:9")
+        status, _ = await fetch(proxy, "http://newly-listed.test/", headers=PUPIL)
+        assert status == 200  # the previous policy is still in force
+        status, _ = await fetch(proxy, "http://extremist.test/", headers=PUPIL)
+        assert status == 403
+        assert "block.domains:9" in (proxy.folder / "status.json").read_text()
+        # Fixing the file brings the new entry in.
+        domains.write_text(original + "newly-listed.test\n")
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            status, _ = await fetch(proxy, "http://newly-listed.test/", headers=PUPIL)
+            if status == 403:
+                break
+            await asyncio.sleep(0.3)
+        assert status == 403
+    finally:
+        domains.write_text(original)
