@@ -25,6 +25,7 @@ from sqlalchemy.engine import make_url
 
 from alerts.settings import DigestSettings, WatcherSettings
 from monitor.console.settings import ConsoleSettings
+from monitor.gateway.settings import GatewaySettings
 from monitor.setting import setting
 
 DEFAULT_CONFIG_NAME = "prevent-monitor.yaml"
@@ -88,6 +89,16 @@ class LoggingSettings:
 
 
 @dataclass(slots=True)
+class DemoSettings:
+    feed_folder: str = setting(
+        "",
+        "Demo only: a folder of sample alert feeds the daemon serves on 127.0.0.1:feed_port, "
+        "so the watcher has something to read without the internet. Empty: off.",
+    )
+    feed_port: int = setting(8471, "Demo only: the port the sample feeds are served on.")
+
+
+@dataclass(slots=True)
 class Config:
     school: str = setting("Our School", "The school's name, shown on block pages and in digests.")
     data_dir: str = setting("var", "Where the daemon keeps its state (store, spool, CA, caches).")
@@ -96,6 +107,9 @@ class Config:
     )
     database: DatabaseSettings = field(
         default_factory=DatabaseSettings, metadata={"help": "The flagged-events store."}
+    )
+    gateway: GatewaySettings = field(
+        default_factory=GatewaySettings, metadata={"help": "The filtering proxy (mitmproxy)."}
     )
     console: ConsoleSettings = field(
         default_factory=ConsoleSettings, metadata={"help": "The review console (web)."}
@@ -110,6 +124,9 @@ class Config:
         default_factory=MetricsSettings, metadata={"help": "Health and Prometheus metrics."}
     )
     logging: LoggingSettings = field(default_factory=LoggingSettings, metadata={"help": "Logs."})
+    demo: DemoSettings = field(
+        default_factory=DemoSettings, metadata={"help": "Settings for the demo only."}
+    )
 
     source: str = field(default="(defaults)", metadata={"internal": True})
     base_dir: str = field(default=".", metadata={"internal": True})

@@ -64,11 +64,13 @@ def part_command(sub: str, config_path: str | None, *extra: str) -> list[str]:
 def parts_for(config: Config, config_path: str | None) -> list[Part]:
     """The processes this configuration asks for."""
     parts = [Part("gateway", part_command("proxy", config_path))]
-    watcher = getattr(config, "watcher", None)
-    if watcher is None or getattr(watcher, "enabled", True):
+    if config.demo.feed_folder:
+        folder = str(config.path(config.demo.feed_folder))
+        argv = [sys.executable, "-m", "http.server", str(config.demo.feed_port)]
+        parts.append(Part("demo-feeds", [*argv, "--bind", "127.0.0.1", "--directory", folder]))
+    if config.watcher.enabled or config.digest.enabled:
         parts.append(Part("watcher", part_command("watch", config_path)))
-    console = getattr(config, "console", None)
-    if console is None or getattr(console, "enabled", True):
+    if config.console.enabled:
         parts.append(Part("console", part_command("console", config_path)))
     return parts
 

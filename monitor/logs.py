@@ -42,3 +42,8 @@ def setup_logging(level: str = "info", *, as_json: bool = False, part: str = "")
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    # mitmproxy logs every client connection with the client's address at INFO, and aiohttp's
+    # access log the same: both are pupil identities, so they speak only when asked (debug).
+    quiet = logging.DEBUG if level.lower() == "debug" else logging.WARNING
+    for name in ("mitmproxy", "aiohttp.access"):
+        logging.getLogger(name).setLevel(quiet)
