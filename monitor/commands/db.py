@@ -1,17 +1,22 @@
 """`prevent-monitor db`: look after the events store.
 
-- `db upgrade [--database-url URL]`: bring the schema to the newest revision (Alembic).
-- `db purge [--dry-run] [--older-than DAYS] [--database-url URL]`: apply the retention rule
-  (docs/store.md); `--dry-run` says what would go and changes nothing.
+- `db upgrade [--config FILE | --database-url URL]`: bring the schema to the newest revision.
+- `db purge [--dry-run] [--older-than DAYS] [--config FILE | --database-url URL]`: apply the
+  retention rules (docs/store.md); `--dry-run` says what would go and changes nothing.
 
-The URL comes from --database-url, else $PREVENT_MONITOR_DATABASE_URL, else the embedded SQLite
-file `var/prevent-monitor.sqlite` (relative to the working directory).
+Which database: --database-url if given; else, with --config, the URL the daemon would use with
+that file (`Config.database_url()`: $PREVENT_MONITOR_DATABASE_URL if set, else the file's
+`database.url` with a relative SQLite path taken from the file's folder and the password
+merged); else $PREVENT_MONITOR_DATABASE_URL; else the embedded SQLite file
+`var/prevent-monitor.sqlite` (relative to the working directory). The retention period is
+--older-than, else the config's `database.retention_days`, else 365 days.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -31,63 +36,130 @@ from monitor.store.retention import DEFAULT_RETENTION_DAYS, plan_purge, purge
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser("db", help="upgrade or purge the flagged-events store")
     sub = parser.add_subparsers(dest="db_command", metavar="ACTION", required=True)
-    url_help = (
-        f"database URL (default: ${ENV_DATABASE_URL}, else sqlite:///{DEFAULT_DATABASE_PATH})"
-    )
 
     up = sub.add_parser("upgrade", help="bring the database schema up to date")
-    up.add_argument("--database-url", help=url_help)
+    _add_target(up)
     up.set_defaults(func=run_upgrade)
 
-    pu = sub.add_parser("purge", help="delete events older than the retention period")
-    pu.add_argument("--database-url", help=url_help)
+    pu = sub.add_parser(
+        "purge", help="delete events, decided unblock requests and brand mentions past retention"
+    )
+    _add_target(pu)
     pu.add_argument(
         "--older-than",
         type=int,
-        default=DEFAULT_RETENTION_DAYS,
+        default=None,
         metavar="DAYS",
-        help=f"retention period in days (default {DEFAULT_RETENTION_DAYS})",
+        help="retention period in days (default: the config's database.retention_days, "
+        f"else {DEFAULT_RETENTION_DAYS})",
     )
     pu.add_argument("--dry-run", action="store_true", help="say what would go; change nothing")
     pu.set_defaults(func=run_purge)
 
 
+def _add_target(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--database-url",
+        help="database URL (wins over --config; default: the config's, else "
+        f"${ENV_DATABASE_URL}, else sqlite:///{DEFAULT_DATABASE_PATH})",
+    )
+    parser.add_argument(
+        "--config",
+        metavar="FILE",
+        help="the daemon's configuration file: use its database (and retention period)",
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """The database a command works on, and the retention period that applies to it."""
+
+    url: str
+    retention_days: int
+
+
+class TargetError(Exception):
+    """The configuration file could not be used; the message says where and why."""
+
+
+def resolve_target(database_url: str | None, config_path: str | None) -> Target:
+    """--database-url, then --config (the daemon's URL for that file), then the environment,
+    then the embedded default; the retention period from the config if one is given."""
+    if config_path is None:
+        return Target(resolve_database_url(database_url), DEFAULT_RETENTION_DAYS)
+    # Imported here so that `db` without --config keeps working whatever the config module
+    # imports (it pulls in every part's settings).
+    from monitor.config import ConfigError, load_config
+
+    try:
+        config = load_config(config_path)
+        url = database_url or config.database_url()
+    except ConfigError as exc:
+        raise TargetError(str(exc)) from None
+    except Exception as exc:  # e.g. a database.url that is not a URL at all
+        raise TargetError(f"{config_path}: database.url: {exc}") from None
+    return Target(url, config.database.retention_days)
+
+
+def _target(args: argparse.Namespace, command: str) -> Target | None:
+    try:
+        return resolve_target(args.database_url, args.config)
+    except TargetError as exc:
+        print(f"prevent-monitor db {command}: {exc}", file=sys.stderr)
+        return None
+
+
 def _safe_url(url: str) -> str:
-    return normalise_url(url).render_as_string(hide_password=True)
+    try:
+        return normalise_url(url).render_as_string(hide_password=True)
+    except ValueError:
+        return "(unusable database URL)"
 
 
 def run_upgrade(args: argparse.Namespace) -> int:
-    url = resolve_database_url(args.database_url)
+    target = _target(args, "upgrade")
+    if target is None:
+        return 2
     try:
-        revision = upgrade(url)
+        revision = upgrade(target.url)
     except (ValueError, SQLAlchemyError, OSError) as exc:
-        print(f"prevent-monitor db upgrade: cannot upgrade {url}: {exc}", file=sys.stderr)
+        print(
+            f"prevent-monitor db upgrade: cannot upgrade {_safe_url(target.url)}: {exc}",
+            file=sys.stderr,
+        )
         return 1
-    print(f"{_safe_url(url)}: schema at revision {revision}")
+    print(f"{_safe_url(target.url)}: schema at revision {revision}")
     return 0
 
 
 def run_purge(args: argparse.Namespace) -> int:
-    url = resolve_database_url(args.database_url)
-    if args.older_than < 0:
-        print("prevent-monitor db purge: --older-than must be 0 or more days", file=sys.stderr)
+    target = _target(args, "purge")
+    if target is None:
+        return 2
+    days = args.older_than if args.older_than is not None else target.retention_days
+    if days < 0:
+        where = "--older-than" if args.older_than is not None else "database.retention_days"
+        print(f"prevent-monitor db purge: {where} must be 0 or more days", file=sys.stderr)
         return 2
     try:
-        engine = make_engine(url)
+        engine = make_engine(target.url)
     except ValueError as exc:
         print(f"prevent-monitor db purge: {exc}", file=sys.stderr)
         return 2
     try:
         with make_sessionmaker(engine).begin() as session:
-            plan = plan_purge(session, args.older_than)
+            plan = plan_purge(session, days)
             if args.dry_run:
-                print(f"dry run, nothing deleted ({_safe_url(url)})\n{plan.describe()}")
+                print(
+                    f"dry run, nothing deleted ({_safe_url(target.url)}, "
+                    f"retention {days} days)\n{plan.describe()}"
+                )
                 return 0
-            result = purge(session, args.older_than)
+            result = purge(session, days)
         print(
-            f"purged {result.events} events and {result.audit_entries} audit entries "
-            f"last seen before {result.cutoff.isoformat(timespec='seconds')}; "
-            f"kept {plan.held_open_cases} open cases"
+            f"{result}; kept {plan.held_open_cases} open cases, "
+            f"{plan.held_pending_requests} pending unblock requests and "
+            f"{plan.held_mentions} brand mentions of kept events"
         )
         return 0
     except SQLAlchemyError as exc:

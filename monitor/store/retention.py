@@ -1,10 +1,17 @@
-"""Retention: flagged events are kept for a set time, then purged (default 365 days).
+"""Retention: what the store holds about pupils is kept for a set time, then purged (365 days).
 
-Rule (docs/store.md): an event goes when its last sighting *and* its last review change are both
-older than the cut-off, unless it is an open case (escalated or referred): those stay until
-their case is closed, and then for the retention period counted from the closing. Its receipts
-and its audit trail go with it (the audit guard allows deleting trail rows only once their event
-is gone).
+Rules (docs/store.md), all counted against one cut-off (now minus the retention period):
+
+- **Events** go when their last sighting *and* their last review change are both older than the
+  cut-off, unless they are an open case (escalated or referred): those stay until their case is
+  closed, and then for the period counted from the closing. Their receipts and audit trail go
+  with them (the audit guard allows deleting trail rows only once their event is gone).
+- **Unblock requests** (a requester and a URL: pupil data) go once decided (approved or denied)
+  when both the request and the decision are older than the cut-off. Pending ones stay, however
+  old, until someone decides them.
+- **Brand mentions** go when last seen before the cut-off, unless they are linked to an event the
+  store keeps (an open case, or one still within its period). Their feed sightings go with them.
+- Digests-sent records stay: they hold counts, periods and recipients (staff), no pupil data.
 
     plan = plan_purge(session, older_than_days=365)      # what would go (the --dry-run answer)
     result = purge(session, older_than_days=365)         # delete in batches; caller commits
@@ -16,31 +23,52 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, delete, exists, func, or_, select
+from sqlalchemy import ColumnElement, and_, delete, exists, func, not_, or_, select
 from sqlalchemy.orm import Session
 
-from monitor.store.models import OPEN_CASES, AuditEntry, Event
+from monitor.store.models import (
+    OPEN_CASES,
+    AuditEntry,
+    BrandMention,
+    BrandSighting,
+    Event,
+    UnblockRequest,
+)
 
 DEFAULT_RETENTION_DAYS = 365
 BATCH = 5000
+PENDING_UNBLOCK = "open"  # the console's status for a request nobody has decided yet
 
 
 @dataclass(frozen=True, slots=True)
 class PurgePlan:
+    """What a purge at `cutoff` would delete, and what it would keep although old."""
+
     cutoff: datetime
     events: int  # events that would go
     repeats: int  # sightings they stand for
     audit_entries: int
     held_open_cases: int  # old enough, kept because escalated or referred
     oldest: datetime | None
+    unblock_requests: int = 0  # decided requests that would go
+    held_pending_requests: int = 0  # old, kept because nobody has decided them yet
+    mentions: int = 0  # brand mentions that would go
+    mention_sightings: int = 0  # their feed sightings
+    held_mentions: int = 0  # old, kept because linked to an event that stays
 
     def describe(self) -> str:
+        oldest = f", oldest {self.oldest.date().isoformat()}" if self.oldest else ""
         lines = [
             f"cut-off: {self.cutoff.isoformat(timespec='seconds')}",
-            f"events to purge: {self.events} ({self.repeats} sightings"
-            + (f", oldest {self.oldest.date().isoformat()})" if self.oldest else ")"),
+            f"events to purge: {self.events} ({self.repeats} sightings{oldest})",
             f"audit entries to purge with them: {self.audit_entries}",
             f"kept as open cases (escalated or referred): {self.held_open_cases}",
+            f"decided unblock requests to purge: {self.unblock_requests}",
+            f"kept as pending unblock requests (not yet decided): {self.held_pending_requests}",
+            f"brand mentions to purge: {self.mentions} "
+            f"(with {self.mention_sightings} feed sightings)",
+            f"kept as brand mentions of events still kept: {self.held_mentions}",
+            "digests-sent records are kept (counts and recipients, no pupil data)",
         ]
         return "\n".join(lines)
 
@@ -50,6 +78,17 @@ class PurgeResult:
     cutoff: datetime
     events: int
     audit_entries: int
+    unblock_requests: int = 0
+    mentions: int = 0
+    mention_sightings: int = 0
+
+    def __str__(self) -> str:
+        return (
+            f"purged {self.events} events and {self.audit_entries} audit entries, "
+            f"{self.unblock_requests} decided unblock requests, {self.mentions} brand mentions "
+            f"({self.mention_sightings} feed sightings), "
+            f"all older than {self.cutoff.isoformat(timespec='seconds')}"
+        )
 
 
 def cutoff_for(older_than_days: int, now: datetime | None = None) -> datetime:
@@ -66,6 +105,28 @@ def _expired(cutoff: datetime) -> ColumnElement[bool]:
     )
 
 
+def _unblock_expired(cutoff: datetime) -> ColumnElement[bool]:
+    return and_(
+        UnblockRequest.status != PENDING_UNBLOCK,
+        UnblockRequest.requested_at < cutoff,
+        or_(UnblockRequest.decided_at.is_(None), UnblockRequest.decided_at < cutoff),
+    )
+
+
+def _linked_to_kept_event(cutoff: datetime) -> ColumnElement[bool]:
+    # Evaluated against the events still stored, so it holds before the event purge (dry run)
+    # and after it (the purge itself): an expired event does not hold its mention back.
+    return exists().where(Event.event_id == BrandMention.event_id, not_(_expired(cutoff)))
+
+
+def _mention_expired(cutoff: datetime) -> ColumnElement[bool]:
+    return and_(BrandMention.last_seen < cutoff, not_(_linked_to_kept_event(cutoff)))
+
+
+def _count(session: Session, entity: Any, *where: ColumnElement[bool]) -> int:
+    return int(session.scalar(select(func.count()).select_from(entity).where(*where)) or 0)
+
+
 def plan_purge(
     session: Session, older_than_days: int = DEFAULT_RETENTION_DAYS, now: datetime | None = None
 ) -> PurgePlan:
@@ -75,47 +136,92 @@ def plan_purge(
     count, repeats, oldest = session.execute(
         select(func.count(), sightings, func.min(Event.first_seen)).where(expired)
     ).one()
-    audit = session.scalar(
-        select(func.count())
-        .select_from(AuditEntry)
-        .where(exists().where(Event.event_id == AuditEntry.event_id, expired))
-    )
-    held = session.scalar(
-        select(func.count())
-        .select_from(Event)
-        .where(
-            Event.last_seen < cutoff,
-            Event.status.in_([status.value for status in OPEN_CASES]),
-        )
-    )
+    mention_expired = _mention_expired(cutoff)
     return PurgePlan(
         cutoff=cutoff,
         events=int(count),
         repeats=int(repeats),
-        audit_entries=int(audit or 0),
-        held_open_cases=int(held or 0),
+        audit_entries=_count(
+            session, AuditEntry, exists().where(Event.event_id == AuditEntry.event_id, expired)
+        ),
+        held_open_cases=_count(
+            session,
+            Event,
+            Event.last_seen < cutoff,
+            Event.status.in_([status.value for status in OPEN_CASES]),
+        ),
         oldest=oldest,
+        unblock_requests=_count(session, UnblockRequest, _unblock_expired(cutoff)),
+        held_pending_requests=_count(
+            session,
+            UnblockRequest,
+            UnblockRequest.status == PENDING_UNBLOCK,
+            UnblockRequest.requested_at < cutoff,
+        ),
+        mentions=_count(session, BrandMention, mention_expired),
+        mention_sightings=_count(
+            session,
+            BrandSighting,
+            exists().where(BrandMention.id == BrandSighting.mention_id, mention_expired),
+        ),
+        held_mentions=_count(
+            session, BrandMention, BrandMention.last_seen < cutoff, _linked_to_kept_event(cutoff)
+        ),
     )
 
 
 def purge(
     session: Session, older_than_days: int = DEFAULT_RETENTION_DAYS, now: datetime | None = None
 ) -> PurgeResult:
-    """Delete expired events, their receipts (cascade) and their audit trail, in batches."""
+    """Delete what has expired (see the module docstring), in batches; the caller commits."""
     cutoff = cutoff_for(older_than_days, now)
+    events, audit = _purge_events(session, cutoff)
+    requests = _purge_by_id(session, UnblockRequest, UnblockRequest.id, _unblock_expired(cutoff))
+    mentions = sightings = 0
+    mention_expired = _mention_expired(cutoff)
+    while ids := list(
+        session.scalars(select(BrandMention.id).where(mention_expired).limit(BATCH))
+    ):
+        # Sightings would go by the foreign key's cascade; deleting them first counts them and
+        # does not depend on SQLite's foreign_keys pragma.
+        gone = session.execute(delete(BrandSighting).where(BrandSighting.mention_id.in_(ids)))
+        sightings += _rowcount(gone)
+        session.execute(delete(BrandMention).where(BrandMention.id.in_(ids)))
+        mentions += len(ids)
+    return PurgeResult(
+        cutoff=cutoff,
+        events=events,
+        audit_entries=audit,
+        unblock_requests=requests,
+        mentions=mentions,
+        mention_sightings=sightings,
+    )
+
+
+def _purge_events(session: Session, cutoff: datetime) -> tuple[int, int]:
+    """Expired events, their receipts (cascade) and their audit trail."""
     expired = _expired(cutoff)
     events = audit = 0
-    while True:
-        batch: list[Any] = list(
-            session.execute(select(Event.pk, Event.event_id).where(expired).limit(BATCH)).all()
-        )
-        if not batch:
-            break
+    while batch := list(
+        session.execute(select(Event.pk, Event.event_id).where(expired).limit(BATCH)).all()
+    ):
         pks = [pk for pk, _ in batch]
         ids = [event_id for _, event_id in batch]
         session.execute(delete(Event).where(Event.pk.in_(pks)))
         # The events are gone, so the audit guard lets their trail go too.
         gone = session.execute(delete(AuditEntry).where(AuditEntry.event_id.in_(ids)))
         events += len(pks)
-        audit += int(getattr(gone, "rowcount", 0) or 0)
-    return PurgeResult(cutoff=cutoff, events=events, audit_entries=audit)
+        audit += _rowcount(gone)
+    return events, audit
+
+
+def _purge_by_id(session: Session, entity: Any, key: Any, where: ColumnElement[bool]) -> int:
+    total = 0
+    while ids := list(session.scalars(select(key).where(where).limit(BATCH))):
+        session.execute(delete(entity).where(key.in_(ids)))
+        total += len(ids)
+    return total
+
+
+def _rowcount(result: Any) -> int:
+    return int(getattr(result, "rowcount", 0) or 0)
