@@ -1,36 +1,50 @@
-"""`prevent-monitor watch --once`: poll every brand-alert feed now and say what each gave.
+"""`prevent-monitor watch`: the brand-alert watcher and the digest schedule, as one process.
 
-The daemon (`prevent-monitor run`) runs the watcher continuously; this is for setting up feeds
-and for cron-style use. High-severity mentions are recorded as events and emailed to the Prevent
-lead exactly as the daemon would.
+Without `--once` it runs until SIGTERM (the daemon's watcher part, and the systemd watcher unit):
+feeds polled on their intervals, the digest sent at its time, the policy reloaded when its files
+change, `/healthz` and `/metrics` on `metrics.watcher_port`. With `--once` it polls every feed now
+and says what each gave (for setting up feeds and for cron-style use). High-severity mentions are
+recorded as events and emailed to the Prevent lead either way.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import logging
+import signal
 import sys
 from datetime import timedelta
+from typing import Any
 
+from alerts.digest import run_digest
 from alerts.mail import Mailer
-from alerts.settings import DigestSettings, WatcherSettings
-from alerts.store import AlertStore
-from alerts.watcher import Watcher
-from filters.policy import Policy, PolicyError
-from monitor.config import ConfigError, load_config
-from monitor.store import make_engine, resolve_database_url, upgrade
+from alerts.store import AlertStore, load_feed_states
+from alerts.watcher import Watcher, run_watcher
+from filters.live import LivePolicy
+from filters.policy import PolicyError
+from monitor import metrics
+from monitor.config import Config, ConfigError, load_config
+from monitor.logs import setup_logging
+from monitor.store import make_engine, upgrade
+from monitor.store.database import is_sqlite
 from monitor.store.writer import EventWriter
+
+log = logging.getLogger("prevent_monitor.watcher")
+FEED_METRICS_EVERY = 15.0
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser(
         "watch",
-        help="poll the brand-alert feeds once",
-        description="Poll every brand-alert feed in the configuration once and report.",
+        help="run the brand-alert watcher and digest schedule (or poll once)",
+        description="Run the brand-alert watcher and the digest schedule until stopped, or "
+        "with --once poll every feed now and report.",
     )
     parser.add_argument("--config", metavar="FILE", help="the daemon's configuration file")
     parser.add_argument("--database-url", metavar="URL", help="the events store (default: config)")
-    parser.add_argument("--once", action="store_true", required=True, help="poll once and exit")
+    parser.add_argument("--once", action="store_true", help="poll every feed once and exit")
     parser.set_defaults(func=run)
 
 
@@ -40,40 +54,145 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"prevent-monitor: {exc}", file=sys.stderr)
         return 2
-    settings: WatcherSettings = getattr(config, "watcher", None) or WatcherSettings()
-    digest: DigestSettings = getattr(config, "digest", None) or DigestSettings()
-    problems = settings.check()
+    setup_logging(config.logging.level, as_json=config.logging.json, part="watcher")
+    problems = config.watcher.check() + config.digest.check()
     if problems:
         shown = "\n  ".join(problems)
         print(f"prevent-monitor: invalid watcher settings:\n  {shown}", file=sys.stderr)
         return 2
     try:
-        policy = Policy.load(config.path(config.policy.file))
+        live = LivePolicy.load(config.policy_path())
     except PolicyError as exc:
         print(f"prevent-monitor: {exc}", file=sys.stderr)
         return 2
-    url = args.database_url or (config.database.url if args.config else resolve_database_url(None))
-    upgrade(url)
+    url = args.database_url or config.database_url()
+    if is_sqlite(url):
+        upgrade(url)
+    return asyncio.run(_main(config, live, url, once=args.once))
+
+
+async def _main(config: Config, live: LivePolicy, url: str, *, once: bool) -> int:
     engine = make_engine(url)
     store = AlertStore(engine)
     writer = EventWriter(
-        url, spool_dir=str(config.path(config.database.spool_dir)),
-        fold_window=timedelta(minutes=config.database.fold_window_minutes), engine=engine,
+        url,
+        spool_dir=str(config.path(config.database.spool_dir)),
+        fold_window=timedelta(minutes=config.database.fold_window_minutes),
+        engine=engine,
     )
     writer.start()
+    mailer = Mailer(config.digest)
     try:
-        watcher = Watcher(
-            settings, lambda: policy, store, writer=writer, mailer=Mailer(digest),
-            school=config.school,
-        )
-        reports = asyncio.run(watcher.poll_once())
+        if once:
+            return await _poll_once(config, live, store, writer, mailer)
+        await _run_until_stopped(config, live, store, writer, mailer)
+        return 0
     finally:
-        writer.close()
+        await asyncio.to_thread(writer.close)
         store.close()
         engine.dispose()
+
+
+async def _poll_once(
+    config: Config, live: LivePolicy, store: AlertStore, writer: EventWriter, mailer: Mailer
+) -> int:
+    watcher = Watcher(
+        config.watcher,
+        lambda: live.current,
+        store,
+        writer=writer,
+        mailer=mailer,
+        school=config.school,
+    )
     failed = 0
-    for report in reports:
+    for report in await watcher.poll_once():
         failed += report.status == "error"
         detail = f": {report.error}" if report.error else ""
         print(f"{report.status:7} {report.source.label}: {report.summary}{detail}")
     return 1 if failed else 0
+
+
+async def _run_until_stopped(
+    config: Config, live: LivePolicy, store: AlertStore, writer: EventWriter, mailer: Mailer
+) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    metrics.set_policy(live.current.version, live.loaded_at)
+
+    def health() -> dict[str, Any]:
+        stats = writer.stats
+        return {
+            "ok": True,
+            "policy_version": live.current.version,
+            "event_queue": stats.queue_depth,
+            "database_up": stats.database_up,
+        }
+
+    server = await metrics.start_metrics_server(
+        config.metrics.host,
+        config.metrics.watcher_port,
+        health,
+        before_scrape=lambda: metrics.observe_writer(writer.stats),
+    )
+    tasks = [
+        asyncio.create_task(
+            run_watcher(
+                config.watcher,
+                lambda: live.current,
+                store,
+                stop,
+                writer=writer,
+                mailer=mailer,
+                school=config.school,
+            ),
+            name="watcher",
+        ),
+        asyncio.create_task(_reload_policy(config, live, stop), name="policy-reload"),
+        asyncio.create_task(_feed_metrics(store, stop), name="feed-metrics"),
+    ]
+    if config.digest.enabled:
+        tasks.append(
+            asyncio.create_task(
+                run_digest(config.digest, store, stop, mailer=mailer, school=config.school),
+                name="digest",
+            )
+        )
+    log.info("brand watcher running (%d feeds)", len(config.watcher.sources))
+    await stop.wait()
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    await server.cleanup()
+
+
+async def _reload_policy(config: Config, live: LivePolicy, stop: asyncio.Event) -> None:
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=max(1.0, config.policy.reload_interval))
+        if stop.is_set():
+            return
+        result = await asyncio.to_thread(live.reload)
+        if result.failed:
+            metrics.POLICY_RELOAD_FAILURES.inc()
+            for problem in result.problems[:20]:
+                log.error("policy change refused, keeping %s: %s", result.version, problem)
+        elif result.changed:
+            metrics.set_policy(result.version, live.loaded_at)
+            log.info("policy %s loaded", result.version)
+
+
+async def _feed_metrics(store: AlertStore, stop: asyncio.Event) -> None:
+    while not stop.is_set():
+        try:
+            states = await store.run(load_feed_states)
+        except Exception as exc:  # the database may be away: the gauges wait for it
+            log.warning("cannot read feed states for metrics: %s", exc)
+            states = {}
+        for state in states.values():
+            feed = state.label or state.feed_url
+            metrics.FEED_UP.labels(feed).set(0 if state.status == "error" else 1)
+            metrics.FEED_CONSECUTIVE_ERRORS.labels(feed).set(state.error_count or 0)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=FEED_METRICS_EVERY)

@@ -1,0 +1,188 @@
+"""`prevent-monitor run` end to end: a real daemon with its gateway, watcher and console processes.
+
+A request through the proxy gets the block page, a local feed yields a brand mention, the
+console's login page answers, and SIGTERM ends every process within 10 seconds with no event lost.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+POLICY = ROOT / "tests" / "data" / "policy" / "policy.yaml"
+
+pytestmark = pytest.mark.e2e
+
+FEED = """<?xml version="1.0" encoding="utf-8"?>
+<feed xmlns="http://www.w3.org/2005/Atom">
+  <id>tag:google.com,2005:reader/user/0/state/com.google/alerts/1</id>
+  <title>Google Alert - St Aidan's Academy</title>
+  <link href="https://www.google.com/alerts/feeds/0/1" rel="self"></link>
+  <updated>2026-11-23T08:00:00Z</updated>
+  <entry>
+    <id>tag:google.com,2013:googlealerts/feed:1</id>
+    <title type="html">&lt;b&gt;St Aidan&#39;s Academy&lt;/b&gt; named on extremist forum</title>
+    <link href="https://www.google.com/url?rct=j&amp;sa=t&amp;url=http://forum.extremist.test/t/1&amp;ct=ga&amp;cd=x&amp;usg=y"/>
+    <published>2026-11-23T07:00:00Z</published>
+    <updated>2026-11-23T07:00:00Z</updated>
+    <content type="html">Posts about &lt;b&gt;St Aidan&#39;s Academy&lt;/b&gt;&amp;nbsp;...</content>
+  </entry>
+</feed>
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for(check: object, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if check():  # type: ignore[operator]
+                return
+        except (OSError, sqlite3.Error, urllib.error.URLError):
+            pass
+        time.sleep(0.3)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture
+def daemon(tmp_path: Path) -> Iterator[dict[str, object]]:
+    feeds = tmp_path / "feeds"
+    feeds.mkdir()
+    (feeds / "alerts.xml").write_text(FEED)
+    ports = {name: free_port() for name in ("proxy", "console", "feed", "m1", "m2", "m3")}
+    database = tmp_path / "store.sqlite"
+    config = tmp_path / "prevent-monitor.yaml"
+    config.write_text(
+        f"""
+school: St Aidan's Academy (fictional)
+data_dir: {tmp_path / "data"}
+policy: {{file: {POLICY}, reload_interval: 1}}
+database: {{url: "sqlite:///{database}", spool_dir: {tmp_path / "spool"}}}
+gateway: {{listen_host: 127.0.0.1, listen_port: {ports["proxy"]}, page_scan: true}}
+console: {{listen_host: 127.0.0.1, port: {ports["console"]}, cookie_secure: false}}
+watcher:
+  sources:
+    - {{url: "http://127.0.0.1:{ports["feed"]}/alerts.xml", label: test alert, kind: google-alerts}}
+  brand_terms: ["St Aidan's Academy"]
+  interval_minutes: 1
+  allow_private_addresses: true
+  backlog_days: 36500
+digest: {{enabled: false, prevent_lead: ""}}
+metrics: {{host: 127.0.0.1, daemon_port: {ports["m1"]}, gateway_port: {ports["m2"]},
+          watcher_port: {ports["m3"]}}}
+demo: {{feed_folder: {feeds}, feed_port: {ports["feed"]}}}
+"""
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "PREVENT_MONITOR_CACHE_DIR": "off"}
+    env.pop("PREVENT_MONITOR_DATABASE_URL", None)
+    log = (tmp_path / "daemon.log").open("w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "monitor.cli", "run", "--config", str(config)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+        cwd=tmp_path,
+        start_new_session=True,
+    )
+    info: dict[str, object] = {
+        "process": process,
+        "ports": ports,
+        "database": database,
+        "log": tmp_path / "daemon.log",
+    }
+    try:
+        yield info
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+        log.close()
+
+
+def through_proxy(port: int, url: str) -> tuple[int, str]:
+    opener = urllib.request.build_opener(
+        urllib.request.ProxyHandler({"http": f"http://127.0.0.1:{port}"})
+    )
+    try:
+        with opener.open(url, timeout=10) as response:
+            return response.status, response.read().decode("utf-8", "replace")
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode("utf-8", "replace")
+
+
+def count(database: Path, sql: str) -> int:
+    with sqlite3.connect(database, timeout=5) as connection:
+        return int(connection.execute(sql).fetchone()[0])
+
+
+def test_daemon_end_to_end(daemon: dict[str, object]) -> None:
+    process = daemon["process"]
+    assert isinstance(process, subprocess.Popen)
+    ports = daemon["ports"]
+    assert isinstance(ports, dict)
+    database = daemon["database"]
+    assert isinstance(database, Path)
+    log = daemon["log"]
+    assert isinstance(log, Path)
+
+    def console_up() -> bool:
+        url = f"http://127.0.0.1:{ports['console']}/login"
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return bool(response.status == 200)
+
+    try:
+        wait_for(console_up, 60, "the console's login page")
+        wait_for(lambda: through_proxy(ports["proxy"], "http://a.extremist.test/")[0] == 403, 60,
+                 "the gateway")
+    except AssertionError:
+        raise AssertionError(log.read_text()[-4000:]) from None
+    output = log.read_text()
+    assert "one-time password" in output and "install this certificate" in output
+
+    status, page = through_proxy(ports["proxy"], "http://www.extremist.test/page")
+    assert status == 403
+    assert "This page is blocked" in page and "St Aidan" in page
+
+    # The watcher reads the local feed and records the mention.
+    wait_for(lambda: count(database, "select count(*) from brand_mentions") >= 1, 60,
+             "a brand mention from the local feed")
+
+    # Blocked requests to 25 distinct hosts right before SIGTERM: every one must be stored.
+    for n in range(25):
+        assert through_proxy(ports["proxy"], f"http://h{n}.extremist.test/")[0] == 403
+    started = time.monotonic()
+    process.send_signal(signal.SIGTERM)
+    process.wait(timeout=15)
+    took = time.monotonic() - started
+    assert took < 10, f"the daemon took {took:.1f} s to stop"
+    assert process.returncode == 0, log.read_text()[-3000:]
+    hosts = {
+        row[0]
+        for row in sqlite3.connect(database).execute(
+            "select host from events where source = 'gateway' and action = 'block'"
+        )
+    }
+    missing = {f"h{n}.extremist.test" for n in range(25)} - hosts
+    assert not missing, f"events lost on shutdown: {sorted(missing)}"
+    # No part is left behind.
+    leftover = subprocess.run(
+        ["pgrep", "-s", str(process.pid)], capture_output=True, text=True
+    ).stdout.split()
+    assert leftover == []
