@@ -37,7 +37,7 @@ FEED = """<?xml version="1.0" encoding="utf-8"?>
     <link href="https://www.google.com/url?rct=j&amp;sa=t&amp;url=http://forum.extremist.test/t/1&amp;ct=ga&amp;cd=x&amp;usg=y"/>
     <published>2026-11-23T07:00:00Z</published>
     <updated>2026-11-23T07:00:00Z</updated>
-    <content type="html">Posts about &lt;b&gt;St Aidan&#39;s Academy&lt;/b&gt;&amp;nbsp;...</content>
+    <content type="html">About &lt;b&gt;St Aidan&#39;s Academy&lt;/b&gt;&amp;nbsp;...</content>
   </entry>
 </feed>
 """
@@ -149,8 +149,11 @@ def test_daemon_end_to_end(daemon: dict[str, object]) -> None:
 
     try:
         wait_for(console_up, 60, "the console's login page")
-        wait_for(lambda: through_proxy(ports["proxy"], "http://a.extremist.test/")[0] == 403, 60,
-                 "the gateway")
+        wait_for(
+            lambda: through_proxy(ports["proxy"], "http://a.extremist.test/")[0] == 403,
+            60,
+            "the gateway",
+        )
     except AssertionError:
         raise AssertionError(log.read_text()[-4000:]) from None
     output = log.read_text()
@@ -161,8 +164,11 @@ def test_daemon_end_to_end(daemon: dict[str, object]) -> None:
     assert "This page is blocked" in page and "St Aidan" in page
 
     # The watcher reads the local feed and records the mention.
-    wait_for(lambda: count(database, "select count(*) from brand_mentions") >= 1, 60,
-             "a brand mention from the local feed")
+    wait_for(
+        lambda: count(database, "select count(*) from brand_mentions") >= 1,
+        60,
+        "a brand mention from the local feed",
+    )
 
     # Blocked requests to 25 distinct hosts right before SIGTERM: every one must be stored.
     for n in range(25):
