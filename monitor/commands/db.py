@@ -116,6 +116,13 @@ def _safe_url(url: str) -> str:
         return "(unusable database URL)"
 
 
+def _hint(exc: SQLAlchemyError) -> str:
+    text = str(exc).lower()
+    if "locked" in text:
+        return "another process holds the database's write lock: try again in a minute"
+    return "is the schema up to date? run `prevent-monitor db upgrade`"
+
+
 def run_upgrade(args: argparse.Namespace) -> int:
     target = _target(args, "upgrade")
     if target is None:
@@ -163,11 +170,8 @@ def run_purge(args: argparse.Namespace) -> int:
         )
         return 0
     except SQLAlchemyError as exc:
-        print(
-            f"prevent-monitor db purge: {exc.__class__.__name__}: {exc}\n"
-            "is the schema up to date? run `prevent-monitor db upgrade`",
-            file=sys.stderr,
-        )
+        print(f"prevent-monitor db purge: {exc.__class__.__name__}: {exc}", file=sys.stderr)
+        print(_hint(exc), file=sys.stderr)
         return 1
     finally:
         engine.dispose()
