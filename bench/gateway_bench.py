@@ -1,0 +1,230 @@
+"""Gateway benchmark (issue #4): mitmdump without the addon vs with it, through wrk.
+
+Both runs put the same local origin (aiohttp on 127.0.0.1, an 8 KB HTML page) behind mitmdump,
+with `tests/gateway/loopback.py` sending every upstream to it, and drive the proxy with wrk at
+50 concurrent connections from loopback (absolute-URL requests from a Lua script). The second
+run adds the gateway addon with a 1,000,000-domain policy, phrase scanning on and events written
+to SQLite (2 % of requests are to flagged sites, 1 % to blocked ones). Prints requests/s and
+p50/p99 latency for each and the ratios.
+
+    .venv/bin/python bench/gateway_bench.py [--domains 1000000] [--seconds 15] [--connections 50]
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import re
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.policy_bench import SHIPPED, WORDS, make_domains  # noqa: E402
+
+MITMDUMP = ROOT / ".venv" / "bin" / "mitmdump"
+PYTHON = ROOT / ".venv" / "bin" / "python"
+ADDON = ROOT / "monitor" / "gateway" / "addon.py"
+LOOPBACK = ROOT / "tests" / "gateway" / "loopback.py"
+
+ORIGIN = textwrap.dedent(
+    """
+    import sys
+    from aiohttp import web
+    words = "the school library opens at nine and the maths club meets on tuesday ".split()
+    body = "<html><head><title>News</title></head><body>" + "".join(
+        f"<p>{' '.join(words[(i + j) % len(words)] for j in range(12))}</p>" for i in range(100)
+    ) + "</body></html>"
+    async def page(request):
+        return web.Response(text=body, content_type="text/html")
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", page)
+    web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), access_log=None, print=None)
+    """
+)
+
+LUA = textwrap.dedent(
+    """
+    local urls, hosts, i = {}, {}, 0
+    for line in io.lines("%s") do
+      local url, host = line:match("^(%%S+) (%%S+)$")
+      urls[#urls + 1] = url
+      hosts[#hosts + 1] = host
+    end
+    request = function()
+      i = i %% #urls + 1
+      return wrk.format("GET", urls[i], {["Host"] = hosts[i]})
+    end
+    """
+)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for(port: int, process: subprocess.Popen[bytes], what: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"{what} exited early ({process.returncode})")
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.2)
+    raise SystemExit(f"{what} did not listen on {port} within {timeout:.0f} s")
+
+
+def write_policy(folder: Path, domains: list[str], watched: list[str]) -> Path:
+    (folder / "bench.domains").write_text("\n".join(domains) + "\n")
+    (folder / "watch.domains").write_text("\n".join(watched) + "\n")
+    policy = folder / "policy.yaml"
+    policy.write_text(
+        "school: Benchmark Academy\n"
+        "categories:\n  extremism: {severity: high, action: block}\n"
+        "  watchlist: {severity: low, action: flag}\n"
+        "  proscribed: {severity: medium, action: flag}\n"
+        "  extremist-language: {severity: high, action: flag}\n"
+        "lists:\n  - {file: bench.domains, category: extremism}\n"
+        "  - {file: watch.domains, category: watchlist}\n"
+        f"search_terms:\n  - {{file: {SHIPPED}/proscribed-organisations.yaml, "
+        "category: proscribed}\n"
+        f"page_phrases:\n  - {{file: {SHIPPED}/local/page-phrases.weighted, "
+        "category: extremist-language}\n"
+        f"allowlist:\n  - {{file: {SHIPPED}/study-allowlist.yaml}}\n"
+        "groups:\n  pupils: {}\ndefault_group: pupils\n"
+    )
+    return policy
+
+
+def write_urls(folder: Path, domains: list[str], watched: list[str], rng: random.Random) -> Path:
+    """97 % ordinary sites (a few popular, a long tail), 2 % flagged, 1 % blocked."""
+    clean = [f"www.{rng.choice(WORDS)}{i}.example.org" for i in range(5_000)]
+    weights = [1 / (rank + 1) for rank in range(len(clean))]
+    lines = []
+    for _ in range(20_000):
+        roll = rng.random()
+        if roll < 0.01:
+            host = "www." + rng.choice(domains)
+        elif roll < 0.03:
+            host = rng.choice(watched)
+        else:
+            host = rng.choices(clean, weights=weights)[0]
+        path = "/".join(rng.choice(WORDS) for _ in range(rng.randrange(1, 4)))
+        lines.append(f"http://{host}/{path} {host}")
+    file = folder / "urls.txt"
+    file.write_text("\n".join(lines) + "\n")
+    return file
+
+
+def run_wrk(port: int, lua: Path, seconds: int, connections: int) -> dict[str, float]:
+    out = subprocess.run(
+        [
+            "wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "--timeout", "10s",
+            "-s", str(lua), f"http://127.0.0.1:{port}",
+        ],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    figures = {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))}  # type: ignore[union-attr]
+    for label, key in (("50%", "p50"), ("99%", "p99")):
+        match = re.search(rf"^\s+{re.escape(label)}\s+([\d.]+)(us|ms|s)\s*$", out, re.MULTILINE)
+        assert match, out
+        scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}[match.group(2)]
+        figures[key] = float(match.group(1)) * scale
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    figures["non2xx"] = float(errors.group(1)) if errors else 0.0
+    socket_errors = re.search(r"Socket errors: (.*)", out)
+    if socket_errors:
+        print(f"    wrk socket errors: {socket_errors.group(1)}")
+    return figures
+
+
+def run_proxy(
+    folder: Path, origin_port: int, lua: Path, args: argparse.Namespace, extra: list[str]
+) -> dict[str, float]:
+    port = free_port()
+    argv = [str(MITMDUMP), "-q", "--listen-host", "127.0.0.1", "-p", str(port)]
+    argv += ["--set", f"confdir={folder / 'conf'}", "--set", "connection_strategy=lazy"]
+    argv += [*extra, "-s", str(LOOPBACK), "--set", f"loopback_port={origin_port}"]
+    log = (folder / f"mitmdump-{port}.log").open("wb")
+    proxy = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+    try:
+        started = time.perf_counter()
+        wait_for(port, proxy, "mitmdump", 300)
+        print(f"    proxy ready in {time.perf_counter() - started:.1f} s")
+        run_wrk(port, lua, 3, args.connections)  # warm-up
+        return run_wrk(port, lua, args.seconds, args.connections)
+    finally:
+        proxy.terminate()
+        proxy.wait(30)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--domains", type=int, default=1_000_000)
+    parser.add_argument("--seconds", type=int, default=15)
+    parser.add_argument("--connections", type=int, default=50)
+    args = parser.parse_args()
+    rng = random.Random(4)
+    with tempfile.TemporaryDirectory(prefix="gateway-bench-") as tmp:
+        folder = Path(tmp)
+        print(f"generating a {args.domains:,}-domain policy ...")
+        domains = make_domains(args.domains, rng)
+        watched = [f"watched{i}.example.net" for i in range(2_000)]
+        policy = write_policy(folder, domains, watched)
+        urls = write_urls(folder, domains, watched, rng)
+        lua = folder / "proxy.lua"
+        lua.write_text(LUA % urls)
+        origin_port = free_port()
+        origin = subprocess.Popen([str(PYTHON), "-c", ORIGIN, str(origin_port)])
+        try:
+            wait_for(origin_port, origin, "origin", 30)
+            print("bare mitmdump:")
+            bare = run_proxy(folder, origin_port, lua, args, [])
+            print("mitmdump + gateway addon:")
+            database = folder / "events.sqlite"
+            gateway = run_proxy(
+                folder,
+                origin_port,
+                lua,
+                args,
+                [
+                    "-s", str(ADDON),
+                    "--set", f"gateway_policy={policy}",
+                    "--set", f"gateway_database=sqlite:///{database}",
+                    "--set", "gateway_page_scan=true",
+                    "--set", "gateway_reload_interval=5",
+                ],
+            )
+        finally:
+            origin.terminate()
+            origin.wait(10)
+        with sqlite3.connect(database) as db:
+            events, repeats = db.execute(
+                "SELECT count(*), coalesce(sum(repeat_count), 0) FROM events"
+            ).fetchone()
+    print()
+    print(f"{'':28}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'non-2xx':>10}")
+    for name, fig in (("bare mitmdump", bare), ("with the gateway addon", gateway)):
+        print(
+            f"{name:28}{fig['rps']:>10.0f}{fig['p50']:>10.2f}{fig['p99']:>10.2f}"
+            f"{fig['non2xx']:>10.0f}"
+        )
+    ratio = gateway["rps"] / bare["rps"]
+    print(f"throughput ratio: {ratio:.1%} of bare mitmdump (target >= 95 %)")
+    print(f"added p50: {gateway['p50'] - bare['p50']:+.2f} ms (target <= 2 ms)")
+    print(f"added p99: {gateway['p99'] - bare['p99']:+.2f} ms")
+    print(f"events stored: {events} rows covering {repeats} flagged/blocked requests")
+
+
+if __name__ == "__main__":
+    main()
