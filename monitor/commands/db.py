@@ -60,8 +60,9 @@ def register(subparsers: Any) -> None:
 def _add_target(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--database-url",
-        help="database URL (wins over --config; default: the config's, else "
-        f"${ENV_DATABASE_URL}, else sqlite:///{DEFAULT_DATABASE_PATH})",
+        help="database URL (wins over --config; default: the URL the daemon uses with "
+        f"--config, which takes ${ENV_DATABASE_URL} over the file's; else "
+        f"${ENV_DATABASE_URL}; else sqlite:///{DEFAULT_DATABASE_PATH})",
     )
     parser.add_argument(
         "--config",
