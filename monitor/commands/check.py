@@ -84,6 +84,8 @@ class Checker:
         self.when = when
         self.squid = args.format == "squid"
         self.block_url: str = args.block_url
+        # One encoder for the whole stream: json.dumps() with options builds a new one per call.
+        self._encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
         group: str | None = args.group
         self.group = group if group in policy.groups else None
         self.directory_groups = (group,) if group and not self.group else ()
@@ -132,7 +134,7 @@ class Checker:
         data = decision.as_json()
         data["url"] = url
         data["normalised"] = decision.url
-        return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+        return self._encode(data)
 
     def _squid(self, decision: Decision) -> str:
         if not decision.blocks:
