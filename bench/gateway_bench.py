@@ -190,20 +190,20 @@ def main() -> None:
             wait_for(origin_port, origin, "origin", 30)
             print("bare mitmdump:")
             bare = run_proxy(folder, origin_port, lua, args, [])
-            print("mitmdump + gateway addon:")
             database = folder / "events.sqlite"
+            addon = [
+                "-s", str(ADDON),
+                "--set", f"gateway_policy={policy}",
+                "--set", f"gateway_database=sqlite:///{database}",
+                "--set", "gateway_reload_interval=5",
+            ]
+            print("mitmdump + gateway addon, page scanning off:")
+            no_scan = run_proxy(
+                folder, origin_port, lua, args, [*addon, "--set", "gateway_page_scan=false"]
+            )
+            print("mitmdump + gateway addon (page scanning on):")
             gateway = run_proxy(
-                folder,
-                origin_port,
-                lua,
-                args,
-                [
-                    "-s", str(ADDON),
-                    "--set", f"gateway_policy={policy}",
-                    "--set", f"gateway_database=sqlite:///{database}",
-                    "--set", "gateway_page_scan=true",
-                    "--set", "gateway_reload_interval=5",
-                ],
+                folder, origin_port, lua, args, [*addon, "--set", "gateway_page_scan=true"]
             )
         finally:
             origin.terminate()
@@ -214,11 +214,20 @@ def main() -> None:
             ).fetchone()
     print()
     print(f"{'':28}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'non-2xx':>10}")
-    for name, fig in (("bare mitmdump", bare), ("with the gateway addon", gateway)):
+    runs = (
+        ("bare mitmdump", bare),
+        ("addon, no page scanning", no_scan),
+        ("addon, page scanning on", gateway),
+    )
+    for name, fig in runs:
         print(
             f"{name:28}{fig['rps']:>10.0f}{fig['p50']:>10.2f}{fig['p99']:>10.2f}"
             f"{fig['non2xx']:>10.0f}"
         )
+    print(
+        f"without page scanning: {no_scan['rps'] / bare['rps']:.1%} of bare, "
+        f"p50 {no_scan['p50'] - bare['p50']:+.2f} ms"
+    )
     ratio = gateway["rps"] / bare["rps"]
     print(f"throughput ratio: {ratio:.1%} of bare mitmdump (target >= 95 %)")
     print(f"added p50: {gateway['p50'] - bare['p50']:+.2f} ms (target <= 2 ms)")

@@ -485,7 +485,7 @@ class Gateway:
             limit = ctx.options.gateway_page_limit
             if ctx.options.gateway_page_scan and pagescan.should_scan(flow, limit):
                 flow.metadata[SCAN_KEY] = True
-            else:
+            elif pagescan.worth_streaming(flow.response, limit):
                 flow.response.stream = True
 
     async def response(self, flow: http.HTTPFlow) -> None:

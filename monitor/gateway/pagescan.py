@@ -20,6 +20,7 @@ import zstandard
 from mitmproxy import http
 
 DEFAULT_LIMIT = 2_000_000
+STREAM_ABOVE = 256 * 1024  # unscored bodies bigger than this (or of unknown size) stream
 
 SCANNED_TYPES = frozenset(
     {
@@ -63,6 +64,13 @@ def should_scan(flow: http.HTTPFlow, limit: int) -> bool:
     length = response.headers.get("content-length", "")
     # Compressed bodies inflate: a compressed length over the bound is certainly over it.
     return not (length.isdigit() and int(length) > limit)
+
+
+def worth_streaming(response: http.Response, limit: int) -> bool:
+    """For a body that is not scored: stream it if it is big (over `STREAM_ABOVE` or the
+    scoring bound) or of unknown size. Small ones are cheaper buffered (one write, not many)."""
+    length = response.headers.get("content-length", "")
+    return not length.isdigit() or int(length) > min(STREAM_ABOVE, limit)
 
 
 def page_bytes(response: http.Response, limit: int) -> bytes:

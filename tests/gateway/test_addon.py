@@ -350,12 +350,16 @@ async def test_binary_and_large_bodies_stream_unscored(
     with taddons.context(gateway) as tctx:
         configured(tctx, gateway, gateway_page_limit=1000)
         image = page_flow(gateway, b"zorblax uprising" * 10, "image/png")
+        del image.response.headers["Content-Length"]  # unknown size: streams
         large = page_flow(gateway, b"zorblax uprising " * 100)
         large.response.headers["Content-Length"] = "1700"
-        for flow in (image, large):
+        small_image = page_flow(gateway, b"zorblax uprising", "image/png")
+        for flow in (image, large, small_image):
             gateway.responseheaders(flow)
-            assert flow.response.stream is True and SCAN_KEY not in flow.metadata
+            assert SCAN_KEY not in flow.metadata
             await gateway.response(flow)
+        assert image.response.stream is True and large.response.stream is True
+        assert small_image.response.stream is False  # small: cheaper buffered, still unscored
         assert recorder.events == []
 
 
