@@ -8,7 +8,8 @@ Rules (docs/store.md), all counted against one cut-off (now minus the retention 
   with them (the audit guard allows deleting trail rows only once their event is gone).
 - **Unblock requests** (a requester and a URL: pupil data) go once decided (approved or denied)
   when both the request and the decision are older than the cut-off. Pending ones stay, however
-  old, until someone decides them.
+  old, until someone decides them. Their audit trail (subject `unblock:N`) goes with them (the
+  guard, migration 0004, allows deleting those rows only once request N is gone).
 - **Brand mentions** go when last seen before the cut-off, unless they are linked to an event the
   store keeps (an open case, or one still within its period). Their feed sightings go with them.
 - Digests-sent records stay: they hold counts, periods and recipients (staff), no pupil data.
@@ -19,6 +20,8 @@ Rules (docs/store.md), all counted against one cut-off (now minus the retention 
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -38,6 +41,10 @@ from monitor.store.models import (
 DEFAULT_RETENTION_DAYS = 365
 BATCH = 5000
 PENDING_UNBLOCK = "open"  # the console's status for a request nobody has decided yet
+# The subjects the audit guard lets go once their request is gone (migration 0004): exactly
+# what the console writes, `unblock:` and the request's id. Anything else must not be tried, or
+# the guard would refuse and fail the whole purge.
+UNBLOCK_SUBJECT = re.compile(r"unblock:([1-9][0-9]{0,17})")
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +58,7 @@ class PurgePlan:
     held_open_cases: int  # old enough, kept because escalated or referred
     oldest: datetime | None
     unblock_requests: int = 0  # decided requests that would go
+    unblock_audit_entries: int = 0  # their audit trail (and any left by requests already gone)
     held_pending_requests: int = 0  # old, kept because nobody has decided them yet
     mentions: int = 0  # brand mentions that would go
     mention_sightings: int = 0  # their feed sightings
@@ -63,7 +71,8 @@ class PurgePlan:
             f"events to purge: {self.events} ({self.repeats} sightings{oldest})",
             f"audit entries to purge with them: {self.audit_entries}",
             f"kept as open cases (escalated or referred): {self.held_open_cases}",
-            f"decided unblock requests to purge: {self.unblock_requests}",
+            f"decided unblock requests to purge: {self.unblock_requests} "
+            f"(with {self.unblock_audit_entries} audit entries)",
             f"kept as pending unblock requests (not yet decided): {self.held_pending_requests}",
             f"brand mentions to purge: {self.mentions} "
             f"(with {self.mention_sightings} feed sightings)",
@@ -81,11 +90,13 @@ class PurgeResult:
     unblock_requests: int = 0
     mentions: int = 0
     mention_sightings: int = 0
+    unblock_audit_entries: int = 0
 
     def __str__(self) -> str:
         return (
             f"purged {self.events} events and {self.audit_entries} audit entries, "
-            f"{self.unblock_requests} decided unblock requests, {self.mentions} brand mentions "
+            f"{self.unblock_requests} decided unblock requests "
+            f"({self.unblock_audit_entries} audit entries), {self.mentions} brand mentions "
             f"({self.mention_sightings} feed sightings), "
             f"all older than {self.cutoff.isoformat(timespec='seconds')}"
         )
@@ -152,6 +163,9 @@ def plan_purge(
         ),
         oldest=oldest,
         unblock_requests=_count(session, UnblockRequest, _unblock_expired(cutoff)),
+        unblock_audit_entries=sum(
+            len(ids) for ids in _unblock_trail_to_purge(session, _unblock_expired(cutoff))
+        ),
         held_pending_requests=_count(
             session,
             UnblockRequest,
@@ -177,6 +191,12 @@ def purge(
     cutoff = cutoff_for(older_than_days, now)
     events, audit = _purge_events(session, cutoff)
     requests = _purge_by_id(session, UnblockRequest, UnblockRequest.id, _unblock_expired(cutoff))
+    # The requests are gone, so the audit guard lets their trail go too. This also takes rows
+    # left by requests purged before migration 0004, when the guard still refused them.
+    unblock_audit = 0
+    for ids in _unblock_trail_to_purge(session):
+        session.execute(delete(AuditEntry).where(AuditEntry.id.in_(ids)))
+        unblock_audit += len(ids)
     mentions = sightings = 0
     mention_expired = _mention_expired(cutoff)
     while ids := list(
@@ -195,7 +215,41 @@ def purge(
         unblock_requests=requests,
         mentions=mentions,
         mention_sightings=sightings,
+        unblock_audit_entries=unblock_audit,
     )
+
+
+def _unblock_trail_to_purge(
+    session: Session, going: ColumnElement[bool] | None = None
+) -> Iterator[list[int]]:
+    """Ids of audit rows about unblock requests that no longer exist (or match `going`), in
+    batches. Walks the trail's `unblock:` rows by id and looks their requests up by primary key,
+    rather than joining on a built string, so the cost stays linear in the trail."""
+    after = 0
+    while rows := session.execute(
+        select(AuditEntry.id, AuditEntry.subject)
+        .where(
+            AuditEntry.id > after,
+            AuditEntry.event_id.is_(None),
+            AuditEntry.subject.like("unblock:%"),
+        )
+        .order_by(AuditEntry.id)
+        .limit(BATCH)
+    ).all():
+        after = rows[-1][0]
+        wanted: dict[int, list[int]] = {}
+        for row_id, subject in rows:
+            if match := UNBLOCK_SUBJECT.fullmatch(subject or ""):
+                wanted.setdefault(int(match[1]), []).append(row_id)
+        if not wanted:
+            continue
+        staying = select(UnblockRequest.id).where(UnblockRequest.id.in_(list(wanted)))
+        if going is not None:
+            staying = staying.where(not_(going))
+        for request_id in session.scalars(staying):
+            del wanted[request_id]
+        if ids := [row_id for row_ids in wanted.values() for row_id in row_ids]:
+            yield ids
 
 
 def _purge_events(session: Session, cutoff: datetime) -> tuple[int, int]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from monitor.store import review
 from monitor.store.folding import store_rows
-from monitor.store.models import ReviewStatus
+from monitor.store.models import ReviewStatus, UnblockRequest
 from monitor.store.queries import get_event
 from monitor.store.review import ReviewError
 from monitor.store.rows import event_row
@@ -74,7 +74,14 @@ def test_the_database_refuses_to_change_or_delete_the_audit_trail(
     engine: Engine, session: Session, event_id: str
 ) -> None:
     review.add_note(session, event_id, "first note", actor="dsl")
-    review.record(session, actor="it.smith", action="unblock.approve", subject="unblock:1")
+    when = datetime(2025, 3, 3, tzinfo=UTC)
+    request = UnblockRequest(requested_at=when, requester="pupil.a", url="http://a.example/")
+    session.add(request)
+    session.flush()
+    # About no event: one for a request that still exists, one about a console user (never goes).
+    subject = f"unblock:{request.id}"
+    review.record(session, actor="it.smith", action="unblock.approve", subject=subject)
+    review.record(session, actor="admin", action="user.add", subject="user:it.smith")
     session.commit()
     for statement in (
         "UPDATE audit_trail SET note = 'rewritten'",
