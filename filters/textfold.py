@@ -171,19 +171,27 @@ def fold(text: str) -> str:
     times faster on a page than whole-text regex passes."""
     if not text:
         return ""
+    chunks = text.split()
+    # Most chunks of a page are already cached: look them all up in one C-level pass, and only
+    # fold the misses in Python.
+    folded = list(map(_CACHE.get, chunks))
+    if None in folded:
+        _fold_misses(chunks, folded)
+    return " ".join(filter(None, folded))
+
+
+def _fold_misses(chunks: list[str], folded: list[str | None]) -> None:
     cache = _CACHE
-    out: list[str] = []
-    for chunk in text.split():
-        folded = cache.get(chunk)
-        if folded is None:
-            folded = _fold_chunk(chunk)
-            if len(chunk) <= _CACHE_CHUNK:
-                if len(cache) >= _CACHE_ENTRIES:
-                    cache.clear()
-                cache[chunk] = folded
-        if folded:
-            out.append(folded)
-    return " ".join(out)
+    for index, value in enumerate(folded):
+        if value is not None:
+            continue
+        chunk = chunks[index]
+        value = _fold_chunk(chunk)
+        if len(chunk) <= _CACHE_CHUNK:
+            if len(cache) >= _CACHE_ENTRIES:
+                cache.clear()
+            cache[chunk] = value
+        folded[index] = value
 
 
 def fold_words(text: str) -> list[str]:
