@@ -57,7 +57,9 @@ def run(args: argparse.Namespace) -> int:
             print(f"prevent-monitor proxy: --set {item!r}: expected NAME=VALUE", file=sys.stderr)
             return 2
         options[name.strip()] = _value(value)
-    return run_proxy(options)
+    port = config.metrics.gateway_port
+    metrics_at = (config.metrics.host, port + args.instance) if port else None
+    return run_proxy(options, metrics_at=metrics_at)
 
 
 def _value(text: str) -> object:

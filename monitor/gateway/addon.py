@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,6 +38,7 @@ from mitmproxy.proxy.layers.tls import parse_client_hello
 from filters.decision import Action, Decision
 from filters.live import LivePolicy
 from filters.policy import Policy, PolicyError
+from monitor import metrics
 from monitor.events import FlaggedEvent, new_event_id
 from monitor.gateway import pagescan, safesearch
 from monitor.gateway.blockpage import BlockPage
@@ -239,6 +241,7 @@ class Gateway:
             return
         try:
             self.live = LivePolicy.load(path)
+            metrics.set_policy(self.live.current.version, self.live.loaded_at)
         except PolicyError as exc:
             raise exceptions.OptionsError(f"gateway_policy {path}: {exc}") from None
         except OSError as exc:
@@ -464,7 +467,9 @@ class Gateway:
         with self._guard(flow, "requestheaders"):
             policy = self._policy()
             person = self._who(flow, policy)
+            started = time.perf_counter()
             decision = policy.decide(flow.request.pretty_url, group=person.group)
+            metrics.DECISION_SECONDS.observe(time.perf_counter() - started)
             self._count(decision)
             event_id = self._record(decision, person) if decision.recorded else None
             flow.metadata[METADATA_KEY] = Verdict(decision, person, event_id)
@@ -552,12 +557,14 @@ class Gateway:
 
     def _fault(self, hook: str) -> None:
         self.faults += 1
+        metrics.FILTER_FAULTS.inc()
         log.exception(
             "gateway: fault in %s (failing %s)", hook, ctx.options.gateway_fail_mode
         )
 
     def _count(self, decision: Decision) -> None:
         self.decisions[decision.action.value] += 1
+        metrics.DECISIONS.labels(decision.action.value, decision.category or "none").inc()
 
     def _status(self) -> dict[str, Any]:
         return {"faults": self.faults, "decisions": dict(self.decisions)}

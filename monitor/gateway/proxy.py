@@ -80,11 +80,18 @@ def _review_url(console: Any) -> str:
     return base.rstrip("/") + "/request-review"
 
 
-async def serve(options: dict[str, Any], gateway: Gateway | None = None) -> int:
-    """Run the proxy on the running loop until shut down; 2 if an option is refused."""
+async def serve(
+    options: dict[str, Any],
+    gateway: Gateway | None = None,
+    *,
+    metrics_at: tuple[str, int] | None = None,
+) -> int:
+    """Run the proxy on the running loop until shut down; 2 if an option is refused.
+    With `metrics_at` (host, port) it also serves `/metrics` and `/healthz`."""
     opts = mitm_options.Options()
     master = DumpMaster(opts, with_termlog=False, with_dumper=False)
-    master.addons.add(gateway or Gateway())
+    gateway = gateway or Gateway()
+    master.addons.add(gateway)
     try:
         opts.update(**options)
     except (exceptions.OptionsError, KeyError) as exc:
@@ -96,10 +103,46 @@ async def serve(options: dict[str, Any], gateway: Gateway | None = None) -> int:
             loop.add_signal_handler(signum, master.shutdown)
         except (NotImplementedError, RuntimeError):  # not the main thread
             break
-    await master.run()
+    server = await _serve_metrics(gateway, metrics_at) if metrics_at else None
+    try:
+        await master.run()
+    finally:
+        if server is not None:
+            await server.cleanup()
     return 0
 
 
-def run_proxy(options: dict[str, Any], gateway: Gateway | None = None) -> int:
+async def _serve_metrics(gateway: Gateway, at: tuple[str, int]) -> Any:
+    from monitor import metrics
+
+    def health() -> dict[str, Any]:
+        live = gateway.live
+        writer = gateway.writer
+        stats = writer.stats if writer is not None else None
+        return {
+            "ok": live is not None,
+            "policy_version": live.current.version if live else None,
+            "faults": gateway.faults,
+            "event_queue": stats.queue_depth if stats else None,
+            "database_up": stats.database_up if stats else None,
+        }
+
+    def before_scrape() -> None:
+        if gateway.writer is not None:
+            metrics.observe_writer(gateway.writer.stats)
+
+    try:
+        return await metrics.start_metrics_server(at[0], at[1], health, before_scrape)
+    except OSError as exc:
+        log.error("cannot serve /metrics on port %s: %s", at[1], exc)
+        return None
+
+
+def run_proxy(
+    options: dict[str, Any],
+    gateway: Gateway | None = None,
+    *,
+    metrics_at: tuple[str, int] | None = None,
+) -> int:
     """Blocking: the gateway process's main function."""
-    return asyncio.run(serve(options, gateway))
+    return asyncio.run(serve(options, gateway, metrics_at=metrics_at))

@@ -25,6 +25,7 @@ from typing import Any
 
 from filters.decision import Action, Kind, Severity
 from filters.live import LivePolicy, ReloadResult
+from monitor import metrics
 from monitor.events import FlaggedEvent
 
 log = logging.getLogger("prevent_monitor.gateway")
@@ -113,6 +114,7 @@ class PolicyReloader:
             self._refused(result)
         elif result.changed:
             self.errors = []
+            metrics.set_policy(result.version, self.live.loaded_at)
             log.info(
                 "policy %s in force (loaded in %.2f s)", result.version, result.seconds
             )
@@ -122,6 +124,7 @@ class PolicyReloader:
 
     def _refused(self, result: ReloadResult) -> None:
         self.failures += 1
+        metrics.POLICY_RELOAD_FAILURES.inc()
         self.errors = [str(p) for p in result.problems]
         log.warning(
             "the policy change was refused; policy %s stays in force. Problems:",
