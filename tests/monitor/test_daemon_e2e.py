@@ -170,6 +170,30 @@ def test_daemon_end_to_end(daemon: dict[str, object]) -> None:
         "a brand mention from the local feed",
     )
 
+    # Health and Prometheus metrics from the supervisor, the gateway and the watcher.
+    def get(port: int, path: str) -> str:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as response:
+            return str(response.read().decode())
+
+    assert '"ok": true' in get(ports["m1"], "/healthz")
+    gateway_metrics = get(ports["m2"], "/metrics")
+    assert 'prevent_monitor_decisions_total{action="block",category="extremism"}' in (
+        gateway_metrics
+    )
+    assert "prevent_monitor_decision_seconds_bucket" in gateway_metrics
+    assert "prevent_monitor_policy_info{version=" in gateway_metrics
+    assert "prevent_monitor_event_queue_depth" in gateway_metrics
+    assert '"policy_version"' in get(ports["m3"], "/healthz")
+    wait_for(
+        lambda: 'prevent_monitor_feed_up{feed="test alert"} 1.0' in get(ports["m3"], "/metrics"),
+        30,
+        "the watcher's feed metric",
+    )
+    # No log line at the default level names a client address.
+    assert "127.0.0.1:" not in "\n".join(
+        line for line in log.read_text().splitlines() if "client" in line.lower()
+    )
+
     # Blocked requests to 25 distinct hosts right before SIGTERM: every one must be stored.
     for n in range(25):
         assert through_proxy(ports["proxy"], f"http://h{n}.extremist.test/")[0] == 403
