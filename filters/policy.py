@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from filters.decision import Action, Decision, Kind, Severity
 from filters.listcache import load_domains, store_domains
@@ -306,13 +307,18 @@ class Policy:
         client_ip: str | None = None,
         group: str | None = None,
         when: datetime | None = None,
+        host_only: bool = False,
     ) -> Decision:
-        """Block, flag, study or allow for one URL (or bare host, or `host:port`)."""
+        """Block, flag, study or allow for one URL (or bare host, or `host:port`). With
+        `host_only` (a CONNECT or TLS SNI, where only the host is known) domain lists only."""
         normalised = normalise_url(url)
         group_name = (
             group if group in self.groups else self.group_for(user, directory_groups, client_ip)
         )
         moment = _aware(when)
+        if host_only:
+            hits = self._host_hits(normalised) or self._domain_hits(normalised, None)
+            return self._conclude(normalised, hits, group_name, moment, None)
         if normalised.host_kind == "domain":
             facts = self._facts(normalised.host)
             if not facts.path_sensitive and "http" not in normalised.query.lower():
@@ -328,6 +334,10 @@ class Policy:
             search_terms, found = self._url_hits(normalised)
             hits.extend(found)
         return self._conclude(normalised, hits, group_name, moment, search_terms)
+
+    def decide_host(self, host: str, **who: Any) -> Decision:
+        """`decide(host, host_only=True, ...)`: for CONNECT and TLS SNI."""
+        return self.decide(host, host_only=True, **who)
 
     def _facts(self, host: str) -> _HostFacts:
         facts = self._host_facts.get(host)
@@ -345,26 +355,6 @@ class Policy:
             self._host_facts.clear()
         self._host_facts[host] = facts
         return facts
-
-    def decide_host(
-        self,
-        host: str,
-        *,
-        user: str | None = None,
-        directory_groups: Sequence[str] = (),
-        client_ip: str | None = None,
-        group: str | None = None,
-        when: datetime | None = None,
-    ) -> Decision:
-        """For a CONNECT or TLS SNI, where only the host is known: domain lists only."""
-        normalised = normalise_url(host)
-        group_name = (
-            group if group in self.groups else self.group_for(user, directory_groups, client_ip)
-        )
-        hits = self._host_hits(normalised)
-        if not hits:
-            hits = self._domain_hits(normalised, None)
-        return self._conclude(normalised, hits, group_name, _aware(when), None)
 
     def score_page(
         self,

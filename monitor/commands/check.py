@@ -18,7 +18,7 @@ from urllib.parse import quote
 
 from filters.decision import Decision
 from filters.policy import Policy, PolicyError
-from monitor.commands.policyargs import add_policy_options, policy_path
+from monitor.commands.shared import add_policy_options, policy_path
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

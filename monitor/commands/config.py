@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from monitor.config import ConfigError, describe, load_config
+from monitor.commands.shared import read_config
+from monitor.config import describe
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -19,10 +20,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def show_config(args: argparse.Namespace) -> int:
-    try:
-        config = load_config(args.config)
-    except ConfigError as exc:
-        print(f"prevent-monitor: {exc}", file=sys.stderr)
+    config = read_config(args.config)
+    if config is None:
         return 2
     sys.stdout.write(describe(config))
     return 0

@@ -10,10 +10,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import signal
-import sys
 from typing import Any
 
-from monitor.config import Config, ConfigError, load_config
+from monitor.commands.shared import read_config
+from monitor.config import Config
 
 
 def register(subparsers: Any) -> None:
@@ -23,10 +23,8 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        config = load_config(args.config)
-    except ConfigError as exc:
-        print(f"prevent-monitor: {exc}", file=sys.stderr)
+    config = read_config(args.config)
+    if config is None:
         return 2
     from monitor.console.accounts import FIRST_ADMIN, ensure_first_admin
     from monitor.store.database import is_sqlite, make_engine, make_sessionmaker

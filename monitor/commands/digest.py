@@ -19,7 +19,7 @@ from alerts.digest import build_digest, digest_period, render_digest, send_diges
 from alerts.mail import Mailer
 from alerts.settings import DigestSettings
 from alerts.store import AlertStore
-from monitor.config import ConfigError, load_config
+from monitor.commands.shared import read_config
 from monitor.store import make_engine, resolve_database_url, upgrade
 
 
@@ -42,10 +42,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        config = load_config(args.config)
-    except ConfigError as exc:
-        print(f"prevent-monitor: {exc}", file=sys.stderr)
+    config = read_config(args.config)
+    if config is None:
         return 2
     settings: DigestSettings = getattr(config, "digest", None) or DigestSettings()
     problems = settings.check()

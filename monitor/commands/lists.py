@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from filters.policy import Policy, PolicyError
-from monitor.commands.policyargs import add_policy_options, policy_path
+from monitor.commands.shared import add_policy_options, policy_path
 from monitor.listimport import IMPORT_KINDS, ImportError_, import_list
 
 

@@ -6,6 +6,8 @@ import argparse
 import os
 import sys
 
+from monitor.commands.shared import read_config
+
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser(
@@ -35,13 +37,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from monitor.config import ConfigError, load_config
     from monitor.logs import setup_logging
 
-    try:
-        config = load_config(args.config)
-    except ConfigError as exc:
-        print(f"prevent-monitor: {exc}", file=sys.stderr)
+    config = read_config(args.config)
+    if config is None:
         return 2
     setup_logging(config.logging.level, as_json=config.logging.json, part="gateway")
     from monitor.gateway.proxy import proxy_options, run_proxy

@@ -6,7 +6,7 @@ import argparse
 import asyncio
 import sys
 
-from monitor.config import ConfigError, load_config
+from monitor.commands.shared import read_config
 from monitor.logs import setup_logging
 
 
@@ -22,10 +22,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        config = load_config(args.config)
-    except ConfigError as exc:
-        print(f"prevent-monitor: {exc}", file=sys.stderr)
+    config = read_config(args.config)
+    if config is None:
         return 2
     setup_logging(config.logging.level, as_json=config.logging.json, part="daemon")
     from monitor.daemon import Supervisor, parts_for

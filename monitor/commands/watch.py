@@ -25,7 +25,8 @@ from alerts.watcher import Watcher, run_watcher
 from filters.live import LivePolicy
 from filters.policy import PolicyError
 from monitor import metrics
-from monitor.config import Config, ConfigError, load_config
+from monitor.commands.shared import read_config
+from monitor.config import Config
 from monitor.logs import setup_logging
 from monitor.store import make_engine, upgrade
 from monitor.store.database import is_sqlite
@@ -49,10 +50,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        config = load_config(args.config)
-    except ConfigError as exc:
-        print(f"prevent-monitor: {exc}", file=sys.stderr)
+    config = read_config(args.config)
+    if config is None:
         return 2
     setup_logging(config.logging.level, as_json=config.logging.json, part="watcher")
     problems = config.watcher.check() + config.digest.check()
