@@ -615,7 +615,7 @@ class Policy:
         verb = {Action.BLOCK: "blocked", Action.FLAG: "allowed but recorded"}.get(
             action, str(action)
         )
-        return f"{found}; {verb} for group {group!r}"
+        return f"{found}; {verb} for the {group} group"
 
     def _allow(self, url: NormalisedURL, group: str, search_terms: str | None) -> Decision:
         return Decision(
