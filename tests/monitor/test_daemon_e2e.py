@@ -194,6 +194,20 @@ def test_daemon_end_to_end(daemon: dict[str, object]) -> None:
         line for line in log.read_text().splitlines() if "client" in line.lower()
     )
 
+    # A part that dies is restarted by the supervisor, and serves again.
+    gateway_pid = subprocess.run(
+        ["pgrep", "-P", str(process.pid), "-f", "monitor.cli proxy"],
+        capture_output=True,
+        text=True,
+    ).stdout.split()[0]
+    os.kill(int(gateway_pid), signal.SIGKILL)
+    wait_for(lambda: '"restarts": 1' in get(ports["m1"], "/healthz"), 30, "the gateway's restart")
+    wait_for(
+        lambda: through_proxy(ports["proxy"], "http://b.extremist.test/")[0] == 403,
+        60,
+        "the restarted gateway",
+    )
+
     # Blocked requests to 25 distinct hosts right before SIGTERM: every one must be stored.
     for n in range(25):
         assert through_proxy(ports["proxy"], f"http://h{n}.extremist.test/")[0] == 403
