@@ -9,6 +9,7 @@ protocol (`OK status=302 url=...` to redirect a blocked request to the block pag
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import sys
@@ -66,6 +67,9 @@ def run(args: argparse.Namespace) -> int:
     except PolicyError as exc:
         print(f"prevent-monitor check: {exc}", file=sys.stderr)
         return 2
+    # The policy is built once and lives as long as the process: keep the collector from
+    # walking its million entries again and again (a pause in the middle of a stream).
+    gc.freeze()
     checker = Checker(policy, args, when)
     if args.stdin:
         checker.stream(sys.stdin.buffer, sys.stdout)
