@@ -51,6 +51,7 @@ from monitor.gateway.identity import (
     parse_networks,
 )
 from monitor.gateway.reload import PolicyReloader
+from monitor.gateway.requesturl import RequestURLs
 
 log = logging.getLogger("prevent_monitor.gateway")
 
@@ -103,6 +104,12 @@ class Gateway:
         self.faults = 0
         self.decisions: dict[str, int] = dict.fromkeys((a.value for a in Action), 0)
         self.events_submitted = 0
+        self.urls = RequestURLs()
+        # read on every response: kept here, as mitmproxy's option lookup is not free
+        self.page_scan = True
+        self.page_limit = pagescan.DEFAULT_LIMIT
+        # the labelled Prometheus counters, looked up once per (action, category)
+        self._counters: dict[tuple[str, str | None], Any] = {}
 
     # --- options ---------------------------------------------------------------------------
 
@@ -203,8 +210,14 @@ class Gateway:
             raise exceptions.OptionsError(
                 f"gateway_fail_mode {options.gateway_fail_mode!r}: use closed or open"
             )
-        if "gateway_page_limit" in updated and options.gateway_page_limit < 1:
-            raise exceptions.OptionsError("gateway_page_limit must be a positive number of bytes")
+        if "gateway_page_limit" in updated:
+            if options.gateway_page_limit < 1:
+                raise exceptions.OptionsError(
+                    "gateway_page_limit must be a positive number of bytes"
+                )
+            self.page_limit = options.gateway_page_limit
+        if "gateway_page_scan" in updated:
+            self.page_scan = options.gateway_page_scan
         if "gateway_reload_interval" in updated and options.gateway_reload_interval < 0:
             raise exceptions.OptionsError("gateway_reload_interval must be 0 or more seconds")
         if "gateway_device_map" in updated:
@@ -467,8 +480,9 @@ class Gateway:
         with self._guard(flow, "requestheaders"):
             policy = self._policy()
             person = self._who(flow, policy)
+            url, pretty_host = self.urls.of(flow.request)
             started = time.perf_counter()
-            decision = policy.decide(flow.request.pretty_url, group=person.group)
+            decision = policy.decide(url, group=person.group)
             metrics.DECISION_SECONDS.observe(time.perf_counter() - started)
             self._count(decision)
             event_id = self._record(decision, person) if decision.recorded else None
@@ -478,7 +492,7 @@ class Gateway:
                 return
             group = policy.groups.get(person.group or "")
             if group is not None and group.safe_search:
-                safesearch.enforce(flow.request)
+                safesearch.enforce(flow.request, pretty_host)
 
     def responseheaders(self, flow: http.HTTPFlow) -> None:
         if flow.error or not flow.live or flow.response is None:
@@ -487,11 +501,19 @@ class Gateway:
         if verdict is None or verdict.decision.blocks:
             return  # our own block page, or a flow we did not decide (e.g. a 407)
         with self._guard(flow, "responseheaders", respond_now=False):
-            limit = ctx.options.gateway_page_limit
-            if ctx.options.gateway_page_scan and pagescan.should_scan(flow, limit):
-                flow.metadata[SCAN_KEY] = True
+            limit = self.page_limit
+            kind = self._scan_type(flow)
+            if kind is not None:
+                flow.metadata[SCAN_KEY] = kind  # (media type, charset), for `response`
             elif pagescan.worth_streaming(flow.response, limit):
                 flow.response.stream = True
+
+    def _scan_type(self, flow: http.HTTPFlow) -> tuple[str, str | None] | None:
+        if not self.page_scan or self.live is None:
+            return None
+        if not self.live.current.stats.page_phrases:
+            return None  # nothing could match: the body streams or passes as if unscanned
+        return pagescan.scan_type(flow, self.page_limit)
 
     async def response(self, flow: http.HTTPFlow) -> None:
         if flow.error or not flow.live or flow.response is None or self.live is None:
@@ -499,16 +521,17 @@ class Gateway:
         if flow.metadata.get(FAULT_KEY):
             flow.response = self._error_response(flow)
             return
-        if not flow.metadata.get(SCAN_KEY):
+        kind = flow.metadata.get(SCAN_KEY)
+        if not kind:
             return
         verdict: Verdict = flow.metadata[METADATA_KEY]
         with self._guard(flow, "response"):
-            limit = ctx.options.gateway_page_limit
+            limit = self.page_limit
             body = pagescan.page_bytes(flow.response, limit)
             if not body:
                 return
             policy = self.live.current
-            media, charset = pagescan.media_type(flow.response)
+            media, charset = kind
             score = policy.score_page
             args = (body, media)
             kwargs = {
@@ -563,8 +586,16 @@ class Gateway:
         )
 
     def _count(self, decision: Decision) -> None:
-        self.decisions[decision.action.value] += 1
-        metrics.DECISIONS.labels(decision.action.value, decision.category or "none").inc()
+        action = decision.action.value
+        self.decisions[action] += 1
+        key = (action, decision.category)
+        counter = self._counters.get(key)
+        if counter is None:
+            if len(self._counters) > 1024:  # categories come from the policy: few, but bounded
+                self._counters.clear()
+            counter = metrics.DECISIONS.labels(action, decision.category or "none")
+            self._counters[key] = counter
+        counter.inc()
 
     def _status(self) -> dict[str, Any]:
         return {"faults": self.faults, "decisions": dict(self.decisions)}

@@ -52,18 +52,27 @@ def media_type(response: http.Response) -> tuple[str, str | None]:
 
 def should_scan(flow: http.HTTPFlow, limit: int) -> bool:
     """Decide at response headers: hold this body back for scoring, or let it stream."""
+    return scan_type(flow, limit) is not None
+
+
+def scan_type(flow: http.HTTPFlow, limit: int) -> tuple[str, str | None] | None:
+    """`should_scan`, answered with the body's media type and charset (kept for the scoring, so
+    the header is read once), or None when the body is not scored."""
     response = flow.response
     if response is None or flow.request.method == "HEAD":
-        return False
+        return None
     if response.status_code < 200 or response.status_code in _NO_BODY:
-        return False
-    if media_type(response)[0] not in SCANNED_TYPES:
-        return False
+        return None
+    kind = media_type(response)
+    if kind[0] not in SCANNED_TYPES:
+        return None
     if response.headers.get("content-encoding", "").strip().lower() not in _ENCODINGS:
-        return False
+        return None
     length = response.headers.get("content-length", "")
     # Compressed bodies inflate: a compressed length over the bound is certainly over it.
-    return not (length.isdigit() and int(length) > limit)
+    if length.isdigit() and int(length) > limit:
+        return None
+    return kind
 
 
 def worth_streaming(response: http.Response, limit: int) -> bool:

@@ -37,9 +37,12 @@ YOUTUBE_HOSTS = frozenset(
 )
 
 
-def enforce(request: http.Request) -> str | None:
-    """Make this request a safe one if it goes to a search engine; the engine's name if so."""
-    host = request.pretty_host.lower().rstrip(".")
+def enforce(request: http.Request, pretty_host: str | None = None) -> str | None:
+    """Make this request a safe one if it goes to a search engine; the engine's name if so.
+    `pretty_host` is `request.pretty_host`, when the caller has it already."""
+    if pretty_host is None:
+        pretty_host = request.pretty_host
+    host = pretty_host.lower().rstrip(".")
     if host in YOUTUBE_HOSTS:
         request.headers["YouTube-Restrict"] = "Strict"
         return "youtube"

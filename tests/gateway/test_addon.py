@@ -448,3 +448,27 @@ def test_bad_reload_keeps_policy_and_warns_it(
         assert gateway.reloader.reload_now().changed
         gateway.requestheaders(request_flow("http://newly-listed.test/"))
         assert recorder.events[-1].host == "newly-listed.test"
+
+
+def test_no_page_phrases_means_no_holding_back(
+    gateway: Gateway, recorder: Recorder, tmp_path: Path
+) -> None:
+    # With nothing to score, a page is treated like any unscored body (small ones buffered,
+    # big ones streamed) rather than held back for a score that must be 0.
+    shutil.copytree(POLICY_DIR, tmp_path / "policy")
+    policy = tmp_path / "policy" / "policy.yaml"
+    text = policy.read_text()
+    policy.write_text(
+        text.replace("  - {file: page.weighted, category: extremist-language}\n", "  []\n")
+    )
+    with taddons.context(gateway) as tctx:
+        tctx.configure(gateway, gateway_policy=str(policy))
+        assert gateway.live is not None and gateway.live.current.stats.page_phrases == 0
+        body = b"<html><body>" + b"<p>the zorblax uprising</p>" * 4 + b"</body></html>"
+        flow = page_flow(gateway, body)
+        gateway.responseheaders(flow)
+        assert SCAN_KEY not in flow.metadata
+        big = page_flow(gateway, body * 20_000)
+        big.response.headers["content-length"] = str(len(body) * 20_000)  # type: ignore[union-attr]
+        gateway.responseheaders(big)
+        assert big.response.stream  # type: ignore[union-attr]

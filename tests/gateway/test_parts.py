@@ -10,12 +10,15 @@ from pathlib import Path
 import brotli
 import pytest
 import zstandard
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from mitmproxy.test import tflow, tutils
 
 from filters.decision import Action, Decision
 from monitor.gateway import pagescan, safesearch
 from monitor.gateway.blockpage import BlockPage, review_link
 from monitor.gateway.identity import DeviceMap, DeviceMapError, forwarded_client, parse_networks
+from monitor.gateway.requesturl import RequestURLs
 
 # --- device map ----------------------------------------------------------------------------
 
@@ -180,3 +183,60 @@ def test_block_page_escapes_and_links_to_review() -> None:
     assert review_link("https://c.test/r?lang=en", "http://x.test/", "r").startswith(
         "https://c.test/r?lang=en&url="
     )
+
+
+# --- the URL a request is decided on -------------------------------------------------------
+
+_HOSTS = st.sampled_from(
+    ["allowed.test", "WWW.Blocked.Test", "blocked.test.", "xn--bcher-kva.example",
+     "bücher.example", "10.0.0.1", "[::1]", "::1", "a_b.test", "bad host", "evil.test@x.test",
+     "x.test/y", "", "café.test", "-x-.test", "*.test"]
+)
+_PORTS = st.sampled_from(["", ":80", ":443", ":8080", ":0", ":99999", ":x", ":"])
+# one for every example, so a parse remembered for one request is tried on the others
+_SHARED_URLS = RequestURLs(capacity=8)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.sampled_from(["http", "https"]),
+    st.one_of(st.tuples(_HOSTS, _PORTS).map("".join), st.text(max_size=30)),
+    st.sampled_from(["/", "/a/b?q=1", "*", "/%41?x=%zz", ""]),
+    st.booleans(),
+)
+def test_request_urls_are_mitmproxys_pretty_url_and_host(
+    scheme: str, host_header: str, path: str, http2: bool
+) -> None:
+    urls = _SHARED_URLS
+    request = tutils.treq(scheme=scheme.encode(), host="origin.test", port=8443)
+    request.http_version = "HTTP/2.0" if http2 else "HTTP/1.1"
+    request.path = path
+    if http2:
+        request.authority = host_header
+    else:
+        request.headers["Host"] = host_header
+    expected = (request.pretty_url, request.pretty_host)
+    assert urls.of(request) == expected
+    assert urls.of(request) == expected  # from the remembered parse
+
+
+def test_request_urls_forget_when_full() -> None:
+    urls = RequestURLs(capacity=2)
+    for n in range(5):
+        request = tutils.treq(host="origin.test")
+        request.headers["Host"] = f"site{n}.test"
+        assert urls.of(request)[1] == f"site{n}.test"
+    assert len(urls._origins) <= 2
+
+
+def test_connect_requests_use_the_authority() -> None:
+    request = tutils.treq(method=b"CONNECT", authority=b"bank.test:443", path=b"")
+    assert request.first_line_format == "authority"
+    assert RequestURLs().of(request) == (request.pretty_url, request.pretty_host)
+
+
+def test_safe_search_takes_the_host_it_was_given() -> None:
+    request = tutils.treq(host="origin.test", path=b"/search?q=x")
+    request.headers["Host"] = "www.google.co.uk"
+    assert safesearch.enforce(request, "www.google.co.uk") == "google"
+    assert request.query["safe"] == "active"
