@@ -172,11 +172,15 @@ def fold(text: str) -> str:
     if not text:
         return ""
     chunks = text.split()
-    # Most chunks of a page are already cached: look them all up in one C-level pass, and only
-    # fold the misses in Python.
+    # Most chunks of a page are already cached: when all of them are, look up, drop the empty
+    # ones and join in one C-level pass (a miss stops it with KeyError) ...
+    try:
+        return " ".join(filter(None, map(_CACHE.__getitem__, chunks)))
+    except KeyError:
+        pass
+    # ... otherwise look them all up, and only fold the misses in Python.
     folded = list(map(_CACHE.get, chunks))
-    if None in folded:
-        _fold_misses(chunks, folded)
+    _fold_misses(chunks, folded)
     return " ".join(filter(None, folded))
 
 

@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from filters import textfold
 from filters.textfold import fold, fold_words
 
 
@@ -124,3 +125,19 @@ def test_fold_is_stable_under_refolding(text: str) -> None:
     # phrases and text both get folded, and policy code may fold a folded phrase again
     once = fold(text)
     assert fold(once) == once
+
+
+# Words that pages share, so the cached path (every chunk already folded once) is taken often.
+_PAGE_WORDS = st.sampled_from(
+    ["the", "School", "LIBRARY", "z0rblax", "b.a.d", "-", "|", "don't", "Zörbläx", "1984",
+     "h4te", "goood", "\u200bword", "(see", "end.", "ＺＯＲＢ", "\u0643\u062a\u0627\u0628", ""]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(_PAGE_WORDS, st.text(max_size=8)), max_size=40), st.text(" \n\t"))
+def test_fold_is_the_chunkwise_fold_cached_or_not(words: list[str], space: str) -> None:
+    text = (space or " ").join(words)
+    expected = " ".join(filter(None, map(textfold._fold_chunk, text.split())))
+    assert fold(text) == expected  # some chunks new to the cache
+    assert fold(text) == expected  # every chunk cached now (short ones)
