@@ -5,7 +5,12 @@ with `tests/gateway/loopback.py` sending every upstream to it, and drive the pro
 50 concurrent connections from loopback (absolute-URL requests from a Lua script). The second
 run adds the gateway addon with a 1,000,000-domain policy, phrase scanning on and events written
 to SQLite (2 % of requests are to flagged sites, 1 % to blocked ones). Prints requests/s and
-p50/p99 latency for each and the ratios.
+p50/p99 latency for each and the ratios; p50/p99 at one connection (the time a request spends in
+the proxy without queueing: at 50 connections on a saturated single-threaded proxy p50 is mostly
+the queue, ~connections / rate, so "added p50" there follows the throughput ratio); and
+mitmdump's CPU time per request, which is what sets throughput on a dedicated core and moves far
+less than requests/s when other work shares the machine. Each run starts measuring only once
+the addon answers (mitmdump listens before its scripts have loaded the policy).
 
     .venv/bin/python bench/gateway_bench.py [--domains 1000000] [--seconds 15] [--connections 50]
 """
