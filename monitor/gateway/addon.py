@@ -483,6 +483,12 @@ class Gateway:
             url, pretty_host = self.urls.of(flow.request)
             started = time.perf_counter()
             decision = policy.decide(url, group=person.group)
+            request = flow.request
+            if request.host != pretty_host and flow.client_conn.proxy_mode.type_name == "regular":
+                # A proxy request names the server mitmproxy connects to in its request line
+                # (or CONNECT); a Host header naming another site must not let it through.
+                target = policy.decide(request.url, group=person.group)
+                decision = stronger(decision, target)
             metrics.DECISION_SECONDS.observe(time.perf_counter() - started)
             self._count(decision)
             event_id = self._record(decision, person) if decision.recorded else None
@@ -599,6 +605,14 @@ class Gateway:
 
     def _status(self) -> dict[str, Any]:
         return {"faults": self.faults, "decisions": dict(self.decisions)}
+
+
+_STRENGTH = {Action.ALLOW: 0, Action.STUDY: 1, Action.FLAG: 2, Action.BLOCK: 3}
+
+
+def stronger(first: Decision, second: Decision) -> Decision:
+    """The decision that does more (block, then flag, then study); the first on a tie."""
+    return second if _STRENGTH[second.action] > _STRENGTH[first.action] else first
 
 
 addons = [Gateway()]

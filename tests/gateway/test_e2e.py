@@ -59,6 +59,15 @@ async def test_http_block_never_reaches_the_origin(proxy: Proxy, origin: Origin)
     assert event["event_id"] in page  # the reference number on the page
 
 
+async def test_host_header_cannot_smuggle_a_blocked_server(proxy: Proxy, origin: Origin) -> None:
+    # The request line names the blocked server; the Host header names an allowed one.
+    status, page = await fetch(
+        proxy, "http://www.extremist.test/join", headers={**PUPIL, "Host": "allowed.test"}
+    )
+    assert status == 403 and "This page is blocked" in page
+    assert "www.extremist.test" not in origin.hosts() and "allowed.test" not in origin.hosts()
+
+
 async def test_http_allow_passes_unrecorded(proxy: Proxy, origin: Origin) -> None:
     status, body = await fetch(proxy, "http://allowed.test/hello", headers=PUPIL)
     assert (status, body) == (200, "origin says hello: /hello")
