@@ -26,6 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from filters.live import LivePolicy  # noqa: E402
 from filters.policy import Policy  # noqa: E402
 
 SHIPPED = ROOT / "blocklists"
@@ -144,7 +145,9 @@ def bench_in_process(policy_path: Path, lines: list[str]) -> None:
     # A reload in a background thread must not pause decisions.
     done = threading.Event()
     worst = 0.0
-    reloads = threading.Thread(target=lambda: (Policy.load(policy_path), done.set()))
+    live = LivePolicy.load(policy_path)
+    policy = live.current
+    reloads = threading.Thread(target=lambda: (live.reload(force=True), done.set()))
     reloads.start()
     count = 0
     while not done.is_set():

@@ -21,8 +21,9 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1  # bump when what a list compiles to changes
-CHUNK = 50_000
+FORMAT_VERSION = 2  # bump when what a list compiles to changes
+CHUNK = 5_000
+_MAGIC = "prevent-monitor domains"
 
 
 def cache_dir() -> Path | None:
@@ -47,22 +48,55 @@ def _cache_file(path: Path, fmt: str) -> Path | None:
     return folder / (hashlib.sha256(key.encode()).hexdigest()[:32] + ".domains.marshal")
 
 
-def load_domains(path: Path, fmt: str) -> Iterator[tuple[list[str], list[int]]] | None:
-    """Chunks of (domains, lines) from the cache, or None when there is no valid cache."""
+def load_domains(path: Path, fmt: str) -> list[tuple[list[str], list[int]]] | None:
+    """The cached (domains, lines) chunks, or None when there is no usable cache. A damaged
+    cache file is logged and ignored (the list is read again), never an error."""
     cached = _cache_file(path, fmt)
     if cached is None or not cached.is_file():
         return None
-    return _chunks(cached)
+    try:
+        records: list[object] = list(_chunks(cached))
+    except (OSError, ValueError, EOFError, TypeError, OverflowError, MemoryError) as exc:
+        log.warning("ignoring the damaged list cache %s: %s", cached, exc)
+        return None
+    # The header says how many entries the file holds: a short or damaged file is not a list.
+    header = records[0] if records else None
+    chunks = records[1:]
+    whole = (
+        isinstance(header, tuple)
+        and len(header) == 2
+        and header[0] == _MAGIC
+        and all(_well_formed(chunk) for chunk in chunks)
+        and header[1] == sum(len(chunk[0]) for chunk in chunks)  # type: ignore[index, misc]
+    )
+    if not whole:
+        log.warning("ignoring the damaged list cache %s", cached)
+        return None
+    return chunks  # type: ignore[return-value]
 
 
-def _chunks(cached: Path) -> Iterator[tuple[list[str], list[int]]]:
+def _well_formed(chunk: object) -> bool:
+    return (
+        isinstance(chunk, tuple)
+        and len(chunk) == 2
+        and isinstance(chunk[0], list)
+        and isinstance(chunk[1], list)
+        and len(chunk[0]) == len(chunk[1])
+    )
+
+
+def _chunks(cached: Path) -> Iterator[object]:
+    # Each chunk is length-prefixed and read whole before marshal.loads(): marshal.load() on a
+    # file reads object by object, holding the interpreter ten times longer.
     with cached.open("rb") as handle:
         while True:
-            try:
-                chunk = marshal.load(handle)
-            except EOFError:
+            size = handle.read(8)
+            if not size:
                 return
-            yield chunk
+            if len(size) < 8:
+                raise ValueError("truncated chunk header")
+            data = handle.read(int.from_bytes(size, "little"))
+            yield marshal.loads(data)
 
 
 def store_domains(path: Path, fmt: str, domains: list[str], lines: list[int]) -> None:
@@ -74,8 +108,13 @@ def store_domains(path: Path, fmt: str, domains: list[str], lines: list[int]) ->
         cached.parent.mkdir(parents=True, exist_ok=True)
         tmp = cached.with_name(f"{cached.name}.{os.getpid()}.tmp")
         with tmp.open("wb") as handle:
+            header = marshal.dumps((_MAGIC, len(domains)))
+            handle.write(len(header).to_bytes(8, "little"))
+            handle.write(header)
             for start in range(0, len(domains), CHUNK):
-                marshal.dump((domains[start : start + CHUNK], lines[start : start + CHUNK]), handle)
+                data = marshal.dumps((domains[start : start + CHUNK], lines[start : start + CHUNK]))
+                handle.write(len(data).to_bytes(8, "little"))
+                handle.write(data)
         tmp.replace(cached)
     except OSError as exc:
         log.warning("cannot write the list cache %s: %s", cached, exc)

@@ -8,8 +8,11 @@ The caller decides where reloading runs (the gateway does it in a worker thread)
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,7 +44,8 @@ class LivePolicy:
     @classmethod
     def load(cls, path: str | Path) -> LivePolicy:
         """The first load: a policy that does not load stops start-up (PolicyError)."""
-        policy = Policy.load(path)
+        with _quiet_collector():
+            policy = Policy.load(path)
         live = cls(Path(path), policy)
         live._stamps = _stamps(policy)
         return live
@@ -58,7 +62,8 @@ class LivePolicy:
             started = time.perf_counter()
             stamps = _stamps(self.current)
             try:
-                policy = Policy.load(self.path)
+                with _quiet_collector():
+                    policy = Policy.load(self.path)
             except PolicyError as exc:
                 # Remember the stamps so a bad file is reported once, not on every poll.
                 self._stamps = stamps
@@ -68,12 +73,13 @@ class LivePolicy:
                 self.last_result = result
                 return result
             changed = policy.version != self.current.version
-            self.current = policy
+            old, self.current = self.current, policy
             self._stamps = _stamps(policy)
             self.loaded_at = time.time()
             result = ReloadResult(changed, policy.version, (), time.perf_counter() - started)
             self.last_result = result
-            return result
+        _retire(old)
+        return result
 
 
 def _stamps(policy: Policy) -> dict[Path, tuple[int, int] | None]:
@@ -86,3 +92,34 @@ def _stamps(policy: Policy) -> dict[Path, tuple[int, int] | None]:
             continue
         stamps[path] = (stat.st_mtime_ns, stat.st_size)
     return stamps
+
+
+# A decision takes microseconds; one that took the old policy just before the swap has long
+# finished after this many seconds, so its tables can go.
+RETIRE_AFTER = 1.0
+
+
+def _retire(old: Policy) -> None:
+    """Free a replaced policy without a long pause for the decisions on other threads."""
+    time.sleep(RETIRE_AFTER)
+    old.release(lambda: time.sleep(0))
+
+
+@contextmanager
+def _quiet_collector() -> Iterator[None]:
+    """Build a policy without the cyclic garbage collector running, then freeze what exists.
+
+    Building a million-entry policy allocates millions of objects, which triggers full
+    collections that walk every live container while holding the interpreter: a 100 ms pause for
+    the decisions on other threads. The policy has no reference cycles (reference counting frees
+    an old one), so the collector is held off while it is built and the result moved out of its
+    way (gc.freeze) afterwards.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+        gc.freeze()

@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import time as _time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -258,6 +258,13 @@ class Policy:
                 pass
         known = self.categories.get(category)
         return known.severity if known else Severity.MEDIUM
+
+    def release(self, pause: Callable[[], None]) -> None:
+        """Free the big tables gradually (see `DomainTable.release`). Only for a policy that no
+        decision can be using any more: `LivePolicy` calls it a while after a swap."""
+        self._block_domains.release(pause)
+        self._allow_domains.release(pause)
+        self._host_facts.clear()
 
     # --- who ---------------------------------------------------------------------------------
 

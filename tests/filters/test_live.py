@@ -7,6 +7,8 @@ import shutil
 import time
 from pathlib import Path
 
+import pytest
+
 from filters.live import LivePolicy
 
 DATA = Path(__file__).parent.parent / "data" / "policy"
@@ -51,3 +53,23 @@ def test_exemptions_file_appearing_later_is_picked_up(tmp_path: Path) -> None:
     assert live.files_changed()
     assert live.reload().changed
     assert live.current.decide("http://watched.test/").action.value == "study"
+
+
+def test_damaged_list_cache_is_ignored(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from filters import listcache
+    from filters.policy import Policy
+
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("PREVENT_MONITOR_CACHE_DIR", str(cache))
+    folder = tmp_path / "policy"
+    shutil.copytree(DATA, folder)
+    first = Policy.load(folder / "policy.yaml")  # writes the cache
+    files = list(cache.iterdir())
+    assert files, "the domain lists were cached"
+    for damage in (b"\xff" * 5, b"\x10\x00\x00\x00\x00\x00\x00\x00junk", b""):
+        for cached in files:
+            cached.write_bytes(damage)
+        again = Policy.load(folder / "policy.yaml")
+        assert again.decide("http://extremist.test/").blocks
+        assert again.stats.domains == first.stats.domains
+    assert listcache.CHUNK > 0
