@@ -28,9 +28,9 @@ def prepare(config: Config) -> list[str]:
     data.mkdir(parents=True, exist_ok=True)
     os.chmod(data, 0o700)
     _check_policy(config)
-    lines += _prepare_store(config)
+    lines += prepare_store(config)
     lines += _prepare_ca(config)
-    lines += _first_admin(config)
+    lines += first_admin(config)
     return lines
 
 
@@ -44,7 +44,7 @@ def _check_policy(config: Config) -> None:
         )
 
 
-def _prepare_store(config: Config) -> list[str]:
+def prepare_store(config: Config) -> list[str]:
     from monitor.store.database import is_sqlite, make_engine
     from monitor.store.migrate import current_revision, head_revision, upgrade
 
@@ -97,7 +97,7 @@ def _prepare_ca(config: Config) -> list[str]:
     ]
 
 
-def _first_admin(config: Config) -> list[str]:
+def first_admin(config: Config) -> list[str]:
     from monitor.console.accounts import FIRST_ADMIN, ensure_first_admin
     from monitor.store.database import make_engine, make_sessionmaker
 

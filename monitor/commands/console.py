@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import signal
+import sys
 from typing import Any
 
 from monitor.commands.shared import read_config
@@ -26,23 +27,14 @@ def run(args: argparse.Namespace) -> int:
     config = read_config(args.config)
     if config is None:
         return 2
-    from monitor.console.accounts import FIRST_ADMIN, ensure_first_admin
-    from monitor.store.database import is_sqlite, make_engine, make_sessionmaker
-    from monitor.store.migrate import upgrade
+    from monitor.firstrun import FirstRunError, first_admin, prepare_store
 
-    url = config.database_url()
-    if is_sqlite(url):
-        upgrade(url)
-    engine = make_engine(url)
     try:
-        with make_sessionmaker(engine)() as session:
-            password = ensure_first_admin(session)
-            session.commit()
-    finally:
-        engine.dispose()
-    if password:
-        print(f"console: first administrator {FIRST_ADMIN!r}, one-time password {password}")
-        print("  it is shown only now: sign in and change it")
+        for line in prepare_store(config) + first_admin(config):
+            print(line, flush=True)
+    except FirstRunError as exc:
+        print(f"prevent-monitor: {exc}", file=sys.stderr)
+        return 2
     return asyncio.run(_serve(config))
 
 
