@@ -8,8 +8,8 @@ Public entry points (each module's docstring says more):
   `DEFAULT_DATABASE_URL`.
 - `monitor.store.migrate.upgrade(database_url)`: bring a store to the newest schema.
 - `monitor.store.writer.EventWriter`: hand `FlaggedEvent`s over without waiting.
-- `monitor.store.queries`, `monitor.store.review`, `monitor.store.retention`,
-  `monitor.store.mentions`: what the console, the digest and the watcher call with a Session.
+- `monitor.store.queries`, `monitor.store.review`, `monitor.store.retention`: what the console
+  and the digest call with a Session. The watcher's own store calls are in `alerts.store`.
 """
 
 from monitor.store.database import (
