@@ -150,7 +150,9 @@ class Config:
     def path(self, value: str) -> Path:
         """A path from the config, relative to the config file's folder."""
         candidate = Path(value).expanduser()
-        return candidate if candidate.is_absolute() else Path(self.base_dir) / candidate
+        if candidate.is_absolute():
+            return candidate
+        return Path(os.path.normpath(Path(self.base_dir) / candidate))
 
 
 def load_config(path: str | Path | None) -> Config:
