@@ -24,7 +24,7 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    config = read_config(args.config)
+    config = read_config(args.config, part="console")
     if config is None:
         return 2
     from monitor.firstrun import FirstRunError, first_admin, prepare_store

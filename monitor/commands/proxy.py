@@ -37,12 +37,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from monitor.logs import setup_logging
 
-    config = read_config(args.config)
+    config = read_config(args.config, part="gateway")
     if config is None:
         return 2
-    setup_logging(config.logging.level, as_json=config.logging.json, part="gateway")
     from monitor.gateway.proxy import proxy_options, run_proxy
 
     options = proxy_options(config, instance=args.instance)

@@ -7,7 +7,6 @@ import asyncio
 import sys
 
 from monitor.commands.shared import read_config
-from monitor.logs import setup_logging
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -22,10 +21,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    config = read_config(args.config)
+    config = read_config(args.config, part="daemon")
     if config is None:
         return 2
-    setup_logging(config.logging.level, as_json=config.logging.json, part="daemon")
     from monitor.daemon import Supervisor, parts_for
     from monitor.firstrun import FirstRunError, prepare
 

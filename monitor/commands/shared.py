@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from monitor.config import Config, ConfigError, load_config
+from monitor.logs import setup_logging
 
 
 def add_policy_options(parser: argparse.ArgumentParser) -> None:
@@ -16,13 +17,17 @@ def add_policy_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def read_config(path: str | None) -> Config | None:
-    """The configuration, or None after printing why it is invalid (the caller exits 2)."""
+def read_config(path: str | None, *, part: str | None = None) -> Config | None:
+    """The configuration, or None after printing why it is invalid (the caller exits 2). A
+    long-running `part` (gateway, watcher, console, daemon) also gets its logging set up."""
     try:
-        return load_config(path)
+        config = load_config(path)
     except ConfigError as exc:
         print(f"prevent-monitor: {exc}", file=sys.stderr)
         return None
+    if part is not None:
+        setup_logging(config.logging.level, as_json=config.logging.json, part=part)
+    return config
 
 
 def policy_path(args: argparse.Namespace) -> Path | None:

@@ -27,7 +27,6 @@ from filters.policy import PolicyError
 from monitor import metrics
 from monitor.commands.shared import read_config
 from monitor.config import Config
-from monitor.logs import setup_logging
 from monitor.store import make_engine, upgrade
 from monitor.store.database import is_sqlite
 from monitor.store.writer import EventWriter
@@ -50,10 +49,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    config = read_config(args.config)
+    config = read_config(args.config, part="watcher")
     if config is None:
         return 2
-    setup_logging(config.logging.level, as_json=config.logging.json, part="watcher")
     problems = config.watcher.check() + config.digest.check()
     if problems:
         shown = "\n  ".join(problems)
