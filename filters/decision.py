@@ -19,6 +19,14 @@ class Action(StrEnum):
     FLAG = "flag"
     BLOCK = "block"
 
+    @property
+    def strength(self) -> int:
+        """How much the action does: allow < study < flag < block."""
+        return _STRENGTH[self]
+
+
+_STRENGTH = {Action.ALLOW: 0, Action.STUDY: 1, Action.FLAG: 2, Action.BLOCK: 3}
+
 
 class Severity(IntEnum):
     """How worried the Prevent lead should be. Stored as an integer so the console can rank
@@ -105,3 +113,8 @@ class Decision(NamedTuple):
 
 
 _SEVERITY_NAMES = {s: s.name.lower() for s in Severity}
+
+
+def stronger(first: Decision, second: Decision) -> Decision:
+    """The decision that does more (block, then flag, then study); the first on a tie."""
+    return second if second.action.strength > first.action.strength else first

@@ -40,7 +40,6 @@ from filters.weighted import PageScore, WeightedPhrase, WeightedPhrases
 MAX_HOST_FACTS = 200_000
 # Redirectors inside redirectors: three levels covers real chains, and bounds hostile ones.
 MAX_UNWRAP_DEPTH = 3
-_STRENGTH = {Action.ALLOW: 0, Action.STUDY: 1, Action.FLAG: 2, Action.BLOCK: 3}
 
 
 class PolicyError(Exception):
@@ -76,12 +75,6 @@ class _HostFacts:
 
 
 @dataclass(slots=True)
-class _CompiledList:
-    spec: ListSpec
-    entries: int = 0
-
-
-@dataclass(slots=True)
 class PolicyStats:
     domains: int = 0
     url_prefixes: int = 0
@@ -104,7 +97,7 @@ class Policy:
         self.categories = spec.categories
         self.groups = spec.groups
         self.stats = PolicyStats(exemptions=len(spec.exemptions))
-        self._lists: list[_CompiledList] = []
+        self._lists: list[ListSpec] = []
         self._block_domains = DomainTable()
         self._block_urls = UrlPrefixTable()
         self._block_regex = RegexSet()
@@ -147,7 +140,7 @@ class Policy:
         page: list[WeightedPhrase] = []
         for spec in self.spec.lists:
             index = len(self._lists)
-            self._lists.append(_CompiledList(spec))
+            self._lists.append(spec)
             fmt = spec.format or guess_format(spec.path)
             if spec.use in ("block", "allow") and fmt in ("domains", "hosts"):
                 count, found = self._load_domains(index, spec, fmt)
@@ -221,13 +214,13 @@ class Policy:
                 self._block_regex.add(entry.value, ref)
 
     def _category_slot(self, spec: ListSpec, category: str) -> int:
-        for index, compiled in enumerate(self._lists):
-            if compiled.spec.path == spec.path and compiled.spec.category == category:
+        for index, listed in enumerate(self._lists):
+            if listed.path == spec.path and listed.category == category:
                 return index
         clone = ListSpec(
             spec.path, spec.display, spec.format, category, spec.use, spec.name, spec.line
         )
-        self._lists.append(_CompiledList(clone))
+        self._lists.append(clone)
         return len(self._lists) - 1
 
     def _search_phrase(self, spec: ListSpec, entry: ListEntry) -> Phrase:
@@ -493,13 +486,13 @@ class Policy:
         for _pattern, ref in self._block_regex.lookup(key):
             index, line = unpack_ref(ref)
             hits.append(
-                self._list_hit(ref, f"regex:{self._lists[index].spec.name}:{line}", url, via)
+                self._list_hit(ref, f"regex:{self._lists[index].name}:{line}", url, via)
             )
         return hits
 
     def _list_hit(self, ref: int, rule: str, url: NormalisedURL, via: str | None) -> Hit:
         index, line = unpack_ref(ref)
-        spec = self._lists[index].spec
+        spec = self._lists[index]
         category = spec.category or "uncategorised"
         kind = self.categories[category].kind if category in self.categories else Kind.URL
         return Hit(category, rule, f"{spec.display}:{line}", kind, url, via)
@@ -512,7 +505,7 @@ class Policy:
             return None
         listed, ref = found[0]
         index, line = unpack_ref(ref)
-        return f"{listed} is on the study allowlist ({self._lists[index].spec.display}:{line})"
+        return f"{listed} is on the study allowlist ({self._lists[index].display}:{line})"
 
     def _lifted(self, hit: Hit, group: str, when: datetime) -> str | None:
         """Why a hit is allowed for study, or None."""
@@ -572,7 +565,7 @@ class Policy:
                 if lifted:
                     action, why = Action.STUDY, lifted
             severity = int(self._hit_severity(hit))
-            rank = (_STRENGTH[action], severity)
+            rank = (action.strength, severity)
             if best is None or rank > best[:2]:
                 best = (rank[0], rank[1], hit, action, why)
         if best is None:

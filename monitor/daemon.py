@@ -19,11 +19,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import signal
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from monitor.config import Config
@@ -47,7 +46,6 @@ class Part:
     restarts: int = 0
     backoff: float = 1.0
     last_exit: int | None = None
-    env: dict[str, str] = field(default_factory=dict)
 
     @property
     def running(self) -> bool:
@@ -112,7 +110,7 @@ class Supervisor:
 
     async def _start(self, part: Part) -> None:
         part.process = await asyncio.create_subprocess_exec(
-            *part.argv, env={**os.environ, **part.env}, start_new_session=True
+            *part.argv, start_new_session=True
         )
         part.started_at = time.monotonic()
         log.info("started %s (pid %s)", part.name, part.process.pid)

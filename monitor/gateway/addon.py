@@ -35,7 +35,7 @@ from mitmproxy.net.tls import starts_like_tls_record
 from mitmproxy.proxy import commands, events, layer
 from mitmproxy.proxy.layers.tls import parse_client_hello
 
-from filters.decision import Action, Decision
+from filters.decision import Action, Decision, stronger
 from filters.live import LivePolicy
 from filters.policy import Policy, PolicyError
 from monitor import metrics
@@ -605,14 +605,6 @@ class Gateway:
 
     def _status(self) -> dict[str, Any]:
         return {"faults": self.faults, "decisions": dict(self.decisions)}
-
-
-_STRENGTH = {Action.ALLOW: 0, Action.STUDY: 1, Action.FLAG: 2, Action.BLOCK: 3}
-
-
-def stronger(first: Decision, second: Decision) -> Decision:
-    """The decision that does more (block, then flag, then study); the first on a tie."""
-    return second if _STRENGTH[second.action] > _STRENGTH[first.action] else first
 
 
 addons = [Gateway()]

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
-import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from email.message import Message
@@ -25,6 +24,7 @@ from alerts.store import AlertStore
 from filters.policy import Policy
 from monitor.store import make_engine, upgrade
 from tests.alerts.feeds import POLICY, SCHOOL
+from tests.localnet import free_port
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -159,12 +159,6 @@ class Inbox:
         )
         self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
         return "250 OK"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass

@@ -9,7 +9,6 @@ every upstream connection to the origin: nothing can reach the internet.
 from __future__ import annotations
 
 import asyncio
-import datetime
 import shutil
 import socket
 import sqlite3
@@ -24,10 +23,8 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+
+from tests.localnet import free_port, self_signed
 
 ROOT = Path(__file__).parents[2]
 MITMDUMP = ROOT / ".venv" / "bin" / "mitmdump"
@@ -37,39 +34,6 @@ POLICY_DIR = ROOT / "tests" / "data" / "policy"
 
 PAGE_BLOCK = "<html><body>" + "<p>the zorblax uprising</p>" * 4 + "</body></html>"
 PAGE_FLAG = "<html><body>" + "<p>the zorblax uprising</p>" * 2 + "</body></html>"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def self_signed(folder: Path) -> tuple[Path, Path]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "origin.test")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=7))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName("origin.test")]), False)
-        .sign(key, hashes.SHA256())
-    )
-    cert_file, key_file = folder / "origin.pem", folder / "origin.key"
-    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_file, key_file
 
 
 @dataclass
@@ -101,7 +65,7 @@ def _origin_app(origin: Origin) -> web.Application:
 @pytest.fixture(scope="session")
 def origin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Origin]:
     folder = tmp_path_factory.mktemp("origin")
-    cert_file, key_file = self_signed(folder)
+    cert_file, key_file = self_signed(folder, "origin.test", "origin")
     tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     tls.load_cert_chain(cert_file, key_file)
     result = Origin(free_port(), free_port())

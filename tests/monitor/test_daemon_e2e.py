@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -19,6 +18,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.localnet import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 POLICY = ROOT / "tests" / "data" / "policy" / "policy.yaml"
@@ -41,12 +42,6 @@ FEED = """<?xml version="1.0" encoding="utf-8"?>
   </entry>
 </feed>
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_for(check: object, timeout: float, what: str) -> None:
