@@ -62,11 +62,6 @@ FEED_CONSECUTIVE_ERRORS = Gauge(
 )
 
 
-def record_decision(action: str, category: str | None, seconds: float) -> None:
-    DECISIONS.labels(action, category or "none").inc()
-    DECISION_SECONDS.observe(seconds)
-
-
 def set_policy(version: str, loaded_at: float | None = None) -> None:
     POLICY_VERSION.clear()
     POLICY_VERSION.labels(version).set(1)
