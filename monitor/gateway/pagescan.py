@@ -12,12 +12,17 @@ stops there, so a compression bomb costs `limit` bytes of memory, not its inflat
 
 from __future__ import annotations
 
-import io
 import zlib
 
-import brotli
-import zstandard
 from mitmproxy import http
+from mitmproxy.net import encoding as mitmproxy_codecs
+
+# The codecs mitmproxy itself imported for its own decoding (brotli; zstd from `compression` or
+# `backports`, by Python version). Taking the very modules it chose means the gateway can never
+# need a codec that mitmproxy did not install. Its `decode()` has no output bound, so the bounded
+# decompression below is ours; tests decode every encoding through these modules.
+_brotli = mitmproxy_codecs.brotli
+_zstd = mitmproxy_codecs.zstd
 
 DEFAULT_LIMIT = 2_000_000
 STREAM_ABOVE = 256 * 1024  # unscored bodies bigger than this (or of unknown size) stream
@@ -97,10 +102,9 @@ def page_bytes(response: http.Response, limit: int) -> bytes:
             except zlib.error:  # raw deflate without the zlib header, as some servers send
                 return zlib.decompressobj(-zlib.MAX_WBITS).decompress(raw, limit)
         if encoding == "br":
-            return brotli.Decompressor().process(raw, output_buffer_limit=limit)[:limit]
+            return _brotli.Decompressor().process(raw, output_buffer_limit=limit)[:limit]
         if encoding == "zstd":
-            reader = zstandard.ZstdDecompressor().stream_reader(io.BytesIO(raw))
-            return reader.read(limit)
-    except (zlib.error, brotli.error, zstandard.ZstdError):
+            return _zstd.ZstdDecompressor().decompress(raw, max_length=limit)
+    except (zlib.error, _brotli.error, _zstd.ZstdError):
         return b""
     return b""
