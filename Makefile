@@ -1,8 +1,19 @@
 # Two commands for a newcomer: `make run` and `make test`. Everything else is a helper of those.
+#
+# Both install exactly the dependency set in uv.lock (the set the tests passed with), never a
+# fresh resolution: `uv sync --locked` refuses to run when the lock no longer matches
+# pyproject.toml. `make lock` re-resolves it (see docs/dependencies.md for pinning and upgrades).
 SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 CONFIG ?= deploy/demo.yaml
+
+# uv itself is pinned here and installed beside the project (not into the venv it manages).
+UV_VERSION := 0.13.9
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+export UV_PYTHON_DOWNLOADS := never
 
 # A Python >= 3.12: the newest of python3.13/python3.12 on PATH or under pyenv.
 PYTHON ?= $(shell for p in python3.13 python3.12 \
@@ -11,27 +22,46 @@ PYTHON ?= $(shell for p in python3.13 python3.12 \
 	  $$p -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null && { echo $$p; break; }; \
 	done)
 
-.PHONY: run test lint bench venv clean
+.PHONY: run test lint deps lock lock-check bench venv clean
 
-$(VENV)/.installed: pyproject.toml
+$(UV):
 	@test -n "$(PYTHON)" || { echo "No Python >= 3.12 found: install python3.12 (or set PYTHON=/path/to/python3.12)" >&2; exit 1; }
-	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PYTHON) -m pip install -q --disable-pip-version-check --target $(TOOLS) uv==$(UV_VERSION)
+
+$(VENV)/.installed: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --locked --extra dev --python $(PYTHON)
 	touch $@
 
 venv: $(VENV)/.installed
 
+lock: | $(UV)
+	$(UV) lock --python $(PYTHON)
+
+# Fails when uv.lock no longer matches pyproject.toml (CI runs it before anything else).
+lock-check: | $(UV)
+	@$(UV) lock --check --python $(PYTHON) || { \
+	  echo "uv.lock does not match pyproject.toml: run 'make lock' and commit uv.lock" >&2; exit 1; }
+
 run: venv
 	$(VENV)/bin/prevent-monitor run --config $(CONFIG)
 
-test: venv
+# An import of a package that pyproject.toml does not declare fails here, before any test runs.
+# The product's code may import only its declared dependencies; tests and benchmarks may also
+# import the dev extra (and, being many small files, are not checked for unused ones).
+deps: venv
+	$(VENV)/bin/deptry filters monitor alerts
+	$(VENV)/bin/deptry tests bench --exclude '\.venv' --ignore DEP002,DEP004 \
+	  $(foreach p,filters monitor alerts bench tests,--known-first-party $(p))
+
+lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
+
+test: deps lint
 	$(VENV)/bin/pytest -q $(PYTEST_ARGS)
 
 bench: venv
 	$(PY) bench/policy_bench.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(TOOLS) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
