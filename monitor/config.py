@@ -28,7 +28,11 @@ from monitor.console.settings import ConsoleSettings
 from monitor.gateway.settings import GatewaySettings
 from monitor.setting import setting
 
-DEFAULT_CONFIG_NAME = "prevent-monitor.yaml"
+# Which file every command reads, in order: --config, else $PREVENT_MONITOR_CONFIG, else the
+# default path the systemd units and the deploy guide use. No command falls back to built-in
+# defaults silently: that is how a second, empty store used to appear beside the real one.
+ENV_CONFIG = "PREVENT_MONITOR_CONFIG"
+DEFAULT_CONFIG_PATH = "/etc/prevent-monitor/prevent-monitor.yaml"
 
 
 class ConfigError(Exception):
@@ -76,8 +80,11 @@ class DatabaseSettings:
 class MetricsSettings:
     host: str = setting("127.0.0.1", "Address the /metrics and /healthz endpoints listen on.")
     daemon_port: int = setting(9460, "Port of the supervisor's /healthz and /metrics (0: off).")
-    gateway_port: int = setting(9461, "Port of the gateway's /healthz and /metrics (0: off).")
-    watcher_port: int = setting(9462, "Port of the watcher's /healthz and /metrics (0: off).")
+    gateway_port: int = setting(
+        9461,
+        "Port of the gateway's /healthz and /metrics (0: off); gateway process N uses this + N.",
+    )
+    watcher_port: int = setting(9459, "Port of the watcher's /healthz and /metrics (0: off).")
 
 
 @dataclass(slots=True)
@@ -155,6 +162,68 @@ class Config:
         return Path(os.path.normpath(Path(self.base_dir) / candidate))
 
 
+# How many gateway processes (`proxy --instance 0 .. N-1`) one machine may run; each adds N to
+# its proxy and metrics ports, so the defaults are spaced to stay apart for all of them.
+MAX_GATEWAY_INSTANCES = 32
+
+
+def ports(config: Config, instance: int = 0) -> dict[str, int]:
+    """Every TCP port the daemon's parts listen on (gateway process `instance`), by key path.
+    Ports set to 0 (off) are left out."""
+    every = {
+        "gateway.listen_port": config.gateway.listen_port + instance,
+        "metrics.gateway_port": config.metrics.gateway_port + instance
+        if config.metrics.gateway_port
+        else 0,
+        "console.port": config.console.port,
+        "metrics.daemon_port": config.metrics.daemon_port,
+        "metrics.watcher_port": config.metrics.watcher_port,
+        "demo.feed_port": config.demo.feed_port if config.demo.feed_folder else 0,
+    }
+    return {key: port for key, port in every.items() if port}
+
+
+def port_clashes(config: Config, instance: int = 0) -> list[str]:
+    """Problems for two parts (or gateway process `instance` and another part) on one port."""
+    seen: dict[int, str] = {}
+    problems = []
+    for key, port in ports(config, instance).items():
+        if port in seen:
+            where = f" for gateway process {instance}" if instance else ""
+            problems.append(
+                f"{key}: port {port} is already {seen[port]}'s{where}; give each part its own"
+            )
+            continue
+        seen[port] = key
+    return problems
+
+
+def find_config(explicit: str | Path | None) -> Path:
+    """The configuration file a command uses: `explicit` (--config), else $PREVENT_MONITOR_CONFIG,
+    else `DEFAULT_CONFIG_PATH`. Raises ConfigError naming the file it looked for when there is
+    none, so no command ever runs on an unintended default store."""
+    if explicit:
+        return Path(explicit)
+    if os.environ.get(ENV_CONFIG):
+        return Path(os.environ[ENV_CONFIG])
+    default = Path(DEFAULT_CONFIG_PATH)
+    if default.is_file():
+        return default
+    raise ConfigError(
+        str(default),
+        [
+            f"there is no configuration file: looked for {default} (the default), as neither "
+            f"--config nor ${ENV_CONFIG} names one. Pass --config FILE or set {ENV_CONFIG}=FILE "
+            "(the demo's is deploy/demo.yaml)."
+        ],
+    )
+
+
+def read_config_file(explicit: str | Path | None) -> Config:
+    """`load_config(find_config(explicit))`: what every command calls."""
+    return load_config(find_config(explicit))
+
+
 def load_config(path: str | Path | None) -> Config:
     """Read and check a config file; `None` gives the defaults (plus environment secrets)."""
     if path is None:
@@ -178,6 +247,8 @@ def load_config(path: str | Path | None) -> Config:
         raise ConfigError(str(file), ["(top): expected a mapping of settings"])
     config = _build(Config, raw, "", problems)
     _apply_secrets(config, "", problems)
+    if not problems:
+        problems += port_clashes(config)
     if problems:
         raise ConfigError(str(file), problems)
     config.source = str(file)
@@ -300,6 +371,9 @@ def describe(config: Config) -> str:
     """`config show`: the effective configuration as commented YAML, secrets hidden."""
     lines = [f"# effective configuration (from {config.source})"]
     _describe(config, 0, lines, "")
+    lines.append("")
+    lines.append("# Ports in use (gateway process N adds N to the gateway's two):")
+    lines += [f"#   {key}: {port}" for key, port in ports(config).items()]
     return "\n".join(lines) + "\n"
 
 

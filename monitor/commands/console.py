@@ -13,13 +13,13 @@ import signal
 import sys
 from typing import Any
 
-from monitor.commands.shared import read_config
+from monitor.commands.shared import add_config_option, read_config
 from monitor.config import Config
 
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser("console", help="serve the review console on its own")
-    parser.add_argument("--config", metavar="FILE", help="the configuration file")
+    add_config_option(parser)
     parser.set_defaults(func=run)
 
 

@@ -7,14 +7,17 @@
 Which database: --database-url if given; else, with --config, the URL the daemon would use with
 that file (`Config.database_url()`: $PREVENT_MONITOR_DATABASE_URL if set, else the file's
 `database.url` with a relative SQLite path taken from the file's folder and the password
-merged); else $PREVENT_MONITOR_DATABASE_URL; else the embedded SQLite file
-`var/prevent-monitor.sqlite` (relative to the working directory). The retention period is
---older-than, else the config's `database.retention_days`, else 365 days.
+merged). The config is found as every command finds it: --config, else $PREVENT_MONITOR_CONFIG,
+else /etc/prevent-monitor/prevent-monitor.yaml. With no config file, $PREVENT_MONITOR_DATABASE_URL
+alone will do; with neither, the command refuses and names the file it looked for. `db purge`
+never creates a store. The retention period is --older-than, else the config's
+`database.retention_days`, else 365 days.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from dataclasses import dataclass
 from typing import Any
@@ -22,14 +25,13 @@ from typing import Any
 from sqlalchemy.exc import SQLAlchemyError
 
 from monitor.store.database import (
-    DEFAULT_DATABASE_PATH,
     ENV_DATABASE_URL,
     make_engine,
     make_sessionmaker,
     normalise_url,
     resolve_database_url,
 )
-from monitor.store.migrate import upgrade
+from monitor.store.migrate import StoreNotReady, check_ready, upgrade
 from monitor.store.retention import DEFAULT_RETENTION_DAYS, plan_purge, purge
 
 
@@ -61,13 +63,13 @@ def _add_target(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--database-url",
         help="database URL (wins over --config; default: the URL the daemon uses with "
-        f"--config, which takes ${ENV_DATABASE_URL} over the file's; else "
-        f"${ENV_DATABASE_URL}; else sqlite:///{DEFAULT_DATABASE_PATH})",
+        f"the config, which takes ${ENV_DATABASE_URL} over the file's)",
     )
     parser.add_argument(
         "--config",
         metavar="FILE",
-        help="the daemon's configuration file: use its database (and retention period)",
+        help="the daemon's configuration file: use its database and retention period "
+        "(default: $PREVENT_MONITOR_CONFIG, else /etc/prevent-monitor/prevent-monitor.yaml)",
     )
 
 
@@ -84,21 +86,30 @@ class TargetError(Exception):
 
 
 def resolve_target(database_url: str | None, config_path: str | None) -> Target:
-    """--database-url, then --config (the daemon's URL for that file), then the environment,
-    then the embedded default; the retention period from the config if one is given."""
-    if config_path is None:
-        return Target(resolve_database_url(database_url), DEFAULT_RETENTION_DAYS)
-    # Imported here so that `db` without --config keeps working whatever the config module
+    """--database-url, else the daemon's URL for the config every command finds (--config, else
+    $PREVENT_MONITOR_CONFIG, else the default path), else $PREVENT_MONITOR_DATABASE_URL on its
+    own. With none of them it refuses, naming the config file it looked for: a `db` command never
+    works on a store nobody configured. The retention period comes from the config if there is
+    one."""
+    # Imported here so that `db --database-url` keeps working whatever the config module
     # imports (it pulls in every part's settings).
-    from monitor.config import ConfigError, load_config
+    from monitor.config import ConfigError, find_config, load_config
 
     try:
-        config = load_config(config_path)
+        path = find_config(config_path)
+    except ConfigError as exc:
+        if database_url or os.environ.get(ENV_DATABASE_URL):
+            return Target(resolve_database_url(database_url), DEFAULT_RETENTION_DAYS)
+        raise TargetError(str(exc)) from None
+    try:
+        config = load_config(path)
         url = database_url or config.database_url()
     except ConfigError as exc:
+        if database_url and config_path is None:  # an unusable default config is not asked for
+            return Target(database_url, DEFAULT_RETENTION_DAYS)
         raise TargetError(str(exc)) from None
     except Exception as exc:  # e.g. a database.url that is not a URL at all
-        raise TargetError(f"{config_path}: database.url: {exc}") from None
+        raise TargetError(f"{path}: database.url: {exc}") from None
     return Target(url, config.database.retention_days)
 
 
@@ -150,10 +161,15 @@ def run_purge(args: argparse.Namespace) -> int:
         print(f"prevent-monitor db purge: {where} must be 0 or more days", file=sys.stderr)
         return 2
     try:
+        check_ready(target.url)
         engine = make_engine(target.url)
     except ValueError as exc:
         print(f"prevent-monitor db purge: {exc}", file=sys.stderr)
         return 2
+    except StoreNotReady as exc:
+        print(f"prevent-monitor db purge: {_safe_url(target.url)}: {exc}", file=sys.stderr)
+        print("prepare it first: prevent-monitor db upgrade (same options)", file=sys.stderr)
+        return 1
     try:
         with make_sessionmaker(engine).begin() as session:
             plan = plan_purge(session, days)

@@ -19,8 +19,8 @@ from alerts.digest import build_digest, digest_period, render_digest, send_diges
 from alerts.mail import Mailer
 from alerts.settings import DigestSettings
 from alerts.store import AlertStore
-from monitor.commands.shared import read_config
-from monitor.store import make_engine, resolve_database_url, upgrade
+from monitor.commands.shared import add_config_option, read_config, store_url
+from monitor.store import make_engine
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -30,7 +30,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         description="Build the brand-alert digest from the store: write it to a file with "
         "--preview, or send it by email with --send (once per period).",
     )
-    parser.add_argument("--config", metavar="FILE", help="the daemon's configuration file")
+    add_config_option(parser)
     parser.add_argument("--database-url", metavar="URL", help="the events store (default: config)")
     action = parser.add_mutually_exclusive_group(required=True)
     action.add_argument(
@@ -42,7 +42,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    config = read_config(args.config)
+    config = read_config(args.config, optional=bool(args.database_url))
     if config is None:
         return 2
     settings: DigestSettings = getattr(config, "digest", None) or DigestSettings()
@@ -51,10 +51,11 @@ def run(args: argparse.Namespace) -> int:
         shown = "\n  ".join(problems)
         print(f"prevent-monitor: invalid digest settings:\n  {shown}", file=sys.stderr)
         return 2
-    url = args.database_url or resolve_database_url(None)
-    if not args.database_url and args.config:
-        url = config.database.url
-    upgrade(url)
+    # The same store the daemon uses with this config (`database_url()`, which takes the
+    # environment and the config file's folder into account), never a new one.
+    url = store_url(args, "digest")
+    if url is None:
+        return 2
     engine = make_engine(url)
     store = AlertStore(engine)
     try:

@@ -6,7 +6,8 @@ import argparse
 import os
 import sys
 
-from monitor.commands.shared import read_config
+from monitor.commands.shared import add_config_option, read_config
+from monitor.config import MAX_GATEWAY_INSTANCES, port_clashes
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -16,7 +17,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         description="Run one gateway process from the configuration file. Several processes "
         "(--instance 0, 1, ...) share the load on a multi-core gateway.",
     )
-    parser.add_argument("--config", metavar="FILE", help="the configuration file")
+    add_config_option(parser)
     parser.add_argument(
         "--instance",
         type=int,
@@ -37,9 +38,21 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-
     config = read_config(args.config, part="gateway")
     if config is None:
+        return 2
+    if not 0 <= args.instance < MAX_GATEWAY_INSTANCES:
+        print(
+            f"prevent-monitor proxy: --instance {args.instance}: use 0 to "
+            f"{MAX_GATEWAY_INSTANCES - 1}",
+            file=sys.stderr,
+        )
+        return 2
+    clashes = port_clashes(config, args.instance)
+    if clashes:
+        print(f"prevent-monitor proxy: in {config.source}:", file=sys.stderr)
+        for problem in clashes:
+            print(f"  {problem}", file=sys.stderr)
         return 2
     from monitor.gateway.proxy import proxy_options, run_proxy
 

@@ -6,7 +6,7 @@ import argparse
 import asyncio
 import sys
 
-from monitor.commands.shared import read_config
+from monitor.commands.shared import add_config_option, read_config
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -16,7 +16,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         description="Run the whole daemon from one config file. On first start it creates the "
         "embedded SQLite store, mitmproxy's CA and the first console administrator.",
     )
-    parser.add_argument("--config", metavar="FILE", help="the configuration file")
+    add_config_option(parser)
     parser.set_defaults(func=run)
 
 

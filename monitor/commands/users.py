@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from monitor.config import ConfigError, load_config
+from monitor.commands.shared import add_config_option, store_url
 from monitor.console.accounts import (
     ASSIGNABLE_ROLES,
     AccountError,
@@ -44,22 +44,12 @@ def register(subparsers: Any) -> None:
     off.set_defaults(func=run_disable)
 
     for p in (add, ls, off):
-        p.add_argument("--config", metavar="FILE", help="the configuration file")
+        add_config_option(p)
         p.add_argument("--database-url", help="the store's URL (overrides the configuration)")
 
 
-def _database_url(args: argparse.Namespace) -> str | None:
-    if args.database_url:
-        return str(args.database_url)
-    try:
-        return load_config(args.config).database_url()
-    except ConfigError as exc:
-        print(f"prevent-monitor: {exc}", file=sys.stderr)
-        return None
-
-
 def _with_session(args: argparse.Namespace, work: Any) -> int:
-    url = _database_url(args)
+    url = store_url(args, "users")
     if url is None:
         return 2
     engine = make_engine(url)
@@ -74,7 +64,7 @@ def _with_session(args: argparse.Namespace, work: Any) -> int:
     except SQLAlchemyError as exc:
         print(
             f"prevent-monitor users: the store is not usable ({exc.__class__.__name__}: "
-            f"{str(exc).splitlines()[0]}); run `prevent-monitor db upgrade` first",
+            f"{str(exc).splitlines()[0]})",
             file=sys.stderr,
         )
         return 2

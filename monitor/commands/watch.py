@@ -25,7 +25,7 @@ from alerts.watcher import Watcher, run_watcher
 from filters.live import LivePolicy
 from filters.policy import PolicyError
 from monitor import metrics
-from monitor.commands.shared import read_config
+from monitor.commands.shared import add_config_option, read_config
 from monitor.config import Config
 from monitor.store import make_engine, upgrade
 from monitor.store.database import is_sqlite
@@ -42,7 +42,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         description="Run the brand-alert watcher and the digest schedule until stopped, or "
         "with --once poll every feed now and report.",
     )
-    parser.add_argument("--config", metavar="FILE", help="the daemon's configuration file")
+    add_config_option(parser)
     parser.add_argument("--database-url", metavar="URL", help="the events store (default: config)")
     parser.add_argument("--once", action="store_true", help="poll every feed once and exit")
     parser.set_defaults(func=run)

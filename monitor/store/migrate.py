@@ -7,6 +7,8 @@ no alembic.ini is needed. The daemon calls `upgrade()` on start for the embedded
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
@@ -54,3 +56,34 @@ def upgrade(database_url: str, revision: str = "head") -> str | None:
         return current_revision(engine)
     finally:
         engine.dispose()
+
+
+class StoreNotReady(Exception):
+    """The store a command was pointed at does not exist, or is not at this version's schema."""
+
+
+class StoreMissing(StoreNotReady):
+    """The embedded SQLite file is not there yet (`run` creates it on first start)."""
+
+
+def check_ready(database_url: str) -> None:
+    """Raise StoreNotReady unless the store exists and is at the newest schema. Never creates
+    anything: an SQLite file that is not there stays not there (commands other than `run` and
+    `db upgrade` must not leave a second, empty store behind)."""
+    from monitor.store.database import is_sqlite, normalise_url
+
+    url = normalise_url(database_url)
+    embedded = is_sqlite(url) and url.database and url.database != ":memory:"
+    if embedded and not Path(str(url.database)).is_file():
+        raise StoreMissing(f"there is no store at {url.database}")
+    engine = make_engine(url)
+    try:
+        current = current_revision(engine)
+    except Exception as exc:  # unreachable server, refused login, not a database file
+        raise StoreNotReady(f"cannot open the store: {exc.__class__.__name__}: {exc}") from None
+    finally:
+        engine.dispose()
+    if current != head_revision():
+        raise StoreNotReady(
+            f"the store is at schema {current or '(empty)'}, this version needs {head_revision()}"
+        )

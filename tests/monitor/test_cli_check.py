@@ -163,7 +163,7 @@ def test_lists_import_refuses_missing_source(tmp_path: Path) -> None:
 
 
 def test_config_show_lists_defaults_with_help(tmp_path: Path) -> None:
-    result = run("config", "show")
+    result = run("config", "show", "--defaults")
     assert result.returncode == 0
     assert "retention_days: 365" in result.stdout
     assert "# Events older than this are purged" in result.stdout

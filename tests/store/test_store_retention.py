@@ -101,11 +101,20 @@ def test_db_commands_explain_bad_input(capsys: pytest.CaptureFixture[str], tmp_p
     assert "prevent-monitor db upgrade" in capsys.readouterr().err
 
 
-def test_default_database_is_the_embedded_file(monkeypatch: Any, tmp_path: Any, capsys: Any):
+def test_without_a_config_only_a_named_database_is_used(
+    monkeypatch: Any, tmp_path: Any, capsys: Any
+):
+    """No config file and no URL: `db upgrade` refuses and names the config it looked for,
+    rather than creating `var/prevent-monitor.sqlite` in the working folder (a second store)."""
+    import monitor.config
+
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("PREVENT_MONITOR_DATABASE_URL", raising=False)
-    assert main(["db", "upgrade"]) == 0
-    assert (tmp_path / "var" / "prevent-monitor.sqlite").is_file()
+    monkeypatch.delenv("PREVENT_MONITOR_CONFIG", raising=False)
+    monkeypatch.setattr(monitor.config, "DEFAULT_CONFIG_PATH", str(tmp_path / "none.yaml"))
+    assert main(["db", "upgrade"]) == 2
+    assert f"looked for {tmp_path}/none.yaml" in capsys.readouterr().err
+    assert not (tmp_path / "var").exists()
     monkeypatch.setenv("PREVENT_MONITOR_DATABASE_URL", f"sqlite:///{tmp_path}/env.sqlite")
     assert main(["db", "upgrade"]) == 0
     assert (tmp_path / "env.sqlite").is_file()
