@@ -58,7 +58,7 @@ def bench_user(url: str) -> None:
     with make_sessionmaker(engine)() as session:
         user = session.scalar(select(ConsoleUser).where(ConsoleUser.username == USER))
         if user is None:
-            add_user(session, USER, "prevent_lead", actor="bench")
+            add_user(session, USER, "prevent_lead", actor="bench", change_due=False)
             user = session.scalar(select(ConsoleUser).where(ConsoleUser.username == USER))
         assert user is not None
         user.password_hash = HASHER.hash(PASSWORD)

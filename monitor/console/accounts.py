@@ -39,6 +39,7 @@ class SignedIn:
     username: str
     display_name: str
     role: str
+    password_change_due: bool = False  # signed in with a one-time password
 
 
 def one_time_password() -> str:
@@ -53,8 +54,10 @@ def add_user(
     display_name: str | None = None,
     email: str | None = None,
     actor: str = "command line",
+    change_due: bool = True,
 ) -> str:
-    """Create an account; return its one-time password (shown once, never stored in clear)."""
+    """Create an account; return its one-time password (shown once, never stored in clear). The
+    first sign-in must replace it (`change_due`)."""
     username = username.strip().lower()
     if not USERNAME.match(username):
         raise AccountError(
@@ -75,6 +78,7 @@ def add_user(
             password_hash=HASHER.hash(password),
             active=True,
             created_at=datetime.now(UTC),
+            password_change_due=change_due,
         )
     )
     record(session, actor=actor, action="user.add", subject=f"user:{username}", to_value=role)
@@ -124,7 +128,13 @@ def authenticate(session: Session, username: str, password: str) -> SignedIn | N
     if HASHER.check_needs_rehash(user.password_hash):
         user.password_hash = HASHER.hash(password)
     user.last_login_at = datetime.now(UTC)
-    return SignedIn(user.id, user.username, user.display_name or user.username, user.role)
+    return SignedIn(
+        user.id,
+        user.username,
+        user.display_name or user.username,
+        user.role,
+        password_change_due=bool(user.password_change_due),
+    )
 
 
 def still_active(session: Session, user_id: int) -> str | None:
@@ -155,4 +165,5 @@ def change_password(session: Session, user_id: int, current: str, new: str) -> N
     if new == current:
         raise AccountError("the new password is the same as the current one")
     user.password_hash = HASHER.hash(new)
+    user.password_change_due = False
     record(session, actor=user.username, action="user.password", subject=f"user:{user.username}")

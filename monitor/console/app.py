@@ -60,6 +60,8 @@ SECURITY_HEADERS = {
 }
 PUBLIC_PREFIXES = ("/static/",)
 PUBLIC_PATHS = frozenset({"/login", "/request-review", "/healthz"})
+# All a session signed in with a one-time password may do until it sets its own.
+CHANGE_PATHS = frozenset({"/account/password", "/logout"})
 
 
 @dataclass
@@ -184,6 +186,11 @@ async def require_signin(request: web.Request, handler: Handler) -> web.StreamRe
                 text="This form has expired or did not come from the console: reload the page "
                 "and try again."
             )
+    if signin is not None and signin.password_change_due and request.path not in CHANGE_PATHS:
+        if request.method == "GET" and not request.path.startswith(PUBLIC_PREFIXES):
+            raise web.HTTPSeeOther("/account/password")
+        if not request.path.startswith(PUBLIC_PREFIXES):
+            raise web.HTTPForbidden(text="Set a new password first (Account, Change password).")
     return await handler(request)
 
 

@@ -31,6 +31,7 @@ class Session:
     created: float
     last_used: float
     checked: float = field(default=0.0)  # when the account was last confirmed active
+    password_change_due: bool = False  # only the password page, until a new one is set
     # ("ok" | "problem", text): shown once on the next page
     flash: list[tuple[str, str]] = field(default_factory=list)
 
@@ -55,6 +56,7 @@ class SessionStore:
             created=now,
             last_used=now,
             checked=now,
+            password_change_due=user.password_change_due,
         )
         self._sessions[session.id] = session
         return session, f"{session.id}.{sign(self._key, session.id)}"
@@ -78,9 +80,11 @@ class SessionStore:
     def end(self, session: Session) -> None:
         self._sessions.pop(session.id, None)
 
-    def end_user(self, user_id: int) -> None:
+    def end_user(self, user_id: int, *, keep: Session | None = None) -> None:
+        """End every session of one account (but `keep`, the one changing its password)."""
         for sid in [s.id for s in self._sessions.values() if s.user.user_id == user_id]:
-            self._sessions.pop(sid, None)
+            if keep is None or sid != keep.id:
+                self._sessions.pop(sid, None)
 
     def _sweep(self) -> None:
         now = time.monotonic()

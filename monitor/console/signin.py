@@ -83,9 +83,12 @@ async def logout(request: web.Request) -> web.Response:
 
 @routes.get("/account/password")
 async def password_page(request: web.Request) -> web.Response:
-    signin_of(request)
+    signin = signin_of(request)
+    problem = ""
+    if signin.password_change_due:
+        problem = "You signed in with a one-time password: choose your own to go on."
     return aiohttp_jinja2.render_template(
-        "password.html", request, {"title": "Change your password", "problem": ""}
+        "password.html", request, {"title": "Change your password", "problem": problem}
     )
 
 
@@ -106,6 +109,10 @@ async def password_change(request: web.Request) -> web.Response:
         except AccountError as exc:
             problem = str(exc).capitalize() + "."
         else:
+            signin.password_change_due = False
+            # Whoever else held this account's password (a session left open elsewhere, or
+            # the one-time password's reader) is signed out.
+            console.sessions.end_user(signin.user.user_id, keep=signin)
             signin.flash.append(("ok", "Your password is changed."))
             return see_other(home_for(signin.user.role))
     return aiohttp_jinja2.render_template(

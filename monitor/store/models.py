@@ -270,6 +270,8 @@ class ConsoleUser(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # A one-time password is still in use: the console asks for a new one before anything else.
+    password_change_due: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class UnblockRequest(Base):

@@ -79,7 +79,9 @@ def store(tmp_path: Path) -> Iterator[Store]:
     passwords = {}
     with sessions() as session:
         for role in ROLES:
-            passwords[role] = add_user(session, role.replace("_", "."), role, actor="test")
+            passwords[role] = add_user(
+                session, role.replace("_", "."), role, actor="test", change_due=False
+            )
         session.commit()
     policy_dir = tmp_path / "blocklists"
     shutil.copytree(REPO / "blocklists", policy_dir)
