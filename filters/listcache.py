@@ -6,8 +6,11 @@ still sees every bad line. The cache is written in chunks of `CHUNK` entries and
 by chunk, so a reload in a worker thread never holds the interpreter long enough to pause the
 decisions being made on other threads.
 
-Where: `$PREVENT_MONITOR_CACHE_DIR`, else `$XDG_CACHE_HOME/prevent-monitor`, else
-`~/.cache/prevent-monitor`. Set `PREVENT_MONITOR_CACHE_DIR=off` to disable it.
+Where: `$PREVENT_MONITOR_CACHE_DIR` if set; else the first of these that can be written:
+`$XDG_CACHE_HOME/prevent-monitor` or `~/.cache/prevent-monitor`, systemd's `$CACHE_DIRECTORY`,
+`/var/cache/prevent-monitor`, and a private (0700, ours) folder in the temporary directory.
+The fallbacks matter for the Squid helper: Squid runs it as user `proxy`, whose home (`/bin`)
+cannot be written. Set `PREVENT_MONITOR_CACHE_DIR=off` to disable the cache.
 """
 
 from __future__ import annotations
@@ -16,7 +19,10 @@ import hashlib
 import logging
 import marshal
 import os
+import stat
+import tempfile
 from collections.abc import Iterator
+from functools import cache
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -24,6 +30,7 @@ log = logging.getLogger(__name__)
 FORMAT_VERSION = 2  # bump when what a list compiles to changes
 CHUNK = 5_000
 _MAGIC = "prevent-monitor domains"
+SYSTEM_CACHE = Path("/var/cache/prevent-monitor")
 
 
 def cache_dir() -> Path | None:
@@ -32,8 +39,47 @@ def cache_dir() -> Path | None:
         return None
     if configured:
         return Path(configured)
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "prevent-monitor"
+    return _writable_default(
+        os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache"),
+        os.environ.get("CACHE_DIRECTORY", ""),
+    )
+
+
+@cache
+def _writable_default(user_cache: str, systemd_cache: str) -> Path | None:
+    """The first usable default folder, worked out once per process (and per environment)."""
+    candidates = [Path(user_cache) / "prevent-monitor"]
+    if systemd_cache:
+        candidates.append(Path(systemd_cache.split(":")[0]))
+    candidates.append(SYSTEM_CACHE)
+    for folder in candidates:
+        if _usable(folder):
+            return folder
+    private = Path(tempfile.gettempdir()) / f"prevent-monitor-cache-{os.getuid()}"
+    try:
+        private.mkdir(mode=0o700, exist_ok=True)
+        info = private.lstat()
+    except OSError:
+        info = None
+    # Only a real folder that is ours alone: a cache another user could plant is not read.
+    ours = info is not None and stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid()
+    if ours and info is not None and info.st_mode & 0o077 == 0:
+        log.info("list cache in %s (no other cache folder can be written)", private)
+        return private
+    log.warning(
+        "no folder for the list cache can be written (tried %s); big lists load slower. Set "
+        "PREVENT_MONITOR_CACHE_DIR to a writable folder, or to off",
+        ", ".join(str(c) for c in candidates),
+    )
+    return None
+
+
+def _usable(folder: Path) -> bool:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return False
+    return os.access(folder, os.W_OK | os.X_OK)
 
 
 def _cache_file(path: Path, fmt: str) -> Path | None:
