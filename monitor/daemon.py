@@ -33,6 +33,9 @@ STOP_GRACE = 8.0  # seconds a part has to flush and exit after SIGTERM, within t
 MAX_BACKOFF = 60.0
 HEALTHY_AFTER = 60.0
 PURGE_EVERY = 24 * 3600.0
+HEALTH_EVERY = 10.0  # seconds between asking each part's /healthz, once all were healthy
+HEALTH_TIMEOUT = 3.0
+READY_WARN = 90.0  # say which parts are not healthy if the daemon is not ready by then
 
 
 @dataclass
@@ -46,6 +49,8 @@ class Part:
     restarts: int = 0
     backoff: float = 1.0
     last_exit: int | None = None
+    health_url: str | None = None  # the part's own /healthz, asked every few seconds
+    healthy: bool | None = None  # None until its /healthz has answered once
 
     @property
     def running(self) -> bool:
@@ -61,16 +66,44 @@ def part_command(sub: str, config_path: str | None, *extra: str) -> list[str]:
 
 def parts_for(config: Config, config_path: str | None) -> list[Part]:
     """The processes this configuration asks for."""
-    parts = [Part("gateway", part_command("proxy", config_path))]
+    metrics = config.metrics
+    parts = [
+        Part(
+            "gateway",
+            part_command("proxy", config_path),
+            health_url=_healthz(metrics.host, metrics.gateway_port),
+        )
+    ]
     if config.demo.feed_folder:
         folder = str(config.path(config.demo.feed_folder))
         argv = [sys.executable, "-m", "http.server", str(config.demo.feed_port)]
         parts.append(Part("demo-feeds", [*argv, "--bind", "127.0.0.1", "--directory", folder]))
     if config.watcher.enabled or config.digest.enabled:
-        parts.append(Part("watcher", part_command("watch", config_path)))
+        parts.append(
+            Part(
+                "watcher",
+                part_command("watch", config_path),
+                health_url=_healthz(metrics.host, metrics.watcher_port),
+            )
+        )
     if config.console.enabled:
-        parts.append(Part("console", part_command("console", config_path)))
+        parts.append(
+            Part(
+                "console",
+                part_command("console", config_path),
+                health_url=_healthz(config.console.listen_host, config.console.port),
+            )
+        )
     return parts
+
+
+def _healthz(host: str, port: int) -> str | None:
+    if not port:
+        return None
+    host = host or "127.0.0.1"  # a part listening on every address answers on loopback too
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{port}/healthz"
 
 
 class Supervisor:
@@ -91,10 +124,12 @@ class Supervisor:
             await self._start(part)
             self._watchers.append(asyncio.create_task(self._watch(part), name=part.name))
         purge = asyncio.create_task(self._purge_daily(), name="purge")
+        checks = asyncio.create_task(self._check_health(), name="health")
         print(self._banner(), flush=True)
         await self.stopping.wait()
         log.info("stopping: asking every part to flush and exit")
         purge.cancel()
+        checks.cancel()
         await self._stop_all()
         for task in self._watchers:
             task.cancel()
@@ -109,9 +144,7 @@ class Supervisor:
                 part.process.send_signal(signal.SIGHUP)
 
     async def _start(self, part: Part) -> None:
-        part.process = await asyncio.create_subprocess_exec(
-            *part.argv, start_new_session=True
-        )
+        part.process = await asyncio.create_subprocess_exec(*part.argv, start_new_session=True)
         part.started_at = time.monotonic()
         log.info("started %s (pid %s)", part.name, part.process.pid)
 
@@ -169,12 +202,48 @@ class Supervisor:
                 log.error("retention purge failed: %s", exc)
             await asyncio.sleep(PURGE_EVERY)
 
+    async def _check_health(self) -> None:
+        """Ask each part's own /healthz every few seconds; say once when all are healthy, so
+        the person who started the daemon knows it is ready (and which part is not, if not)."""
+        import aiohttp
+
+        announced = False
+        started = time.monotonic()
+        timeout = aiohttp.ClientTimeout(total=HEALTH_TIMEOUT)
+        async with aiohttp.ClientSession(timeout=timeout) as client:
+            while not self.stopping.is_set():
+                for part in self.parts:
+                    part.healthy = await _ask(client, part) if part.running else False
+                waiting = [p.name for p in self.parts if p.health_url and not p.healthy]
+                if not waiting and not announced:
+                    announced = True
+                    print(
+                        f"prevent-monitor: ready, all parts healthy ({self._health_at()})",
+                        flush=True,
+                    )
+                elif waiting and not announced and time.monotonic() - started > READY_WARN:
+                    announced = True
+                    log.warning("not healthy after %.0f s: %s", READY_WARN, ", ".join(waiting))
+                await asyncio.sleep(HEALTH_EVERY if announced else 0.5)
+
+    def _health_at(self) -> str:
+        settings = self.config.metrics
+        if not settings.daemon_port:
+            return "health endpoint off"
+        return f"http://{settings.host}:{settings.daemon_port}/healthz"
+
     def health(self) -> dict[str, Any]:
         parts = {
-            p.name: {"running": p.running, "restarts": p.restarts, "last_exit": p.last_exit}
+            p.name: {
+                "running": p.running,
+                "healthy": p.healthy,
+                "restarts": p.restarts,
+                "last_exit": p.last_exit,
+            }
             for p in self.parts
         }
-        return {"ok": all(p.running for p in self.parts), "parts": parts}
+        ok = all(p.running and p.healthy is not False for p in self.parts)
+        return {"ok": ok, "parts": parts}
 
     async def _serve_health(self) -> Any:
         settings = self.config.metrics
@@ -191,6 +260,17 @@ class Supervisor:
     def _banner(self) -> str:
         names = ", ".join(f"{p.name} (pid {p.process.pid})" for p in self.parts if p.process)
         return f"prevent-monitor: running {names}. Stop with Ctrl-C or SIGTERM."
+
+
+async def _ask(client: Any, part: Part) -> bool:
+    """True when the part's /healthz answers 200 (a part without one is healthy if running)."""
+    if part.health_url is None:
+        return True
+    try:
+        async with client.get(part.health_url) as response:
+            return bool(response.status == 200)
+    except Exception:  # refused while starting, timed out, reset: not healthy (yet)
+        return False
 
 
 def purge_expired(database_url: str, retention_days: int) -> object:

@@ -171,6 +171,10 @@ def test_daemon_end_to_end(daemon: dict[str, object]) -> None:
             return str(response.read().decode())
 
     assert '"ok": true' in get(ports["m1"], "/healthz")
+    # The supervisor asked each part's own /healthz, and said once that all are healthy.
+    wait_for(lambda: "ready, all parts healthy" in log.read_text(), 30, "the ready line")
+    for part in ("gateway", "watcher", "console"):
+        assert f'"{part}": {{"running": true, "healthy": true' in get(ports["m1"], "/healthz")
     gateway_metrics = get(ports["m2"], "/metrics")
     assert 'prevent_monitor_decisions_total{action="block",category="extremism"}' in (
         gateway_metrics
