@@ -227,3 +227,70 @@ class DigestSettings:
         if self.smtp_tls and self.smtp_starttls:
             problems.append("digest.smtp_starttls: turn it off when smtp_tls is on (port 465)")
         return problems
+
+
+WEBHOOK_FORMATS = ("slack", "teams", "json")
+
+
+@dataclass(slots=True)
+class AlertingSettings:
+    """Instant alerts to the Prevent lead for serious gateway events (alerts.instant)."""
+
+    enabled: bool = setting(
+        True, "Alert the Prevent lead at once (email, and the webhook if set) of serious events."
+    )
+    min_severity: str = setting(
+        "high",
+        "Events at or above this severity are alerted at once.",
+        choices=("low", "medium", "high", "critical"),
+    )
+    recipients: list[str] = setting(  # noqa: RUF009
+        [],
+        "Who receives instant alerts. Empty: `digest.prevent_lead`. Mail goes through the "
+        "digest's mail server settings (`digest.smtp_host` and the rest).",
+    )
+    window_minutes: int = setting(
+        10,
+        "One alert per pupil (or device, or address) per this many minutes: a burst becomes "
+        "one alert with a count, and at most one follow-up when the window closes.",
+    )
+    gather_seconds: float = setting(
+        20.0, "How long the first alert of a window waits for the rest of a burst (under 60 s)."
+    )
+    poll_seconds: float = setting(
+        10.0, "How often the store is read for new serious events."
+    )
+    retry_max_minutes: float = setting(
+        30.0, "The longest wait between tries of a failed send (it doubles up to this)."
+    )
+    webhook_url: str = setting(
+        "",
+        "A Teams or Slack incoming-webhook URL that also gets each alert (it holds a token).",
+        secret=True,
+    )
+    webhook_format: str = setting(
+        "slack", "The webhook's JSON shape.", choices=WEBHOOK_FORMATS
+    )
+    webhook_allow_private: bool = setting(
+        False,
+        "Let the webhook reach private or loopback addresses (a receiver inside the school). "
+        "Off, the same guard as the feeds applies.",
+    )
+
+    def level(self) -> Severity:
+        return Severity.parse(self.min_severity)
+
+    def check(self) -> list[str]:
+        problems: list[str] = []
+        if self.window_minutes < 1:
+            problems.append("alerting.window_minutes: must be at least 1")
+        if not 0 <= self.gather_seconds <= 50:
+            problems.append("alerting.gather_seconds: use 0 to 50 (alerts must go within 60 s)")
+        if not 1 <= self.poll_seconds <= 30:
+            problems.append("alerting.poll_seconds: use 1 to 30")
+        if self.webhook_url and urlsplit(self.webhook_url).scheme not in ("https", "http"):
+            problems.append("PREVENT_MONITOR_ALERTING_WEBHOOK_URL: use an https:// URL")
+        for index, address in enumerate(self.recipients):
+            if "@" not in address:
+                problems.append(f"alerting.recipients[{index}]: {address!r} is not an address")
+        return problems

@@ -23,7 +23,7 @@ from typing import Any
 import yaml
 from sqlalchemy.engine import make_url
 
-from alerts.settings import DigestSettings, WatcherSettings
+from alerts.settings import AlertingSettings, DigestSettings, WatcherSettings
 from monitor.console.settings import ConsoleSettings
 from monitor.gateway.settings import GatewaySettings
 from monitor.setting import setting
@@ -127,6 +127,10 @@ class Config:
     digest: DigestSettings = field(
         default_factory=DigestSettings, metadata={"help": "The brand-alert digest email."}
     )
+    alerting: AlertingSettings = field(
+        default_factory=AlertingSettings,
+        metadata={"help": "Instant alerts to the Prevent lead for serious gateway events."},
+    )
     metrics: MetricsSettings = field(
         default_factory=MetricsSettings, metadata={"help": "Health and Prometheus metrics."}
     )
@@ -147,6 +151,13 @@ class Config:
         if self.database.password and not url.password:
             url = url.set(password=self.database.password)
         return url.render_as_string(hide_password=False)
+
+    def console_url(self) -> str:
+        """Where links to the console point: `console.public_url`, else its own address."""
+        if self.console.public_url:
+            return self.console.public_url.rstrip("/")
+        host = self.console.listen_host or "127.0.0.1"
+        return f"http://{host}:{self.console.port}"
 
     def policy_path(self) -> Path:
         return self.path(self.policy.file)

@@ -78,7 +78,7 @@ def parts_for(config: Config, config_path: str | None) -> list[Part]:
         folder = str(config.path(config.demo.feed_folder))
         argv = [sys.executable, "-m", "http.server", str(config.demo.feed_port)]
         parts.append(Part("demo-feeds", [*argv, "--bind", "127.0.0.1", "--directory", folder]))
-    if config.watcher.enabled or config.digest.enabled:
+    if config.watcher.enabled or config.digest.enabled or config.alerting.enabled:
         parts.append(
             Part(
                 "watcher",

@@ -2,7 +2,8 @@
 
 Without `--once` it runs until SIGTERM (the daemon's watcher part, and the systemd watcher unit):
 feeds polled on their intervals, the digest sent at its time, the policy reloaded when its files
-change, `/healthz` and `/metrics` on `metrics.watcher_port`. With `--once` it polls every feed now
+change, instant alerts of serious gateway events to the Prevent lead (alerts/instant.py),
+`/healthz` and `/metrics` on `metrics.watcher_port`. With `--once` it polls every feed now
 and says what each gave (for setting up feeds and for cron-style use). High-severity mentions are
 recorded as events and emailed to the Prevent lead either way.
 """
@@ -19,6 +20,7 @@ from datetime import timedelta
 from typing import Any
 
 from alerts.digest import run_digest
+from alerts.instant import InstantAlerts
 from alerts.mail import Mailer
 from alerts.store import AlertStore, load_feed_states
 from alerts.watcher import Watcher, run_watcher
@@ -52,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     config = read_config(args.config, part="watcher")
     if config is None:
         return 2
-    problems = config.watcher.check() + config.digest.check()
+    problems = config.watcher.check() + config.digest.check() + config.alerting.check()
     if problems:
         shown = "\n  ".join(problems)
         print(f"prevent-monitor: invalid watcher settings:\n  {shown}", file=sys.stderr)
@@ -118,6 +120,10 @@ async def _run_until_stopped(
         loop.add_signal_handler(signum, stop.set)
     metrics.set_policy(live.current.version, live.loaded_at)
 
+    alerts = InstantAlerts(
+        config.alerting, mailer, store.run, school=config.school, console_url=config.console_url()
+    )
+
     def health() -> dict[str, Any]:
         stats = writer.stats
         return {
@@ -125,6 +131,7 @@ async def _run_until_stopped(
             "policy_version": live.current.version,
             "event_queue": stats.queue_depth,
             "database_up": stats.database_up,
+            "instant_alerts": alerts.health_report() if config.alerting.enabled else "off",
         }
 
     server = await metrics.start_metrics_server(
@@ -149,6 +156,8 @@ async def _run_until_stopped(
         asyncio.create_task(_reload_policy(config, live, stop), name="policy-reload"),
         asyncio.create_task(_feed_metrics(store, stop), name="feed-metrics"),
     ]
+    if config.alerting.enabled:
+        tasks.append(asyncio.create_task(alerts.run_until(stop), name="instant-alerts"))
     if config.digest.enabled:
         tasks.append(
             asyncio.create_task(

@@ -145,6 +145,9 @@ class Event(Base):
     status_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     assignee: Mapped[str | None] = mapped_column(String(128))
     referral_ref: Mapped[str | None] = mapped_column(String(128))
+    # The instant alert that told the Prevent lead of this event (None: not alerted, or below
+    # the alerting severity). Added by migration 0006.
+    alert_id: Mapped[int | None] = mapped_column(BigID, index=True)
 
     __table_args__ = (
         # Folding looks up the open event for a key; keyset pages walk (sort column, pk).
@@ -309,3 +312,33 @@ class DigestSent(Base):
     error: Mapped[str | None] = mapped_column(String(2048))
     # Added by the watcher (migration 0003): one digest per period, whatever restarts happen.
     period_key: Mapped[str | None] = mapped_column(String(64), unique=True)  # "daily:2025-03-04"
+
+
+class SafeguardingAlert(Base):
+    """One instant alert to the Prevent lead: the serious events of one identity (user, else
+    device, else client address) in one window, sent by email and, if set, by webhook.
+
+    Each channel's state is `pending`, `sent` or `off` (not configured). A failed send keeps the
+    row pending with its error and the time of the next try: an alert is never dropped, and a
+    row is sent at most once per channel (the mail's Message-ID is the row's, so a resend after
+    a crash between sending and recording is recognisable as the same message)."""
+
+    __tablename__ = "safeguarding_alerts"
+
+    id: Mapped[int] = mapped_column(BigID, primary_key=True, autoincrement=True)
+    identity: Mapped[str] = mapped_column(String(200))  # "user:x" | "device:x" | "address:x"
+    window_start: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    send_after: Mapped[datetime] = mapped_column(UTCDateTime)  # gathering a burst, or retry
+    event_count: Mapped[int] = mapped_column(Integer, default=0)
+    worst_severity: Mapped[int] = mapped_column(SmallInteger, default=0)
+    mail_state: Mapped[str] = mapped_column(String(8), default="pending")
+    webhook_state: Mapped[str] = mapped_column(String(8), default="off")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(String(1024))
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        Index("ix_safeguarding_alerts_identity", "identity", "window_start"),
+        Index("ix_safeguarding_alerts_due", "sent_at", "send_after"),
+    )

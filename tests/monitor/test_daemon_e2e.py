@@ -1,11 +1,14 @@
 """`prevent-monitor run` end to end: a real daemon with its gateway, watcher and console processes.
 
-A request through the proxy gets the block page, a local feed yields a brand mention, the
-console's login page answers, and SIGTERM ends every process within 10 seconds with no event lost.
+A request through the proxy gets the block page and the Prevent lead's mailbox (aiosmtpd) an
+instant alert, a local feed yields a brand mention, the console's login page answers, and SIGTERM ends every process within 10 seconds with no event lost.
 """
 
 from __future__ import annotations
 
+import email
+import email.message
+import email.policy
 import os
 import signal
 import sqlite3
@@ -18,6 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from aiosmtpd.controller import Controller
 
 from tests.localnet import free_port
 
@@ -56,8 +60,31 @@ def wait_for(check: object, timeout: float, what: str) -> None:
     raise AssertionError(f"timed out waiting for {what}")
 
 
+class Inbox:
+    def __init__(self) -> None:
+        self.messages: list[email.message.Message] = []
+
+    async def handle_DATA(self, server: object, session: object, envelope: object) -> str:
+        content = envelope.content  # type: ignore[attr-defined]
+        self.messages.append(email.message_from_bytes(content, policy=email.policy.default))
+        return "250 OK"
+
+
 @pytest.fixture
-def daemon(tmp_path: Path) -> Iterator[dict[str, object]]:
+def mailbox() -> Iterator[tuple[Inbox, int]]:
+    """The Prevent lead's mailbox: a real SMTP server (aiosmtpd)."""
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    try:
+        yield inbox, controller.port
+    finally:
+        controller.stop()
+
+
+@pytest.fixture
+def daemon(tmp_path: Path, mailbox: tuple[Inbox, int]) -> Iterator[dict[str, object]]:
+    inbox, smtp_port = mailbox
     feeds = tmp_path / "feeds"
     feeds.mkdir()
     (feeds / "alerts.xml").write_text(FEED)
@@ -71,7 +98,8 @@ data_dir: {tmp_path / "data"}
 policy: {{file: {POLICY}, reload_interval: 1}}
 database: {{url: "sqlite:///{database}", spool_dir: {tmp_path / "spool"}}}
 gateway: {{listen_host: 127.0.0.1, listen_port: {ports["proxy"]}, page_scan: true}}
-console: {{listen_host: 127.0.0.1, port: {ports["console"]}, cookie_secure: false}}
+console: {{listen_host: 127.0.0.1, port: {ports["console"]}, cookie_secure: false,
+          public_url: "http://console.school.example"}}
 watcher:
   sources:
     - {{url: "http://127.0.0.1:{ports["feed"]}/alerts.xml", label: test alert, kind: google-alerts}}
@@ -79,7 +107,9 @@ watcher:
   interval_minutes: 1
   allow_private_addresses: true
   backlog_days: 36500
-digest: {{enabled: false, prevent_lead: ""}}
+digest: {{enabled: false, prevent_lead: "", smtp_host: 127.0.0.1, smtp_port: {smtp_port},
+         smtp_starttls: false, sender: prevent-monitor@school.example}}
+alerting: {{recipients: [dsl@school.example], gather_seconds: 2, poll_seconds: 1}}
 metrics: {{host: 127.0.0.1, daemon_port: {ports["m1"]}, gateway_port: {ports["m2"]},
           watcher_port: {ports["m3"]}}}
 demo: {{feed_folder: {feeds}, feed_port: {ports["feed"]}}}
@@ -101,6 +131,7 @@ demo: {{feed_folder: {feeds}, feed_port: {ports["feed"]}}}
         "ports": ports,
         "database": database,
         "log": tmp_path / "daemon.log",
+        "inbox": inbox,
     }
     try:
         yield info
@@ -157,6 +188,18 @@ def test_daemon_end_to_end(daemon: dict[str, object]) -> None:
     status, page = through_proxy(ports["proxy"], "http://www.extremist.test/page")
     assert status == 403
     assert "This page is blocked" in page and "St Aidan" in page
+
+    # The blocked requests reach the Prevent lead's mailbox at once, as one alert (one client
+    # address, one window), well within a minute.
+    inbox = daemon["inbox"]
+    assert isinstance(inbox, Inbox)
+    wait_for(lambda: len(inbox.messages) >= 1, 60, "the instant alert email")
+    alert = inbox.messages[0]
+    assert alert["To"] == "dsl@school.example"
+    assert str(alert["Subject"]).strip().startswith("[Prevent] HIGH:")
+    body = alert.as_string()
+    assert "http://console.school.example/events/" in body
+    assert "127.0.0.1" not in body  # the pupil's address is not in the email
 
     # The watcher reads the local feed and records the mention.
     wait_for(
