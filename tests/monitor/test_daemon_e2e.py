@@ -1,7 +1,8 @@
 """`prevent-monitor run` end to end: a real daemon with its gateway, watcher and console processes.
 
 A request through the proxy gets the block page and the Prevent lead's mailbox (aiosmtpd) an
-instant alert, a local feed yields a brand mention, the console's login page answers, and SIGTERM ends every process within 10 seconds with no event lost.
+instant alert, a local feed yields a brand mention, the console's login page answers, and SIGTERM
+ends every process within 10 seconds with no event lost.
 """
 
 from __future__ import annotations
