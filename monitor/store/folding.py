@@ -9,7 +9,10 @@ one-off import may call). Within the caller's transaction it:
    event covers at most one window of activity; a pupil who keeps at it makes one event per
    window, which keeps per-day counts meaningful);
 3. inserts the new events (`ON CONFLICT (event_id) DO NOTHING` on both backends), adds the folded
-   repeats to existing events (count, last seen), and writes a receipt for every accepted id.
+   repeats to existing events (count, last seen, the strongest severity), and writes a receipt
+   for every accepted id (so every block page's reference finds the event that holds it);
+4. keeps every distinct search term and URL path of every folded row, with counts
+   (`monitor.store.details`), so folding never hides the worst search from the Prevent lead.
 
 Everything happens in the caller's transaction, so a batch is stored whole or not at all, and a
 replay after a lost commit acknowledgement changes nothing.
@@ -39,6 +42,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from monitor.store.details import record_details
 from monitor.store.models import Event, EventReceipt, UTCDateTime
 
 events = cast(Table, Event.__table__)
@@ -61,6 +65,7 @@ class _Target:
     row: dict[str, Any] | None = None
     add: int = 0
     last_seen: datetime | None = None
+    severity: int = 0  # the strongest severity folded in by this batch
 
 
 def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
@@ -180,7 +185,7 @@ def store_rows(
         max(times),
     )
     new_rows: list[dict[str, Any]] = []
-    members: list[tuple[str, _Target]] = []  # (event id, the event it went into)
+    members: list[tuple[dict[str, Any], _Target]] = []  # (row, the event it went into)
     for row in fresh:
         candidates = open_events.setdefault(row["fold_key"], [])
         target = _target_for(candidates, row["first_seen"], fold_window)
@@ -192,12 +197,14 @@ def store_rows(
         elif target.row is not None:
             target.row["repeat_count"] += row["repeat_count"]
             target.row["last_seen"] = max(target.row["last_seen"], row["last_seen"])
+            target.row["severity"] = max(target.row["severity"], row["severity"])
             result.folded += 1
         else:
             target.add += row["repeat_count"]
             target.last_seen = max(target.last_seen or row["last_seen"], row["last_seen"])
+            target.severity = max(target.severity, row["severity"])
             result.folded += 1
-        members.append((row["event_id"], target))
+        members.append((row, target))
 
     if new_rows:
         pks = _insert_events(connection, new_rows)
@@ -208,7 +215,8 @@ def store_rows(
                     target.pk = pks[target.row["event_id"]]
 
     growth = [
-        {"b_pk": target.pk, "b_add": target.add, "b_last": target.last_seen}
+        {"b_pk": target.pk, "b_add": target.add, "b_last": target.last_seen,
+         "b_sev": target.severity}
         for candidates in open_events.values()
         for target in candidates
         if target.row is None and target.add
@@ -221,11 +229,20 @@ def store_rows(
             .values(
                 repeat_count=events.c.repeat_count + bindparam("b_add"),
                 last_seen=case((events.c.last_seen < last, last), else_=events.c.last_seen),
+                # A folded event shows the strongest severity it holds, not its first one.
+                severity=case(
+                    (events.c.severity < bindparam("b_sev"), bindparam("b_sev")),
+                    else_=events.c.severity,
+                ),
             ),
             growth,
         )
-    receipt_rows = [{"event_id": event_id, "event_pk": target.pk} for event_id, target in members]
+    receipt_rows = [{"event_id": row["event_id"], "event_pk": t.pk} for row, t in members]
     statement = _insert(connection, receipts).on_conflict_do_nothing(index_elements=["event_id"])
     connection.execute(statement, receipt_rows)
+    record_details(
+        connection,
+        [(cast(int, t.pk), row, t.row is None) for row, t in members],
+    )
     return result
 

@@ -148,6 +148,9 @@ class Event(Base):
     # The instant alert that told the Prevent lead of this event (None: not alerted, or below
     # the alerting severity). Added by migration 0006.
     alert_id: Mapped[int | None] = mapped_column(BigID, index=True)
+    # Visits whose search term / path was not kept in event_details (past its bound). 0007.
+    more_terms: Mapped[int] = mapped_column(Integer, default=0)
+    more_paths: Mapped[int] = mapped_column(Integer, default=0)
 
     __table_args__ = (
         # Folding looks up the open event for a key; keyset pages walk (sort column, pk).
@@ -160,6 +163,22 @@ class Event(Base):
         Index("ix_events_device_last_seen", "device", "last_seen"),
         Index("ix_events_category_last_seen", "category", "last_seen"),
     )
+
+
+class EventDetail(Base):
+    """One distinct search term or URL path of the visits an event folds, with its count."""
+
+    __tablename__ = "event_details"
+
+    id: Mapped[int] = mapped_column(BigID, primary_key=True, autoincrement=True)
+    event_pk: Mapped[int] = mapped_column(BigID, ForeignKey("events.pk", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(8))  # term | path
+    value: Mapped[str] = mapped_column(String(1024))
+    count: Mapped[int] = mapped_column(Integer, default=1)
+    first_seen: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_seen: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (UniqueConstraint("event_pk", "kind", "value"),)
 
 
 class EventReceipt(Base):
