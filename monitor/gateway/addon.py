@@ -50,7 +50,7 @@ from monitor.gateway.identity import (
     forwarded_client,
     parse_networks,
 )
-from monitor.gateway.reload import PolicyReloader
+from monitor.policyreload import PolicyReloader
 from monitor.gateway.requesturl import RequestURLs
 
 log = logging.getLogger("prevent_monitor.gateway")
