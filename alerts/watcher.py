@@ -31,7 +31,7 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 from alerts.addresses import guard_from
 from alerts.backoff import next_poll_after_failure, next_poll_after_success
@@ -53,18 +53,12 @@ from alerts.store import (
     mark_alerted,
     record_poll,
 )
-from filters.decision import Kind, Severity
+from filters.decision import Action, Kind, Severity
 from filters.policy import Policy
-from monitor.events import FlaggedEvent, new_event_id
+from monitor.events import EventSink, FlaggedEvent, Source, new_event_id
 from monitor.store.models import FeedState
 
 log = logging.getLogger(__name__)
-
-
-class EventSink(Protocol):
-    """What the watcher needs of `monitor.store.writer.EventWriter`."""
-
-    def submit(self, event: FlaggedEvent) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -362,9 +356,9 @@ class Watcher:
             name = self.school or (self.brand.terms[0] if self.brand.terms else "the school")
             self.writer.submit(
                 FlaggedEvent(
-                    source="brand-watch",
-                    kind=Kind.MENTION.value,
-                    action="flag",
+                    source=Source.BRAND_WATCH,
+                    kind=Kind.MENTION,
+                    action=Action.FLAG,
                     category=item.category,
                     severity=item.severity,
                     rule=item.rule,

@@ -36,6 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.policy_bench import SHIPPED, WORDS, make_domains  # noqa: E402
+from monitor.store.migrate import upgrade  # noqa: E402
 
 MITMDUMP = ROOT / ".venv" / "bin" / "mitmdump"
 PYTHON = ROOT / ".venv" / "bin" / "python"
@@ -244,6 +245,7 @@ def main() -> None:
             print("bare mitmdump:")
             bare = run_proxy(folder, origin_port, lua, args, [], allowed)
             database = folder / "events.sqlite"
+            upgrade(f"sqlite:///{database}")  # the gateway opens a store, it never migrates one
             addon = [
                 "-s", str(ADDON),
                 "--set", f"gateway_policy={policy}",

@@ -3,6 +3,8 @@
 A `FlaggedEvent` is a small immutable record (in the manner of Datasette's events): made on the
 request path or in the watcher, handed to the store's writer without waiting, and written later.
 It never carries a page body. Review state, repeat counts and the audit trail belong to the store.
+`EventSink` is what a producer needs of the store's `EventWriter`; `utcnow()` is the one clock
+events are timestamped with.
 """
 
 from __future__ import annotations
@@ -10,11 +12,20 @@ from __future__ import annotations
 import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from enum import StrEnum
+from typing import Any, Protocol
 
-from filters.decision import Decision
+from filters.decision import Action, Decision, Kind
 
-SOURCES = ("gateway", "brand-watch")
+
+class Source(StrEnum):
+    """Which part saw it (the event's `source`)."""
+
+    GATEWAY = "gateway"
+    BRAND_WATCH = "brand-watch"
+
+
+SOURCES = tuple(s.value for s in Source)
 
 
 def new_event_id() -> str:
@@ -23,6 +34,7 @@ def new_event_id() -> str:
 
 
 def utcnow() -> datetime:
+    """Now, in UTC: the time every event, block page and status file is stamped with."""
     return datetime.now(UTC)
 
 
@@ -30,9 +42,10 @@ def utcnow() -> datetime:
 class FlaggedEvent:
     """One thing the Prevent lead may need to look at (DESIGN.md contract 4)."""
 
-    source: str  # "gateway" | "brand-watch"
-    kind: str  # filters.decision.Kind value: url, search, page, circumvention, mention, policy
-    action: str  # block | flag | study (| allow for a mention below threshold)
+    # Enums of str: stored (and compared) as their plain values, e.g. "gateway", "url", "block".
+    source: Source
+    kind: Kind  # url, search, page, circumvention, mention, policy
+    action: Action  # block | flag | study (| allow for a mention below threshold)
     category: str | None
     severity: int  # filters.decision.Severity value
     rule: str | None
@@ -49,12 +62,18 @@ class FlaggedEvent:
     when: datetime = field(default_factory=utcnow)
     id: str = field(default_factory=new_event_id)
 
+    def __post_init__(self) -> None:
+        # Events read back from elsewhere (a spool, a test) may name these by their values.
+        object.__setattr__(self, "source", Source(self.source))
+        object.__setattr__(self, "kind", Kind(self.kind))
+        object.__setattr__(self, "action", Action(self.action))
+
     @classmethod
     def from_decision(
         cls,
         decision: Decision,
         *,
-        source: str = "gateway",
+        source: Source = Source.GATEWAY,
         user: str | None = None,
         device: str | None = None,
         client_ip: str | None = None,
@@ -62,8 +81,8 @@ class FlaggedEvent:
     ) -> FlaggedEvent:
         return cls(
             source=source,
-            kind=decision.kind.value,
-            action=decision.action.value,
+            kind=decision.kind,
+            action=decision.action,
             category=decision.category,
             severity=int(decision.severity),
             rule=decision.rule,
@@ -83,9 +102,17 @@ class FlaggedEvent:
     def fold_key(self) -> tuple[str | None, ...]:
         """Repeats of the same thing by the same person fold into one event (store issue #3)."""
         who = self.user or self.device or self.client_ip
-        return (self.source, who, self.rule, self.host, self.action)
+        return (self.source.value, who, self.rule, self.host, self.action.value)
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["when"] = self.when.isoformat()
+        for name in ("source", "kind", "action"):
+            data[name] = data[name].value
         return data
+
+
+class EventSink(Protocol):
+    """What the gateway and the watcher need of the store's `EventWriter`."""
+
+    def submit(self, event: FlaggedEvent) -> None: ...

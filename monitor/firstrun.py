@@ -46,12 +46,11 @@ def _check_policy(config: Config) -> None:
 
 def prepare_store(config: Config) -> list[str]:
     from monitor.store.database import is_sqlite, make_engine
-    from monitor.store.migrate import current_revision, head_revision, upgrade
+    from monitor.store.migrate import current_revision, head_revision
 
     url = config.database_url()
     if is_sqlite(url):
-        Path(url.split("///", 1)[-1]).parent.mkdir(parents=True, exist_ok=True)
-        revision = upgrade(url)
+        revision = prepare_embedded_store(url)
         return [f"events store: {_display(url)} (schema {revision})"]
     engine = make_engine(url)
     try:
@@ -66,6 +65,18 @@ def prepare_store(config: Config) -> list[str]:
             f"{head_revision()}: run `prevent-monitor db upgrade` first"
         )
     return [f"events store: {_display(url)} (schema {current})"]
+
+
+def prepare_embedded_store(url: str) -> str | None:
+    """Create and migrate an embedded SQLite store (a server's is left to `db upgrade`);
+    the schema revision it is now at, or None for a server."""
+    from monitor.store.database import is_sqlite
+    from monitor.store.migrate import upgrade
+
+    if not is_sqlite(url):
+        return None
+    Path(url.split("///", 1)[-1]).parent.mkdir(parents=True, exist_ok=True)
+    return upgrade(url)
 
 
 def _display(url: str) -> str:

@@ -1,13 +1,25 @@
-"""`prevent-monitor proxy`: run one gateway process (mitmproxy with the gateway addon)."""
+"""`prevent-monitor proxy`: run one gateway process (mitmproxy with the gateway addon).
+
+`proxy_options()` turns the configuration file into mitmproxy options: the gateway's own
+`gateway_*` options (declared once, in `monitor.gateway.options.OPTIONS`, each with the key it
+is read from) and mitmproxy's (mode, listen address, confdir, proxyauth). An embedded SQLite
+store is brought to the current schema first, as `prevent-monitor run` does; the gateway itself
+never migrates.
+"""
 
 from __future__ import annotations
 
 import argparse
 import os
 import sys
+from typing import Any
 
 from monitor.commands.shared import add_config_option, read_config
-from monitor.config import MAX_GATEWAY_INSTANCES, port_clashes
+from monitor.config import MAX_GATEWAY_INSTANCES, Config, port_clashes
+from monitor.firstrun import prepare_embedded_store
+from monitor.gateway.options import OPTIONS
+
+DEFAULT_SCHOOL = "Our School"
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -54,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
         for problem in clashes:
             print(f"  {problem}", file=sys.stderr)
         return 2
-    from monitor.gateway.proxy import proxy_options, run_proxy
+    from monitor.gateway.proxy import run_proxy
 
     options = proxy_options(config, instance=args.instance)
     if args.policy:
@@ -67,9 +79,70 @@ def run(args: argparse.Namespace) -> int:
             print(f"prevent-monitor proxy: --set {item!r}: expected NAME=VALUE", file=sys.stderr)
             return 2
         options[name.strip()] = _value(value)
+    database = str(options["gateway_database"])
+    if database:
+        prepare_embedded_store(database)
     port = config.metrics.gateway_port
     metrics_at = (config.metrics.host, port + args.instance) if port else None
     return run_proxy(options, metrics_at=metrics_at)
+
+
+def proxy_options(config: Config, *, instance: int = 0) -> dict[str, Any]:
+    """mitmproxy options for gateway process `instance` (listening on listen_port + instance)."""
+    gateway = config.gateway
+    options: dict[str, Any] = {
+        name: setting_value(config, option.config_key) for name, option in OPTIONS.items()
+    }
+    # Where the file's values mean more than themselves: paths relative to the file, defaults
+    # taken from other sections, one status file per process.
+    options.update(
+        gateway_policy=str(config.policy_path()),
+        gateway_database=config.database_url(),
+        gateway_spool_dir=str(config.path(config.database.spool_dir)),
+        gateway_school="" if config.school == DEFAULT_SCHOOL else config.school,
+        gateway_review_url=gateway.review_url or _review_url(config),
+        gateway_device_map=str(config.path(gateway.device_map)) if gateway.device_map else "",
+        gateway_reload_interval=max(0, round(config.policy.reload_interval)),
+        gateway_status_file=str(_status_file(config, instance)),
+    )
+    confdir = config.path(gateway.confdir) if gateway.confdir else config.data_path("mitmproxy")
+    options.update(
+        mode=[gateway.mode],
+        listen_host=gateway.listen_host,
+        listen_port=gateway.listen_port + instance,
+        confdir=str(confdir),
+        connection_strategy="lazy",
+    )
+    if gateway.ldap:
+        options["proxyauth"] = gateway.ldap
+    elif gateway.htpasswd:
+        options["proxyauth"] = "@" + str(config.path(gateway.htpasswd))
+    if not gateway.intercept_tls:
+        options["ignore_hosts"] = [".*"]  # decided by CONNECT host and SNI only
+    options.update(gateway.mitmproxy)
+    return options
+
+
+def setting_value(config: Config, key: str) -> Any:
+    """The value of a setting by its key path (`gateway.page_limit`); lists are copied."""
+    value: Any = config
+    for part in key.split("."):
+        value = getattr(value, part)
+    return list(value) if isinstance(value, list) else value
+
+
+def _status_file(config: Config, instance: int) -> Any:
+    status_file = config.gateway.status_file or config.console.gateway_status_file
+    status = config.path(status_file) if status_file else config.data_path("gateway-status.json")
+    if instance:
+        status = status.with_name(f"{status.stem}-{instance}{status.suffix}")
+    return status
+
+
+def _review_url(config: Config) -> str:
+    console = config.console
+    base = console.public_url or f"http://{console.listen_host}:{console.port}"
+    return base.rstrip("/") + "/request-review"
 
 
 def _value(text: str) -> object:

@@ -2,10 +2,11 @@
 
 Without `--once` it runs until SIGTERM (the daemon's watcher part, and the systemd watcher unit):
 feeds polled on their intervals, the digest sent at its time, the policy reloaded when its files
-change, instant alerts of serious gateway events to the Prevent lead (alerts/instant.py),
-`/healthz` and `/metrics` on `metrics.watcher_port`. With `--once` it polls every feed now
-and says what each gave (for setting up feeds and for cron-style use). High-severity mentions are
-recorded as events and emailed to the Prevent lead either way.
+change or on SIGHUP (by `monitor.policyreload.PolicyReloader`, as in the gateway: a refused change
+is logged, counted and recorded as a `policy` event), instant alerts of serious gateway events to
+the Prevent lead (alerts/instant.py), `/healthz` and `/metrics` on `metrics.watcher_port`. With
+`--once` it polls every feed now and says what each gave (for setting up feeds and for cron-style
+use). High-severity mentions are recorded as events and emailed to the Prevent lead either way.
 """
 
 from __future__ import annotations
@@ -29,8 +30,10 @@ from filters.policy import PolicyError
 from monitor import metrics
 from monitor.commands.shared import add_config_option, read_config
 from monitor.config import Config
-from monitor.store import make_engine, upgrade
-from monitor.store.database import is_sqlite
+from monitor.events import Source
+from monitor.firstrun import prepare_embedded_store
+from monitor.policyreload import PolicyReloader
+from monitor.store import make_engine
 from monitor.store.writer import EventWriter
 
 log = logging.getLogger("prevent_monitor.watcher")
@@ -65,8 +68,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"prevent-monitor: {exc}", file=sys.stderr)
         return 2
     url = args.database_url or config.database_url()
-    if is_sqlite(url):
-        upgrade(url)
+    prepare_embedded_store(url)
     return asyncio.run(_main(config, live, url, once=args.once))
 
 
@@ -119,6 +121,8 @@ async def _run_until_stopped(
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     metrics.set_policy(live.current.version, live.loaded_at)
+    # The same reloader as the gateway's: a refused change is logged, counted and recorded.
+    reloader = PolicyReloader(live, writer.submit, source=Source.BRAND_WATCH)
 
     alerts = InstantAlerts(
         config.alerting, mailer, store.run, school=config.school, console_url=config.console_url()
@@ -129,6 +133,7 @@ async def _run_until_stopped(
         return {
             "ok": True,
             "policy_version": live.current.version,
+            "policy_errors": list(reloader.errors),
             "event_queue": stats.queue_depth,
             "database_up": stats.database_up,
             "instant_alerts": alerts.health_report() if config.alerting.enabled else "off",
@@ -153,7 +158,6 @@ async def _run_until_stopped(
             ),
             name="watcher",
         ),
-        asyncio.create_task(_reload_policy(config, live, stop), name="policy-reload"),
         asyncio.create_task(_feed_metrics(store, stop), name="feed-metrics"),
     ]
     if config.alerting.enabled:
@@ -165,28 +169,14 @@ async def _run_until_stopped(
                 name="digest",
             )
         )
+    reloader.start(max(1.0, config.policy.reload_interval))
     log.info("brand watcher running (%d feeds)", len(config.watcher.sources))
     await stop.wait()
+    reloader.stop()
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
     await server.cleanup()
-
-
-async def _reload_policy(config: Config, live: LivePolicy, stop: asyncio.Event) -> None:
-    while not stop.is_set():
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=max(1.0, config.policy.reload_interval))
-        if stop.is_set():
-            return
-        result = await asyncio.to_thread(live.reload)
-        if result.failed:
-            metrics.POLICY_RELOAD_FAILURES.inc()
-            for problem in result.problems[:20]:
-                log.error("policy change refused, keeping %s: %s", result.version, problem)
-        elif result.changed:
-            metrics.set_policy(result.version, live.loaded_at)
-            log.info("policy %s loaded", result.version)
 
 
 async def _feed_metrics(store: AlertStore, stop: asyncio.Event) -> None:

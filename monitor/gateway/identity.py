@@ -1,5 +1,7 @@
 """Who is behind a request: the proxy-authenticated user, else the device map, else the address.
 
+`identify()` holds that order, for the HTTP hooks and the TLS (SNI) hook alike.
+
 The device map is IT staff's list of known machines: an address or a network (CIDR) to a device
 name and, optionally, the user and the policy group (a library PC, a Year 13 laptop trolley).
 It is a YAML file (`devices:` list of mappings) or a CSV file with the header
@@ -18,9 +20,12 @@ import ipaddress
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import yaml
+
+if TYPE_CHECKING:
+    from filters.policy import Policy
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -242,3 +247,35 @@ def forwarded_client(
 
 def _trusted(address: Address, trusted: Sequence[Network]) -> bool:
     return any(address.version == n.version and address in n for n in trusted)
+
+
+def identify(
+    policy: Policy,
+    devices: DeviceMap,
+    peer: str | None,
+    *,
+    user: str | None = None,
+    forwarded_for: str | None = None,
+    trusted: Sequence[Network] = (),
+) -> Person:
+    """Who is behind a request, and so which policy group decides it. In this order:
+
+    1. `user`, the proxy-authenticated user name: it chooses the group;
+    2. the client address: the peer's, or the X-Forwarded-For one when the peer is `trusted`;
+    3. the device map's entry for that address: its device and user, and its group if the
+       policy has it (else the policy's group for the device's user and the address);
+    4. else the policy's group for the address alone.
+    """
+    if peer and peer.startswith("::ffff:"):
+        peer = peer[7:]  # an IPv4 client of a dual-stack socket, recorded as IPv4
+    client_ip = forwarded_client(peer, forwarded_for, trusted)
+    device = devices.lookup(client_ip)
+    if user:
+        group = policy.group_for(user, (), client_ip)
+    elif device is not None and device.group in policy.groups:
+        group = device.group
+    else:
+        group = policy.group_for(device.user if device else None, (), client_ip)
+    if device is None:
+        return Person(user, None, client_ip, group)
+    return Person(user or device.user, device.device, client_ip, group)

@@ -1,7 +1,9 @@
 """`GatewaySettings`: the `gateway:` section of the configuration file.
 
-Each field becomes a mitmproxy option of the `Gateway` addon (or one of mitmproxy's own) in
-`monitor.gateway.proxy.proxy_options()`; the help texts here are what `config show` prints.
+Each field is a mitmproxy option of the `Gateway` addon, `gateway_<field>` with this type, default
+and help (`monitor.gateway.options` builds them from these fields), or one of mitmproxy's own
+(`options.MITMPROXY_SETTINGS`); `monitor.commands.proxy.proxy_options()` sets them from the file.
+The help texts here are what `config show` and `mitmdump --options` print.
 """
 
 from __future__ import annotations

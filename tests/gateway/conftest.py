@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+from monitor.store.migrate import upgrade
 from tests.localnet import free_port, self_signed
 
 ROOT = Path(__file__).parents[2]
@@ -138,6 +139,9 @@ def start_proxy(folder: Path, origin: Origin, **options: object) -> Proxy:
     folder.mkdir(parents=True, exist_ok=True)
     shutil.copytree(POLICY_DIR, folder / "policy", dirs_exist_ok=True)
     port = free_port()
+    # The gateway opens a store that is already at the current schema (as `run` or
+    # `db upgrade` leave it); it never migrates one itself.
+    upgrade(f"sqlite:///{folder / 'events.sqlite'}")
     settings: dict[str, object] = {
         "confdir": folder / "conf",
         "gateway_policy": folder / "policy" / "policy.yaml",

@@ -14,7 +14,9 @@ from mitmproxy.proxy.layers.tls import parse_client_hello
 from mitmproxy.test import taddons, tflow
 
 from monitor.events import FlaggedEvent
-from monitor.gateway.addon import METADATA_KEY, SCAN_KEY, Gateway, Refusal, Verdict
+from monitor.gateway.addon import Gateway
+from monitor.gateway.state import METADATA_KEY, SCAN_KEY, Verdict
+from monitor.gateway.tlsguard import Refusal
 
 POLICY_DIR = Path(__file__).parents[1] / "data" / "policy"
 POLICY = POLICY_DIR / "policy.yaml"
@@ -59,7 +61,7 @@ def test_no_policy_fails_closed(gateway: Gateway, recorder: Recorder) -> None:
     with taddons.context(gateway) as tctx:
         tctx.configure(gateway, gateway_policy="")
         flow = request_flow("http://allowed.test/")
-        gateway.requestheaders(flow)
+        gateway.requests.requestheaders(flow)
         assert flow.response is not None and flow.response.status_code == 503
 
 
@@ -107,7 +109,7 @@ def test_blocked_request_gets_block_page_and_event(gateway: Gateway, recorder: R
     with taddons.context(gateway) as tctx:
         configured(tctx, gateway, gateway_review_url="http://console.test/request-review")
         flow = request_flow("http://www.extremist.test/page?x=<b>")
-        gateway.requestheaders(flow)
+        gateway.requests.requestheaders(flow)
         assert flow.response is not None and flow.response.status_code == 403
         [event] = recorder.events
         assert (event.action, event.kind, event.category) == ("block", "url", "extremism")
@@ -127,7 +129,7 @@ def test_allowed_request_passes_unrecorded(gateway: Gateway, recorder: Recorder)
     with taddons.context(gateway) as tctx:
         configured(tctx, gateway)
         flow = request_flow("http://allowed.test/")
-        gateway.requestheaders(flow)
+        gateway.requests.requestheaders(flow)
         assert flow.response is None
         assert recorder.events == []
         assert flow.metadata[METADATA_KEY].decision.action == "allow"
@@ -139,7 +141,7 @@ def test_exempt_site_passes_and_is_recorded_as_study(
     with taddons.context(gateway) as tctx:
         configured(tctx, gateway)
         flow = request_flow("http://news.watched.test/today")
-        gateway.requestheaders(flow)
+        gateway.requests.requestheaders(flow)
         assert flow.response is None
         [event] = recorder.events
         assert (event.action, event.category) == ("study", "watchlist")
@@ -150,7 +152,7 @@ def test_year13_network_gets_study_access(gateway: Gateway, recorder: Recorder) 
     with taddons.context(gateway) as tctx:
         configured(tctx, gateway)
         flow = request_flow("http://extremist.test/", peer="10.13.4.5")
-        gateway.requestheaders(flow)
+        gateway.requests.requestheaders(flow)
         assert flow.response is None
         [event] = recorder.events
         assert (event.action, event.group) == ("study", "year13")
@@ -162,7 +164,7 @@ def test_circumvention_is_its_own_kind(gateway: Gateway, recorder: Recorder) -> 
         doh = request_flow("https://doh-resolver.test/dns-query")
         ip_literal = request_flow("http://203.0.113.9/")
         for flow in (doh, ip_literal):
-            gateway.requestheaders(flow)
+            gateway.requests.requestheaders(flow)
         assert [(e.kind, e.action) for e in recorder.events] == [
             ("circumvention", "block"),
             ("circumvention", "flag"),
@@ -175,7 +177,7 @@ def test_proxy_authenticated_staff_user_is_recorded(gateway: Gateway, recorder: 
         configured(tctx, gateway)
         flow = request_flow("http://extremist.test/")
         flow.metadata["proxyauth"] = ("teacher1", "secret")
-        gateway.requestheaders(flow)
+        gateway.requests.requestheaders(flow)
         assert flow.response is None  # staff: extremism is flagged, not blocked
         [event] = recorder.events
         assert (event.user, event.group, event.action) == ("teacher1", "staff", "flag")
@@ -188,7 +190,7 @@ def test_device_map_names_device_user_and_group(
     devices.write_text("address,device,user,group\n192.168.1.20,library-pc-3,pupil7,year13\n")
     with taddons.context(gateway) as tctx:
         configured(tctx, gateway, gateway_device_map=str(devices))
-        gateway.requestheaders(request_flow("http://extremist.test/"))
+        gateway.requests.requestheaders(request_flow("http://extremist.test/"))
         [event] = recorder.events
         assert (event.device, event.user, event.group, event.action) == (
             "library-pc-3",
@@ -205,8 +207,8 @@ def test_forwarded_for_only_from_trusted_proxies(gateway: Gateway, recorder: Rec
         trusted.request.headers["X-Forwarded-For"] = "10.13.9.9"
         untrusted = request_flow("http://watched.test/", peer="192.168.1.50")
         untrusted.request.headers["X-Forwarded-For"] = "10.13.9.9"
-        gateway.requestheaders(trusted)
-        gateway.requestheaders(untrusted)
+        gateway.requests.requestheaders(trusted)
+        gateway.requests.requestheaders(untrusted)
         assert [e.client_ip for e in recorder.events] == ["10.13.9.9", "192.168.1.50"]
 
 
@@ -216,7 +218,7 @@ def test_search_terms_are_recorded_and_safe_search_enforced(
     with taddons.context(gateway) as tctx:
         configured(tctx, gateway)
         flow = request_flow("https://www.google.co.uk/search?q=zorblax+front+news")
-        gateway.requestheaders(flow)
+        gateway.requests.requestheaders(flow)
         assert flow.response is None
         assert flow.request.query["safe"] == "active"
         [event] = recorder.events
@@ -242,7 +244,7 @@ def test_connect_to_blocked_host_is_refused(gateway: Gateway, recorder: Recorder
         allowed = connect_flow("allowed.test")
         flagged = connect_flow("watched.test")
         for flow in (blocked, allowed, flagged):
-            gateway.http_connect(flow)
+            gateway.tls.http_connect(flow)
         assert blocked.response is not None and blocked.response.status_code == 403
         assert allowed.response is None and flagged.response is None
         # Flagged hosts are recorded per request once intercepted, not at CONNECT.
@@ -254,7 +256,7 @@ def test_connect_to_recorded_passthrough_host_is_recorded(
 ) -> None:
     with taddons.context(gateway) as tctx:
         configured(tctx, gateway, gateway_passthrough=["watched.test"])
-        gateway.http_connect(connect_flow("www.watched.test"))
+        gateway.tls.http_connect(connect_flow("www.watched.test"))
         assert [(e.action, e.host) for e in recorder.events] == [("study", "www.watched.test")]
 
 
@@ -283,7 +285,7 @@ def test_blocked_sni_is_refused_before_tls(gateway: Gateway, recorder: Recorder)
         allowed = next_layer_for(tctx, client_hello("allowed.test"))
         partial = next_layer_for(tctx, client_hello("extremist.test")[:20])
         for nextlayer in (blocked, allowed, partial):
-            gateway.next_layer(nextlayer)
+            gateway.tls.next_layer(nextlayer)
         assert isinstance(blocked.layer, Refusal)
         assert allowed.layer is None and partial.layer is None
         [event] = recorder.events
@@ -301,7 +303,7 @@ def test_passthrough_hosts_are_not_intercepted(gateway: Gateway) -> None:
             hello = parse_client_hello(client_hello(sni))
             assert hello is not None
             data = tls.ClientHelloData(ctx, hello)
-            gateway.tls_clienthello(data)
+            gateway.tls.tls_clienthello(data)
             assert data.ignore_connection is ignored
 
 
@@ -310,7 +312,7 @@ def test_passthrough_hosts_are_not_intercepted(gateway: Gateway) -> None:
 
 def page_flow(gateway: Gateway, body: bytes, content_type: str = "text/html") -> http.HTTPFlow:
     flow = request_flow("http://allowed.test/article")
-    gateway.requestheaders(flow)
+    gateway.requests.requestheaders(flow)
     flow.response = http.Response.make(200, body, {"Content-Type": content_type})
     return flow
 
@@ -320,9 +322,9 @@ async def test_page_over_block_threshold_is_replaced(gateway: Gateway, recorder:
         configured(tctx, gateway)
         body = b"<html><body>" + b"<p>the zorblax uprising</p>" * 4 + b"</body></html>"
         flow = page_flow(gateway, body)
-        gateway.responseheaders(flow)
+        gateway.requests.responseheaders(flow)
         assert flow.metadata[SCAN_KEY] and not flow.response.stream
-        await gateway.response(flow)
+        await gateway.requests.response(flow)
         assert flow.response.status_code == 403
         [event] = recorder.events
         assert (event.kind, event.action, event.category) == ("page", "block", "extremist-language")
@@ -337,8 +339,8 @@ async def test_page_over_flag_threshold_passes_and_is_recorded(
         body = gzip.compress(b"<p>the zorblax uprising</p>" * 2)
         flow = page_flow(gateway, body)
         flow.response.headers["Content-Encoding"] = "gzip"
-        gateway.responseheaders(flow)
-        await gateway.response(flow)
+        gateway.requests.responseheaders(flow)
+        await gateway.requests.response(flow)
         assert flow.response.status_code == 200 and flow.response.raw_content == body
         [event] = recorder.events
         assert (event.kind, event.action) == ("page", "flag")
@@ -355,9 +357,9 @@ async def test_binary_and_large_bodies_stream_unscored(
         large.response.headers["Content-Length"] = "1700"
         small_image = page_flow(gateway, b"zorblax uprising", "image/png")
         for flow in (image, large, small_image):
-            gateway.responseheaders(flow)
+            gateway.requests.responseheaders(flow)
             assert SCAN_KEY not in flow.metadata
-            await gateway.response(flow)
+            await gateway.requests.response(flow)
         assert image.response.stream is True and large.response.stream is True
         assert small_image.response.stream is False  # small: cheaper buffered, still unscored
         assert recorder.events == []
@@ -367,8 +369,8 @@ async def test_page_scan_can_be_turned_off(gateway: Gateway, recorder: Recorder)
     with taddons.context(gateway) as tctx:
         configured(tctx, gateway, gateway_page_scan=False)
         flow = page_flow(gateway, b"<p>the zorblax uprising</p>" * 4)
-        gateway.responseheaders(flow)
-        await gateway.response(flow)
+        gateway.requests.responseheaders(flow)
+        await gateway.requests.response(flow)
         assert flow.response.status_code == 200 and recorder.events == []
 
 
@@ -387,7 +389,7 @@ def test_fault_fails_closed_by_default(
         assert gateway.live is not None
         monkeypatch.setattr(gateway.live.current, "decide", broken_decide)
         flow = request_flow("http://allowed.test/")
-        gateway.requestheaders(flow)
+        gateway.requests.requestheaders(flow)
         assert flow.response is not None and flow.response.status_code == 503
         assert "filter error" in flow.response.get_text()
         assert gateway.faults == 1
@@ -401,7 +403,7 @@ def test_fault_fails_open_when_configured(
         assert gateway.live is not None
         monkeypatch.setattr(gateway.live.current, "decide", broken_decide)
         flow = request_flow("http://allowed.test/")
-        gateway.requestheaders(flow)
+        gateway.requests.requestheaders(flow)
         assert flow.response is None and gateway.faults == 1
 
 
@@ -411,10 +413,10 @@ async def test_fault_while_scoring_replaces_the_page(
     with taddons.context(gateway) as tctx:
         configured(tctx, gateway)
         flow = page_flow(gateway, b"<p>fine</p>")
-        gateway.responseheaders(flow)
+        gateway.requests.responseheaders(flow)
         assert gateway.live is not None
         monkeypatch.setattr(gateway.live.current, "score_page", broken_decide)
-        await gateway.response(flow)
+        await gateway.requests.response(flow)
         assert flow.response.status_code == 503 and gateway.faults == 1
 
 
@@ -446,7 +448,7 @@ def test_bad_reload_keeps_policy_and_warns_it(
         # A good change is picked up.
         (tmp_path / "policy" / "block.domains").write_text("extremist.test\nnewly-listed.test\n")
         assert gateway.reloader.reload_now().changed
-        gateway.requestheaders(request_flow("http://newly-listed.test/"))
+        gateway.requests.requestheaders(request_flow("http://newly-listed.test/"))
         assert recorder.events[-1].host == "newly-listed.test"
 
 
@@ -466,9 +468,9 @@ def test_no_page_phrases_means_no_holding_back(
         assert gateway.live is not None and gateway.live.current.stats.page_phrases == 0
         body = b"<html><body>" + b"<p>the zorblax uprising</p>" * 4 + b"</body></html>"
         flow = page_flow(gateway, body)
-        gateway.responseheaders(flow)
+        gateway.requests.responseheaders(flow)
         assert SCAN_KEY not in flow.metadata
         big = page_flow(gateway, body * 20_000)
         big.response.headers["content-length"] = str(len(body) * 20_000)  # type: ignore[union-attr]
-        gateway.responseheaders(big)
+        gateway.requests.responseheaders(big)
         assert big.response.stream  # type: ignore[union-attr]

@@ -1,11 +1,13 @@
 """Keeping the policy current: reload on a timer and on SIGHUP, in a worker thread.
 
-Compiling a policy (a million domains) takes seconds and reads files, so it never runs on the
-proxy's event loop: `asyncio.to_thread` runs `LivePolicy.reload()`, and requests keep being
-decided with the policy in force until the new one is swapped in whole. A change that does not
-load keeps the previous policy; every problem is logged with its file:line and one warning event
-(kind `policy`) goes to the store for IT staff. The result is also written to a small JSON status
-file the console's dashboard reads (policy version, last reload, errors).
+One `PolicyReloader` serves every part that decides with the policy: the gateway and the
+brand-alert watcher. Compiling a policy (a million domains) takes seconds and reads files, so it
+never runs on an event loop: `asyncio.to_thread` runs `LivePolicy.reload()`, and requests keep
+being decided with the policy in force until the new one is swapped in whole. A change that does
+not load keeps the previous policy, and is recorded the same way for every part: each problem
+logged with its file:line, `prevent_monitor_policy_reload_failures_total` counted, one warning
+event (kind `policy`) handed to the store for IT staff, and the errors kept in `status()` (and,
+when a status file is named, written to it for the console's dashboard).
 """
 
 from __future__ import annotations
@@ -17,7 +19,6 @@ import logging
 import os
 import signal
 import tempfile
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,24 +27,26 @@ from typing import Any
 from filters.decision import Action, Kind, Severity
 from filters.live import LivePolicy, ReloadResult
 from monitor import metrics
-from monitor.events import FlaggedEvent
+from monitor.events import FlaggedEvent, Source, utcnow
 
-log = logging.getLogger("prevent_monitor.gateway")
+log = logging.getLogger("prevent_monitor.policy")
 
 RELOAD_RULE = "policy:reload-refused"
 MAX_PROBLEMS_IN_EVENT = 5
 
 
-def refused_reload_event(result: ReloadResult, policy_path: Path) -> FlaggedEvent:
+def refused_reload_event(
+    result: ReloadResult, policy_path: Path, source: Source = Source.GATEWAY
+) -> FlaggedEvent:
     """The warning for IT staff: which files and lines, and that the old policy stays."""
     problems = result.problems
     shown = "; ".join(str(p) for p in problems[:MAX_PROBLEMS_IN_EVENT])
     more = f" (and {len(problems) - MAX_PROBLEMS_IN_EVENT} more)" if len(problems) > 5 else ""
     first = problems[0] if problems else None
     return FlaggedEvent(
-        source="gateway",
-        kind=Kind.POLICY.value,
-        action=Action.FLAG.value,
+        source=source,
+        kind=Kind.POLICY,
+        action=Action.FLAG,
         category="policy",
         severity=int(Severity.MEDIUM),
         rule=RELOAD_RULE,
@@ -65,11 +68,13 @@ class PolicyReloader:
         live: LivePolicy,
         submit: Callable[[FlaggedEvent], None],
         *,
+        source: Source = Source.GATEWAY,
         status_file: str = "",
         status_extra: Callable[[], dict[str, Any]] | None = None,
     ) -> None:
         self.live = live
         self.submit = submit
+        self.source = source
         self.status_file = status_file
         self.status_extra = status_extra or dict
         self.failures = 0
@@ -132,7 +137,7 @@ class PolicyReloader:
         )
         for problem in result.problems:
             log.warning("  %s", problem)
-        self.submit(refused_reload_event(result, self.live.path))
+        self.submit(refused_reload_event(result, self.live.path, self.source))
 
     async def _every(self, interval: float) -> None:
         while True:
@@ -149,7 +154,7 @@ class PolicyReloader:
             "errors": list(self.errors),
             "reload_failures": self.failures,
             "pid": os.getpid(),
-            "written": datetime.now(UTC).isoformat(),
+            "written": utcnow().isoformat(),
             **self.status_extra(),
         }
 
@@ -166,8 +171,4 @@ class PolicyReloader:
                 json.dump(self.status(), handle)
             os.replace(handle.name, path)
         except OSError as exc:
-            log.warning("cannot write the gateway status file %s: %s", path, exc)
-
-
-def monotonic() -> float:
-    return time.monotonic()
+            log.warning("cannot write the status file %s: %s", path, exc)

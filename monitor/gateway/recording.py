@@ -1,0 +1,91 @@
+"""The recording addon: open the events store's writer on `configure`, flush and close it on `done`.
+
+Like mitmproxy's own `save` addon with its file: `gateway_database` names the store, and the
+`EventWriter` it opens is where every event the gateway makes goes (through the shared state),
+without the event loop ever waiting on the database. The store must already be at the current
+schema: migrations are run by `prevent-monitor db upgrade` and by first run, never here, and a
+store that is missing or behind stops start-up saying so. While the database is unreachable,
+events wait in `gateway_spool_dir`.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from mitmproxy import ctx, exceptions
+
+from monitor.events import EventSink
+from monitor.gateway import options
+from monitor.gateway.state import GatewayState
+
+log = logging.getLogger("prevent_monitor.gateway")
+
+
+class EventRecording:
+    """Owns the store's writer (unless one is handed in, as tests do)."""
+
+    def __init__(self, state: GatewayState, sink: EventSink | None = None) -> None:
+        self.state = state
+        self.writer: Any = None  # the EventWriter this addon opened
+        self._owns_writer = sink is None
+        state.sink = sink
+
+    def load(self, loader: Any) -> None:
+        options.declare(loader, "gateway_database", "gateway_spool_dir")
+
+    def configure(self, updated: set[str]) -> None:
+        if updated & {"gateway_database", "gateway_spool_dir"} and self._owns_writer:
+            self._close_writer()
+            self._open_writer(ctx.options.gateway_database, ctx.options.gateway_spool_dir)
+
+    def done(self) -> None:
+        self._close_writer()
+
+    def _open_writer(self, database: str, spool_dir: str) -> None:
+        if not database:
+            log.warning("gateway: gateway_database is not set; events are only logged")
+            return
+        from monitor.store.database import normalise_url
+        from monitor.store.writer import EventWriter
+
+        try:
+            url = normalise_url(database)
+        except ValueError as exc:
+            raise exceptions.OptionsError(f"gateway_database: {exc}") from None
+        sqlite_file = url.database if url.get_backend_name() == "sqlite" else None
+        if sqlite_file and not spool_dir:
+            spool_dir = str(Path(sqlite_file).parent / "spool")
+        if not spool_dir:
+            raise exceptions.OptionsError(
+                "gateway_spool_dir is not set: events need somewhere to wait while the "
+                "database is unreachable"
+            )
+        rendered = url.render_as_string(hide_password=False)
+        if sqlite_file:
+            check_embedded_store(rendered, sqlite_file)
+        self.writer = EventWriter(rendered, spool_dir=spool_dir)
+        self.writer.start()
+        self.state.sink = self.writer
+
+    def _close_writer(self) -> None:
+        if self._owns_writer and self.writer is not None:
+            self.writer.close(timeout=10)
+            self.writer = None
+            self.state.sink = None
+
+
+def check_embedded_store(url: str, sqlite_file: str) -> None:
+    """Refuse an SQLite store that is missing or not at the current schema, saying what to run.
+    (A PostgreSQL store may be unreachable at start: the writer spools until it is back.)"""
+    from monitor.store.migrate import StoreNotReady, check_ready
+
+    try:
+        check_ready(url)
+    except StoreNotReady as exc:
+        raise exceptions.OptionsError(
+            f"gateway_database {sqlite_file}: {exc}; run `prevent-monitor db upgrade "
+            f"--database-url {url}` (or start the daemon with `prevent-monitor run`, which "
+            "prepares the store) and start the gateway again"
+        ) from None

@@ -1,0 +1,155 @@
+"""What the gateway's addons share: one small `GatewayState` object, and the per-flow `Verdict`.
+
+The addons (`monitor.gateway.addon` lists them) each own a concern and its options; this is
+where what they all need meets: the policy in force (set by the policy addon), who is who (the
+device map and trusted proxies, set by the identity addon), where events go (set by the
+recording addon), the block page (set by the request addon), and the fault and decision counts.
+A flow's own results travel in `flow.metadata` under the keys below.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator
+from typing import Any, NamedTuple
+
+from mitmproxy import ctx, http
+
+from filters.decision import Action, Decision
+from filters.live import LivePolicy
+from filters.policy import Policy
+from monitor import metrics
+from monitor.events import EventSink, FlaggedEvent, new_event_id, utcnow
+from monitor.gateway.blockpage import BlockPage
+from monitor.gateway.identity import DeviceMap, Network, Person, identify
+
+log = logging.getLogger("prevent_monitor.gateway")
+
+METADATA_KEY = "prevent_monitor"  # the flow's Verdict
+SCAN_KEY = "prevent_monitor_scan"  # (media type, charset) of a response held back to be scored
+FAULT_KEY = "prevent_monitor_fault"  # a fault at response headers: the error page comes later
+FAIL_MODES = ("closed", "open")
+
+
+class Verdict(NamedTuple):
+    """The gateway's answer for one flow, kept in `flow.metadata` for the later hooks."""
+
+    decision: Decision
+    person: Person
+    event_id: str | None  # the recorded event (and the block page's reference), if any
+
+
+class GatewayState:
+    """The policy, people, event sink, block page and counters the gateway's addons share."""
+
+    def __init__(self) -> None:
+        self.live: LivePolicy | None = None
+        self.sink: EventSink | None = None
+        self.devices = DeviceMap()
+        self.trusted: list[Network] = []
+        self.block_page = BlockPage("Our school")
+        self.faults = 0
+        self.decisions: dict[str, int] = dict.fromkeys((a.value for a in Action), 0)
+        self.events_submitted = 0
+        # the labelled Prometheus counters, looked up once per (action, category)
+        self._counters: dict[tuple[str, str | None], Any] = {}
+
+    # --- who and what ----------------------------------------------------------------------
+
+    def policy(self) -> Policy:
+        if self.live is None:
+            raise RuntimeError("no policy is loaded (gateway_policy)")  # answered by fail mode
+        return self.live.current
+
+    def who(self, policy: Policy, flow: http.HTTPFlow) -> Person:
+        """Who is behind an HTTP request (or a CONNECT)."""
+        auth = flow.metadata.get("proxyauth")
+        return identify(
+            policy,
+            self.devices,
+            flow.client_conn.peername[0] if flow.client_conn.peername else None,
+            user=auth[0] if auth else None,
+            forwarded_for=flow.request.headers.get("x-forwarded-for"),
+            trusted=self.trusted,
+        )
+
+    def record(self, decision: Decision, person: Person) -> str:
+        """Hand the decision over as an event; its id is the block page's reference."""
+        event = FlaggedEvent.from_decision(
+            decision, user=person.user, device=person.device, client_ip=person.client_ip
+        )
+        self.submit(event)
+        return event.id
+
+    def submit(self, event: FlaggedEvent) -> None:
+        self.events_submitted += 1
+        if self.sink is None:
+            log.info("event (not stored): %s %s %s", event.action, event.kind, event.rule)
+            return
+        self.sink.submit(event)
+
+    def count(self, decision: Decision) -> None:
+        action = decision.action.value
+        self.decisions[action] += 1
+        key = (action, decision.category)
+        counter = self._counters.get(key)
+        if counter is None:
+            if len(self._counters) > 1024:  # categories come from the policy: few, but bounded
+                self._counters.clear()
+            counter = metrics.DECISIONS.labels(action, decision.category or "none")
+            self._counters[key] = counter
+        counter.inc()
+
+    def status(self) -> dict[str, Any]:
+        """What the status file adds to the policy's state."""
+        return {"faults": self.faults, "decisions": dict(self.decisions)}
+
+    # --- pages -----------------------------------------------------------------------------
+
+    def block_response(self, policy: Policy, decision: Decision, event_id: str) -> http.Response:
+        return self.block_page.block(
+            decision,
+            reference=event_id,
+            when=utcnow(),
+            category=category_words(policy, decision),
+        )
+
+    def error_response(self, flow: http.HTTPFlow) -> http.Response:
+        return self.block_page.error(
+            flow.request.pretty_url, reference=new_event_id(), when=utcnow()
+        )
+
+    # --- faults ----------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def guard(self, flow: http.HTTPFlow, hook: str, *, respond_now: bool = True) -> Iterator[None]:
+        """Whatever goes wrong in a hook stays here: logged, counted, answered by fail mode.
+        At response headers the body is still to come (and would overwrite a page set now),
+        so the error page is put in place by the `response` hook instead."""
+        try:
+            yield
+        except Exception:
+            self.fault(hook)
+            if ctx.options.gateway_fail_mode == "open" or not flow.live:
+                return
+            flow.metadata.pop(SCAN_KEY, None)
+            if respond_now:
+                flow.response = self.error_response(flow)
+            else:
+                flow.metadata[FAULT_KEY] = True
+                if flow.response is not None:
+                    flow.response.stream = False
+
+    def fault(self, hook: str) -> None:
+        self.faults += 1
+        metrics.FILTER_FAULTS.inc()
+        log.exception("gateway: fault in %s (failing %s)", hook, ctx.options.gateway_fail_mode)
+
+
+def category_words(policy: Policy, decision: Decision) -> str | None:
+    """The category as the block page names it: its description, else its name."""
+    if not decision.category:
+        return None
+    category = policy.categories.get(decision.category)
+    return category.description if category and category.description else decision.category
