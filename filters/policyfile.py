@@ -239,12 +239,6 @@ class _Reader:
         candidate = Path(value).expanduser()
         return candidate if candidate.is_absolute() else self.base / candidate
 
-    def display_path(self, path: Path) -> str:
-        try:
-            return str(path.relative_to(Path.cwd()))
-        except ValueError:
-            return str(path)
-
 
 TOP_KEYS = (
     "school",
