@@ -27,7 +27,8 @@ from typing import Literal
 import re2
 import yaml
 
-from filters.urls import normalise_host, normalise_url
+from filters.hosts import normalise_host
+from filters.urls import normalise_url
 
 EntryKind = Literal["domain", "url", "regex", "phrase", "weighted"]
 Format = Literal["domains", "hosts", "urls", "expressions", "phrases", "weighted", "yaml"]

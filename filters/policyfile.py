@@ -16,8 +16,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 
 from filters.decision import Action, Kind, Severity
+from filters.hosts import normalise_host
 from filters.lists import FORMATS, ListProblem, load_yaml_nodes, mapping_items, node_line
-from filters.urls import normalise_host
 
 ACTIONS = tuple(a.value for a in Action)
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
