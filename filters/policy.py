@@ -30,7 +30,8 @@ from filters.listcache import load_domains, store_domains
 from filters.lists import ListEntry, ListProblem, guess_format, read_list
 from filters.matchers import DomainTable, RegexSet, UrlPrefixTable, pack_ref, unpack_ref
 from filters.phrases import Phrase, PhraseList
-from filters.policyfile import Category, Group, ListSpec, PolicySpec, read_policy
+from filters.policyfile import read_policy
+from filters.policyspec import Category, Group, ListSpec, PolicySpec
 from filters.search import extract_search, is_search_site
 from filters.unwrap import carries_targets, embedded_targets
 from filters.urls import NormalisedURL, normalise_url
