@@ -96,4 +96,3 @@ def _remove_dot_segments(path: str, anomalies: list[str]) -> str:
         return "/"
     trailing = "/" if segments[-1] in ("", ".", "..") else ""
     return "/" + "/".join(kept) + trailing
-

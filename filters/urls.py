@@ -193,4 +193,3 @@ def _split_host_port(authority: str) -> tuple[str, str]:
         return authority, ""  # an unbracketed IPv6 literal, or malformed either way
     host, _, port = authority.partition(":")
     return host, port
-
