@@ -20,8 +20,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from filters.hosts import _cached_host
 from filters.unwrap import embedded_targets
-from filters.urls import _cached_host, normalise_url
+from filters.urls import normalise_url
 
 WORDS = ["news", "maths", "homework", "video", "games", "school", "science", "history", "art"]
 TLDS = ["test", "example", "invalid"]

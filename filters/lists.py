@@ -22,12 +22,13 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import re2
 import yaml
 
-from filters.urls import normalise_host, normalise_url
+from filters.hosts import normalise_host
+from filters.urls import normalise_url
 
 EntryKind = Literal["domain", "url", "regex", "phrase", "weighted"]
 Format = Literal["domains", "hosts", "urls", "expressions", "phrases", "weighted", "yaml"]
@@ -285,15 +286,6 @@ def load_yaml_nodes(text: str) -> yaml.Node | None:
 
 def node_line(node: yaml.Node) -> int:
     return node.start_mark.line + 1
-
-
-def node_value(node: yaml.Node) -> Any:
-    """A plain Python value of a node (SafeLoader semantics)."""
-    loader = yaml.SafeLoader("")
-    try:
-        return loader.construct_object(node, deep=True)
-    finally:
-        loader.dispose()
 
 
 def mapping_items(node: yaml.Node) -> Iterator[tuple[str, yaml.Node]]:

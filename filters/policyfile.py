@@ -1,249 +1,35 @@
-"""Reading `policy.yaml`: categories, groups, lists, allowlist, study exemptions and schedules.
+"""Reading `policy.yaml`: categories, groups, lists and the allowlist (study exemptions and
+schedules are read by `filters.timerules`).
 
-The file is read into plain frozen dataclasses (`PolicySpec`). Every mistake becomes a
-`ListProblem` naming `file:line`, the key path and what to do, so `lists validate` can show all of
-them at once; `filters.policy` compiles a spec only when it has no problems.
+The file is read into plain frozen dataclasses (`PolicySpec`, in `filters.policyspec`). Every
+mistake becomes a `ListProblem` naming `file:line`, the key path and what to do, so
+`lists validate` can show all of them at once; `filters.policy` compiles a spec only when it has
+no problems.
 """
 
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass, field
-from datetime import date, datetime, time
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
-from filters.decision import Action, Kind, Severity
+from filters.decision import Kind
 from filters.lists import FORMATS, ListProblem, load_yaml_nodes, mapping_items, node_line
-from filters.urls import normalise_host
+from filters.policyreader import PolicyReader, display_name
+from filters.policyspec import (
+    BUILTIN_CATEGORIES,
+    Category,
+    Group,
+    ListSpec,
+    Network,
+    PolicySpec,
+)
+from filters.timerules import read_exemptions, read_schedules
 
-ACTIONS = tuple(a.value for a in Action)
-DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
-
-
-@dataclass(frozen=True, slots=True)
-class Category:
-    name: str
-    description: str = ""
-    severity: Severity = Severity.MEDIUM
-    action: Action = Action.BLOCK
-    illegal: bool = False  # unlawful content (CTIRU/IWF): no allowlist or exemption lifts it
-    kind: Kind = Kind.URL
-
-
-@dataclass(frozen=True, slots=True)
-class ListSpec:
-    """One list file (or UT1/squidGuard folder member) and how its entries are used."""
-
-    path: Path
-    display: str
-    format: str | None
-    category: str | None
-    use: str  # "block" (category lists), "search", "page", "allow"
-    name: str
-    line: int  # where the policy names it
-
-
-@dataclass(frozen=True, slots=True)
-class Group:
-    name: str
-    users: frozenset[str] = frozenset()
-    directory_groups: frozenset[str] = frozenset()
-    networks: tuple[Network, ...] = ()
-    actions: dict[str, Action] = field(default_factory=dict)
-    page_flag: int | None = None
-    page_block: int | None = None
-    safe_search: bool = True
-
-
-@dataclass(frozen=True, slots=True)
-class StudyExemption:
-    """A teacher's time-boxed request, approved by the Prevent lead."""
-
-    id: str
-    reason: str
-    approved_by: str
-    groups: frozenset[str]
-    categories: frozenset[str]
-    sites: tuple[str, ...]  # canonical hosts; each covers its subdomains
-    starts: datetime
-    ends: datetime
-    requested_by: str = ""
-    source: str = ""
-
-    def active(self, when: datetime) -> bool:
-        return self.starts <= when < self.ends
-
-
-@dataclass(frozen=True, slots=True)
-class Schedule:
-    """A time-of-day rule: in the window, these groups get these actions."""
-
-    name: str
-    groups: frozenset[str]
-    days: frozenset[int]
-    start: time
-    end: time
-    actions: dict[str, Action]
-    source: str = ""
-
-    def active(self, local: datetime) -> bool:
-        if local.weekday() not in self.days:
-            return False
-        now = local.time()
-        if self.start <= self.end:
-            return self.start <= now < self.end
-        return now >= self.start or now < self.end  # a window across midnight
-
-
-@dataclass(slots=True)
-class PolicySpec:
-    path: Path
-    school: str = "Our school"
-    timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo("Europe/London"))
-    categories: dict[str, Category] = field(default_factory=dict)
-    lists: list[ListSpec] = field(default_factory=list)
-    groups: dict[str, Group] = field(default_factory=dict)
-    default_group: str = "default"
-    exemptions: list[StudyExemption] = field(default_factory=list)
-    schedules: list[Schedule] = field(default_factory=list)
-    page_flag: int = 50
-    page_block: int = 100
-    problems: list[ListProblem] = field(default_factory=list)
-    files: list[Path] = field(default_factory=list)  # every file read, for the version hash
-
-
-# Categories the engine itself decides (hosts that cannot be listed); a policy may override them.
-BUILTIN_CATEGORIES = {
-    "malformed-host": Category(
-        "malformed-host",
-        "A web address whose host name is broken or disguised",
-        Severity.MEDIUM,
-        Action.BLOCK,
-        kind=Kind.CIRCUMVENTION,
-    ),
-    "obfuscated-ip": Category(
-        "obfuscated-ip",
-        "A numeric address written in a disguised form (decimal, hex or octal)",
-        Severity.MEDIUM,
-        Action.BLOCK,
-        kind=Kind.CIRCUMVENTION,
-    ),
-    "ip-literal": Category(
-        "ip-literal",
-        "A site reached by its numeric address instead of its name",
-        Severity.LOW,
-        Action.FLAG,
-        kind=Kind.CIRCUMVENTION,
-    ),
-}
-
-
-class _Reader:
-    """Walks the composed YAML, keeping the key path and line for every complaint."""
-
-    def __init__(self, spec: PolicySpec, display: str) -> None:
-        self.spec = spec
-        self.display = display
-        self.base = spec.path.parent
-
-    def problem(self, node: yaml.Node | None, keypath: str, reason: str) -> None:
-        line = node_line(node) if node is not None else 0
-        self.spec.problems.append(ListProblem(self.display, line, f"{keypath}: {reason}"))
-
-    def scalar(self, node: yaml.Node | None, keypath: str) -> str | None:
-        if node is None:
-            return None
-        if not isinstance(node, yaml.ScalarNode):
-            self.problem(node, keypath, "expected a single value")
-            return None
-        return str(node.value)
-
-    def boolean(self, node: yaml.Node | None, keypath: str, default: bool) -> bool:
-        value = self.scalar(node, keypath)
-        if value is None:
-            return default
-        lowered = value.lower()
-        if lowered in ("true", "yes", "on"):
-            return True
-        if lowered in ("false", "no", "off"):
-            return False
-        self.problem(node, keypath, f"{value!r} is not true or false")
-        return default
-
-    def integer(self, node: yaml.Node | None, keypath: str) -> int | None:
-        value = self.scalar(node, keypath)
-        if value is None:
-            return None
-        try:
-            return int(value)
-        except ValueError:
-            self.problem(node, keypath, f"{value!r} is not a whole number")
-            return None
-
-    def strings(self, node: yaml.Node | None, keypath: str) -> list[tuple[str, yaml.Node]]:
-        if node is None:
-            return []
-        if isinstance(node, yaml.ScalarNode):
-            return [(str(node.value), node)] if node.value else []
-        if not isinstance(node, yaml.SequenceNode):
-            self.problem(node, keypath, "expected a list")
-            return []
-        out = []
-        for index, item in enumerate(node.value):
-            value = self.scalar(item, f"{keypath}[{index}]")
-            if value is not None:
-                out.append((value, item))
-        return out
-
-    def action(self, node: yaml.Node | None, keypath: str, default: Action) -> Action:
-        value = self.scalar(node, keypath)
-        if value is None:
-            return default
-        try:
-            return Action(value.strip().lower())
-        except ValueError:
-            self.problem(
-                node, keypath, f"unknown action {value!r}: use one of {', '.join(ACTIONS)}"
-            )
-            return default
-
-    def severity(self, node: yaml.Node | None, keypath: str, default: Severity) -> Severity:
-        value = self.scalar(node, keypath)
-        if value is None:
-            return default
-        try:
-            return Severity.parse(value)
-        except ValueError as exc:
-            self.problem(node, keypath, str(exc))
-            return default
-
-    def known_keys(self, node: yaml.MappingNode, keypath: str, allowed: tuple[str, ...]) -> None:
-        for key, value in mapping_items(node):
-            if key not in allowed:
-                where = f"{keypath}.{key}" if keypath else key
-                self.problem(value, where, f"unknown key: expected one of {', '.join(allowed)}")
-
-    def mapping(self, node: yaml.Node | None, keypath: str) -> dict[str, yaml.Node]:
-        if node is None:
-            return {}
-        if not isinstance(node, yaml.MappingNode):
-            self.problem(node, keypath, "expected a mapping (key: value lines)")
-            return {}
-        return dict(mapping_items(node))
-
-    def path(self, value: str) -> Path:
-        candidate = Path(value).expanduser()
-        return candidate if candidate.is_absolute() else self.base / candidate
-
-    def display_path(self, path: Path) -> str:
-        try:
-            return str(path.relative_to(Path.cwd()))
-        except ValueError:
-            return str(path)
+# The spec's classes are imported from here by older callers; they live in filters.policyspec.
+__all__ = ["Category", "Group", "ListSpec", "PolicySpec", "read_policy"]
 
 
 TOP_KEYS = (
@@ -265,7 +51,7 @@ TOP_KEYS = (
 def read_policy(path: Path) -> PolicySpec:
     """Read a policy file. Never raises: problems are in `spec.problems`."""
     spec = PolicySpec(path=path)
-    reader = _Reader(spec, _display(path))
+    reader = PolicyReader(spec, display_name(path))
     try:
         text = path.read_text(encoding="utf-8", errors="replace")
     except OSError as exc:
@@ -307,19 +93,12 @@ def read_policy(path: Path) -> PolicySpec:
             reader.problem(top.get("default_group"), "default_group", "no such group")
         spec.default_group = default_group
     spec.groups.setdefault(spec.default_group, Group(spec.default_group))
-    _read_exemptions(reader, top.get("exemptions"), "exemptions")
-    _read_schedules(reader, top.get("schedules"))
+    read_exemptions(reader, top.get("exemptions"), "exemptions")
+    read_schedules(reader, top.get("schedules"))
     return spec
 
 
-def _display(path: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(path)
-
-
-def _read_timezone(reader: _Reader, node: yaml.Node | None) -> None:
+def _read_timezone(reader: PolicyReader, node: yaml.Node | None) -> None:
     name = reader.scalar(node, "timezone")
     if not name:
         return
@@ -329,7 +108,7 @@ def _read_timezone(reader: _Reader, node: yaml.Node | None) -> None:
         reader.problem(node, "timezone", f"unknown time zone {name!r}: use e.g. Europe/London")
 
 
-def _read_categories(reader: _Reader, node: yaml.Node | None) -> None:
+def _read_categories(reader: PolicyReader, node: yaml.Node | None) -> None:
     for name, value in reader.mapping(node, "categories").items():
         keypath = f"categories.{name}"
         fields = reader.mapping(value, keypath)
@@ -358,7 +137,7 @@ def _read_categories(reader: _Reader, node: yaml.Node | None) -> None:
 _UT1_MEMBERS = (("domains", "domains"), ("urls", "urls"), ("expressions", "expressions"))
 
 
-def _read_lists(reader: _Reader, node: yaml.Node | None, key: str, use: str) -> None:
+def _read_lists(reader: PolicyReader, node: yaml.Node | None, key: str, use: str) -> None:
     if node is None:
         return
     if not isinstance(node, yaml.SequenceNode):
@@ -411,7 +190,7 @@ def _read_lists(reader: _Reader, node: yaml.Node | None, key: str, use: str) -> 
 
 
 def _add_list(
-    reader: _Reader,
+    reader: PolicyReader,
     path: Path,
     fmt: str | None,
     category: str | None,
@@ -423,7 +202,7 @@ def _add_list(
     reader.spec.lists.append(
         ListSpec(
             path=path,
-            display=_display(path),
+            display=display_name(path),
             format=fmt,
             category=category,
             use=use,
@@ -433,17 +212,7 @@ def _add_list(
     )
 
 
-def _read_actions(reader: _Reader, node: yaml.Node | None, keypath: str) -> dict[str, Action]:
-    actions: dict[str, Action] = {}
-    for category, value in reader.mapping(node, keypath).items():
-        if category not in reader.spec.categories:
-            reader.problem(value, f"{keypath}.{category}", "unknown category")
-            continue
-        actions[category] = reader.action(value, f"{keypath}.{category}", Action.BLOCK)
-    return actions
-
-
-def _read_groups(reader: _Reader, node: yaml.Node | None) -> None:
+def _read_groups(reader: PolicyReader, node: yaml.Node | None) -> None:
     for name, value in reader.mapping(node, "groups").items():
         keypath = f"groups.{name}"
         fields = reader.mapping(value, keypath)
@@ -480,164 +249,8 @@ def _read_groups(reader: _Reader, node: yaml.Node | None) -> None:
                 )
             ),
             networks=tuple(networks),
-            actions=_read_actions(reader, fields.get("actions"), f"{keypath}.actions"),
+            actions=reader.actions(fields.get("actions"), f"{keypath}.actions"),
             page_flag=reader.integer(thresholds.get("flag"), f"{keypath}.page_thresholds.flag"),
             page_block=reader.integer(thresholds.get("block"), f"{keypath}.page_thresholds.block"),
             safe_search=reader.boolean(fields.get("safe_search"), f"{keypath}.safe_search", True),
-        )
-
-
-def _parse_when(text: str, zone: ZoneInfo, *, end: bool) -> datetime:
-    """A date means the whole day (an end date is inclusive); a datetime is taken as local."""
-    try:
-        day = date.fromisoformat(text)
-    except ValueError:
-        moment = datetime.fromisoformat(text)
-        return moment if moment.tzinfo else moment.replace(tzinfo=zone)
-    moment = datetime.combine(day, time.min, tzinfo=zone)
-    if end:
-        moment = datetime.combine(day.fromordinal(day.toordinal() + 1), time.min, tzinfo=zone)
-    return moment
-
-
-EXEMPTION_KEYS = (
-    "id",
-    "reason",
-    "approved_by",
-    "requested_by",
-    "groups",
-    "categories",
-    "sites",
-    "starts",
-    "ends",
-)
-
-
-def _read_exemptions(reader: _Reader, node: yaml.Node | None, keypath: str) -> None:
-    if node is None:
-        return
-    if not isinstance(node, yaml.SequenceNode):
-        reader.problem(node, keypath, "expected a list of exemptions")
-        return
-    for index, item in enumerate(node.value):
-        where = f"{keypath}[{index}]"
-        fields = reader.mapping(item, where)
-        if "file" in fields and len(fields) == 1:
-            _read_exemption_file(reader, fields["file"], where)
-            continue
-        exemption = _read_exemption(reader, item, fields, where)
-        if exemption:
-            reader.spec.exemptions.append(exemption)
-
-
-def _read_exemption_file(reader: _Reader, node: yaml.Node, keypath: str) -> None:
-    """Exemptions approved in the console live in their own file, reloaded like any list."""
-    value = reader.scalar(node, f"{keypath}.file")
-    if not value:
-        return
-    path = reader.path(value)
-    # Watched even while absent: the console creates it when the first exemption is approved.
-    reader.spec.files.append(path)
-    if not path.exists():
-        return
-    sub = _Reader(reader.spec, _display(path))
-    try:
-        root = load_yaml_nodes(path.read_text(encoding="utf-8", errors="replace"))
-    except (OSError, yaml.YAMLError) as exc:
-        sub.problem(node, "exemptions", f"cannot read {path}: {exc}")
-        return
-    if root is None:
-        return
-    top = sub.mapping(root, "(top)")
-    _read_exemptions(sub, top.get("exemptions"), "exemptions")
-
-
-def _read_exemption(
-    reader: _Reader, item: yaml.Node, fields: dict[str, yaml.Node], where: str
-) -> StudyExemption | None:
-    if isinstance(item, yaml.MappingNode):
-        reader.known_keys(item, where, EXEMPTION_KEYS)
-    before = len(reader.spec.problems)
-    required: dict[str, str] = {}
-    for key in ("id", "reason", "approved_by", "starts", "ends"):
-        value = reader.scalar(fields.get(key), f"{where}.{key}")
-        if not value:
-            reader.problem(item, f"{where}.{key}", "is required for a study exemption")
-            continue
-        required[key] = value
-    zone = reader.spec.timezone
-    bounds: dict[str, datetime] = {}
-    for key in ("starts", "ends"):
-        if key not in required:
-            continue
-        try:
-            bounds[key] = _parse_when(required[key], zone, end=key == "ends")
-        except ValueError:
-            reader.problem(fields.get(key), f"{where}.{key}", "use a date like 2026-12-18")
-    if "starts" in bounds and "ends" in bounds and bounds["ends"] <= bounds["starts"]:
-        reader.problem(fields.get("ends"), f"{where}.ends", "ends before it starts")
-    categories = frozenset(c for c, _ in reader.strings(fields.get("categories"), where))
-    for category in categories - reader.spec.categories.keys():
-        reader.problem(fields.get("categories"), f"{where}.categories", f"unknown {category!r}")
-    sites = []
-    for site, node in reader.strings(fields.get("sites"), f"{where}.sites"):
-        host, kind, _ = normalise_host(site)
-        if kind in ("malformed", "empty"):
-            reader.problem(node, f"{where}.sites", f"{site!r} is not a site name")
-            continue
-        sites.append(host)
-    if not categories and not sites:
-        reader.problem(item, where, "an exemption needs categories: or sites: (or both)")
-    if len(reader.spec.problems) > before:
-        return None
-    return StudyExemption(
-        id=required["id"],
-        reason=required["reason"],
-        approved_by=required["approved_by"],
-        requested_by=reader.scalar(fields.get("requested_by"), f"{where}.requested_by") or "",
-        groups=frozenset(g for g, _ in reader.strings(fields.get("groups"), f"{where}.groups")),
-        categories=categories,
-        sites=tuple(sites),
-        starts=bounds["starts"],
-        ends=bounds["ends"],
-        source=f"{reader.display}:{node_line(item)}",
-    )
-
-
-def _read_schedules(reader: _Reader, node: yaml.Node | None) -> None:
-    if node is None:
-        return
-    if not isinstance(node, yaml.SequenceNode):
-        reader.problem(node, "schedules", "expected a list")
-        return
-    for index, item in enumerate(node.value):
-        where = f"schedules[{index}]"
-        fields = reader.mapping(item, where)
-        if isinstance(item, yaml.MappingNode):
-            reader.known_keys(item, where, ("name", "groups", "days", "from", "until", "actions"))
-        days: set[int] = set()
-        for day, day_node in reader.strings(fields.get("days"), f"{where}.days"):
-            key = day.strip().lower()[:3]
-            if key not in DAYS:
-                reader.problem(day_node, f"{where}.days", f"{day!r} is not a day (mon..sun)")
-                continue
-            days.add(DAYS.index(key))
-        bounds = []
-        for key in ("from", "until"):
-            value = reader.scalar(fields.get(key), f"{where}.{key}")
-            try:
-                bounds.append(time.fromisoformat(value or ""))
-            except ValueError:
-                reader.problem(fields.get(key) or item, f"{where}.{key}", "use a time like 16:00")
-                bounds.append(time.min)
-        reader.spec.schedules.append(
-            Schedule(
-                name=reader.scalar(fields.get("name"), f"{where}.name") or f"schedule {index + 1}",
-                groups=frozenset(g for g, _ in reader.strings(fields.get("groups"), where)),
-                days=frozenset(days or range(7)),
-                start=bounds[0],
-                end=bounds[1],
-                actions=_read_actions(reader, fields.get("actions"), f"{where}.actions"),
-                source=f"{reader.display}:{node_line(item)}",
-            )
         )

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
+from filters.listimport import IMPORT_KINDS, ListImportError, import_list
 from filters.policy import Policy, PolicyError
 from monitor.commands.shared import add_policy_options, policy_path
-from monitor.listimport import IMPORT_KINDS, ImportError_, import_list
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -75,7 +75,7 @@ def run_import(args: argparse.Namespace) -> int:
         report = import_list(
             args.kind, args.source, args.into, category=args.category, licence=args.licence
         )
-    except ImportError_ as exc:
+    except ListImportError as exc:
         print(f"prevent-monitor lists import: {exc}", file=sys.stderr)
         return 1
     for line in report:

@@ -7,14 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from filters.urls import (
-    NormalisedURL,
-    _normalise_host,
-    normalise_host,
-    normalise_url,
-    parent_domains,
-    split_url,
-)
+from filters.hosts import _normalise_host, normalise_host, parent_domains
+from filters.urls import NormalisedURL, normalise_url, split_url
 
 
 def host_of(url: str) -> str:

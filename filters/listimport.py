@@ -21,7 +21,7 @@ IMPORT_KINDS = ("ut1", "domains", "hosts", "urls")
 MAX_MEMBER_BYTES = 512 * 1024 * 1024
 
 
-class ImportError_(Exception):
+class ListImportError(Exception):
     """The source cannot be imported; the message says why and what to do."""
 
 
@@ -31,12 +31,12 @@ def import_list(
     """Import one published list; returns the lines of a report for the console."""
     src = Path(source)
     if not src.exists():
-        raise ImportError_(f"{source} does not exist: download the list first, then import it")
+        raise ListImportError(f"{source} does not exist: download the list first, then import it")
     if kind == "ut1":
         return _import_ut1(src, Path(into), category, licence)
     fmt = {"domains": "domains", "hosts": "hosts", "urls": "urls"}[kind]
     if src.is_dir():
-        raise ImportError_(f"{source} is a folder: give the list file itself")
+        raise ListImportError(f"{source} is a folder: give the list file itself")
     out = Path(into)
     if out.suffix == "" and not out.name.endswith(("domains", "urls")):
         out = out / f"{src.stem}.{'urls' if fmt == 'urls' else 'domains'}"
@@ -46,13 +46,13 @@ def import_list(
 
 def _import_ut1(src: Path, into: Path, category: str | None, licence: str) -> list[str]:
     if not category:
-        raise ImportError_("a UT1 import needs --category (for example agressif)")
+        raise ListImportError("a UT1 import needs --category (for example agressif)")
     if "/" in category or category.startswith("."):
-        raise ImportError_(f"{category!r} is not a UT1 category name")
+        raise ListImportError(f"{category!r} is not a UT1 category name")
     if src.is_dir():
         return _import_ut1_folder(_ut1_category_folder(src, category), into, category, licence, src)
     if not tarfile.is_tarfile(src):
-        raise ImportError_(f"{src} is neither a folder nor a tar archive of UT1 categories")
+        raise ListImportError(f"{src} is neither a folder nor a tar archive of UT1 categories")
     with tempfile.TemporaryDirectory() as tmp:
         _extract_category(src, category, Path(tmp))
         return _import_ut1_folder(
@@ -64,7 +64,9 @@ def _ut1_category_folder(root: Path, category: str) -> Path:
     for candidate in (root / category, root / "blacklists" / category, root):
         if (candidate / "domains").is_file() or (candidate / "urls").is_file():
             return candidate
-    raise ImportError_(f"no UT1 category {category!r} (with a domains or urls file) under {root}")
+    raise ListImportError(
+        f"no UT1 category {category!r} (with a domains or urls file) under {root}"
+    )
 
 
 def _extract_category(archive: Path, category: str, target: Path) -> None:

@@ -1,0 +1,321 @@
+"""The policy's lists compiled into lookup tables, and what they say about a URL.
+
+`CompiledLists` reads every list a `PolicySpec` names into the domain, URL-prefix and regex
+tables (domain lists through the compiled cache), the search-phrase and page-phrase matchers and
+the allowlist, and answers which entries a URL hits (`Hit`), before any group, exemption or
+schedule is considered. `filters.policy.Policy` builds on it to decide what to do about them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from filters.decision import Kind, Severity
+from filters.listcache import load_domains, store_domains
+from filters.lists import ListEntry, ListProblem, guess_format, read_list
+from filters.matchers import DomainTable, RegexSet, UrlPrefixTable, pack_ref, unpack_ref
+from filters.phrases import Phrase, PhraseList
+from filters.policyspec import ListSpec, PolicySpec
+from filters.search import extract_search, is_search_site
+from filters.unwrap import carries_targets, embedded_targets
+from filters.urls import NormalisedURL, normalise_url
+from filters.weighted import WeightedPhrase, WeightedPhrases
+
+# Per-host facts are cached; a gateway sees a few thousand hosts a day, hostile input many more.
+MAX_HOST_FACTS = 200_000
+# Redirectors inside redirectors: three levels covers real chains, and bounds hostile ones.
+MAX_UNWRAP_DEPTH = 3
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """One reason to act: a list entry, a search phrase or a host rule, and where it was found."""
+
+    category: str
+    rule: str
+    source: str
+    kind: Kind
+    url: NormalisedURL  # the URL (outer or embedded target) it was found on
+    via: str | None = None
+    severity: Severity | None = None
+    phrase: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _HostFacts:
+    """What the lists say about a host whatever its path, and whether the path could matter."""
+
+    domain_refs: tuple[tuple[str, int], ...]
+    path_sensitive: bool
+
+
+@dataclass(slots=True)
+class PolicyStats:
+    domains: int = 0
+    url_prefixes: int = 0
+    regexes: int = 0
+    search_phrases: int = 0
+    page_phrases: int = 0
+    allow_entries: int = 0
+    exemptions: int = 0
+    load_seconds: float = 0.0
+    per_list: dict[str, int] = field(default_factory=dict)
+
+
+class CompiledLists:
+    """Every list of a policy, compiled; built empty, filled by `_compile()`."""
+
+    def __init__(self, spec: PolicySpec) -> None:
+        self.spec = spec
+        self.categories = spec.categories
+        self.stats = PolicyStats(exemptions=len(spec.exemptions))
+        self._lists: list[ListSpec] = []
+        self._block_domains = DomainTable()
+        self._block_urls = UrlPrefixTable()
+        self._block_regex = RegexSet()
+        self._allow_domains = DomainTable()
+        self._allow_urls = UrlPrefixTable()
+        self._search: PhraseList = PhraseList(())
+        self._page: WeightedPhrases = WeightedPhrases(())
+        self._host_facts: dict[str, _HostFacts] = {}
+
+    # --- compiling ---------------------------------------------------------------------------
+
+    def _compile(self) -> list[ListProblem]:
+        problems: list[ListProblem] = []
+        search: list[Phrase] = []
+        page: list[WeightedPhrase] = []
+        for spec in self.spec.lists:
+            index = len(self._lists)
+            self._lists.append(spec)
+            fmt = spec.format or guess_format(spec.path)
+            if spec.use in ("block", "allow") and fmt in ("domains", "hosts"):
+                count, found = self._load_domains(index, spec, fmt)
+                problems.extend(found)
+                self.stats.per_list[spec.display] = count
+                continue
+            listed = read_list(spec.path, spec.format, display=spec.display)
+            problems.extend(listed.problems)
+            self.stats.per_list[spec.display] = len(listed.entries)
+            if spec.use == "search":
+                search.extend(self._search_phrase(spec, e) for e in listed.entries)
+            elif spec.use == "page":
+                page.extend(self._weighted_phrase(spec, e) for e in listed.entries)
+            else:
+                self._add_entries(index, spec, listed.entries)
+        if problems:
+            return problems
+        self._block_regex.compile()
+        self._search = PhraseList(search)
+        self._page = WeightedPhrases(page)
+        self.stats.domains = len(self._block_domains)
+        self.stats.url_prefixes = len(self._block_urls)
+        self.stats.regexes = len(self._block_regex)
+        self.stats.search_phrases = len(search)
+        self.stats.page_phrases = len(page)
+        self.stats.allow_entries = len(self._allow_domains) + len(self._allow_urls)
+        return []
+
+    def _load_domains(self, index: int, spec: ListSpec, fmt: str) -> tuple[int, list[ListProblem]]:
+        """A domains or hosts list straight into the table: from the compiled cache when the
+        file is unchanged, else read line by line (and cached if it read cleanly)."""
+        table = self._allow_domains if spec.use == "allow" else self._block_domains
+        base = index << 24  # pack_ref(index, line), inlined: this loop runs a million times
+        count = 0
+        chunks = load_domains(spec.path, fmt)
+        if chunks is not None:
+            add = table.add
+            for chunk_domains, chunk_lines in chunks:
+                for domain, line in zip(chunk_domains, chunk_lines, strict=True):
+                    add(domain, base | line)
+                count += len(chunk_domains)
+            return count, []
+        domains: list[str] = []
+        lines: list[int] = []
+
+        def collect(domain: str, line: int) -> None:
+            domains.append(domain)
+            lines.append(line)
+            table.add(domain, base | line)
+
+        listed = read_list(spec.path, fmt, display=spec.display, on_domain=collect)
+        if not listed.problems:
+            store_domains(spec.path, fmt, domains, lines)
+        return len(domains), listed.problems
+
+    def _add_entries(self, index: int, spec: ListSpec, entries: list[ListEntry]) -> None:
+        allow = spec.use == "allow"
+        domains = self._allow_domains if allow else self._block_domains
+        urls = self._allow_urls if allow else self._block_urls
+        for entry in entries:
+            ref = pack_ref(index, entry.line)
+            if entry.category and entry.category != spec.category and not allow:
+                # A YAML entry with its own category gets a list slot of its own, so a ref
+                # still names file, line and category.
+                ref = pack_ref(self._category_slot(spec, entry.category), entry.line)
+            if entry.kind == "domain":
+                domains.add(entry.value, ref)
+            elif entry.kind == "url":
+                urls.add(entry.value, ref)
+            elif entry.kind == "regex" and not allow:
+                self._block_regex.add(entry.value, ref)
+
+    def _category_slot(self, spec: ListSpec, category: str) -> int:
+        for index, listed in enumerate(self._lists):
+            if listed.path == spec.path and listed.category == category:
+                return index
+        clone = ListSpec(
+            spec.path, spec.display, spec.format, category, spec.use, spec.name, spec.line
+        )
+        self._lists.append(clone)
+        return len(self._lists) - 1
+
+    def _search_phrase(self, spec: ListSpec, entry: ListEntry) -> Phrase:
+        category = entry.category or spec.category or "search-terms"
+        severity = self._severity(category, entry.severity)
+        return Phrase(
+            text=entry.value,
+            category=category,
+            severity=int(severity),
+            rule=f"search:{spec.name}:{entry.line}",
+            source=f"{spec.display}:{entry.line}",
+        )
+
+    def _weighted_phrase(self, spec: ListSpec, entry: ListEntry) -> WeightedPhrase:
+        return WeightedPhrase(
+            words=entry.words or (entry.value,),
+            weight=entry.weight,
+            category=entry.category or spec.category or "page-content",
+            rule=f"page:{spec.name}:{entry.line}",
+            source=f"{spec.display}:{entry.line}",
+        )
+
+    def _severity(self, category: str, override: str | None) -> Severity:
+        if override:
+            try:
+                return Severity.parse(override)
+            except ValueError:
+                pass
+        known = self.categories.get(category)
+        return known.severity if known else Severity.MEDIUM
+
+    def release(self, pause: Callable[[], None]) -> None:
+        """Free the big tables gradually (see `DomainTable.release`). Only for a policy that no
+        decision can be using any more: `LivePolicy` calls it a while after a swap."""
+        self._block_domains.release(pause)
+        self._allow_domains.release(pause)
+        self._host_facts.clear()
+
+    # --- what the lists say ------------------------------------------------------------------
+
+    def search_hits(self, text: str) -> list[Phrase]:
+        """Search-term phrases in any text (the watcher uses this on titles and snippets)."""
+        return [hit.phrase for hit in self._search.find(text)]
+
+    def categorise(self, url: str) -> list[Hit]:
+        """Every list hit for a URL, before group actions: the watcher's view of a link."""
+        normalised = normalise_url(url)
+        hits = self._host_hits(normalised)
+        hits.extend(self._url_hits(normalised)[1])
+        return hits
+
+    def _facts(self, host: str) -> _HostFacts:
+        facts = self._host_facts.get(host)
+        if facts is not None:
+            return facts
+        sensitive = (
+            len(self._block_regex) > 0
+            or self._block_urls.covers(host)
+            or self._allow_urls.covers(host)
+            or carries_targets(host)
+            or is_search_site(host)
+        )
+        facts = _HostFacts(tuple(self._block_domains.lookup(host)), sensitive)
+        if len(self._host_facts) >= MAX_HOST_FACTS:
+            self._host_facts.clear()
+        self._host_facts[host] = facts
+        return facts
+
+    def _host_hits(self, url: NormalisedURL) -> list[Hit]:
+        """Hosts that cannot be listed: malformed, disguised IPs and IP literals."""
+        kind = url.host_kind
+        if kind == "domain":
+            return []
+        if kind in ("malformed", "empty"):
+            category = "malformed-host"
+        elif "obfuscated-ip" in url.anomalies:
+            category = "obfuscated-ip"
+        else:
+            category = "ip-literal"
+        return [Hit(category, f"host:{category}", "built-in", Kind.CIRCUMVENTION, url)]
+
+    def _url_hits(self, url: NormalisedURL) -> tuple[str | None, list[Hit]]:
+        hits = self._domain_hits(url, None)
+        search_terms = None
+        query = extract_search(url.host, url.path, url.query)
+        if query is not None:
+            search_terms = query.terms
+            hits.extend(
+                Hit(
+                    phrase.phrase.category,
+                    phrase.phrase.rule,
+                    phrase.phrase.source,
+                    Kind.SEARCH,
+                    url,
+                    severity=Severity(phrase.phrase.severity),
+                    phrase=phrase.phrase.text,
+                )
+                for phrase in self._search.find(query.terms)
+            )
+        self._embedded_hits(url, hits, depth=1)
+        return search_terms, hits
+
+    def _embedded_hits(self, url: NormalisedURL, hits: list[Hit], depth: int) -> None:
+        if depth > MAX_UNWRAP_DEPTH:
+            return
+        for target in embedded_targets(url):
+            inner = normalise_url(target)
+            if inner.host_kind in ("malformed", "empty"):
+                continue
+            found = self._domain_hits(inner, inner.url())
+            hits.extend(found)
+            self._embedded_hits(inner, hits, depth + 1)
+
+    def _domain_hits(self, url: NormalisedURL, via: str | None) -> list[Hit]:
+        if url.host_kind in ("malformed", "empty"):
+            return []
+        exact = url.host_kind != "domain"
+        hits = [
+            self._list_hit(ref, f"domain:{listed}", url, via)
+            for listed, ref in self._block_domains.lookup(url.host, exact=exact)
+        ]
+        key = url.match_key
+        rest = key[len(url.host) :]
+        hits.extend(
+            self._list_hit(ref, f"url:{prefix}", url, via)
+            for prefix, ref in self._block_urls.lookup(url.host, rest)
+        )
+        for _pattern, ref in self._block_regex.lookup(key):
+            index, line = unpack_ref(ref)
+            hits.append(
+                self._list_hit(ref, f"regex:{self._lists[index].name}:{line}", url, via)
+            )
+        return hits
+
+    def _list_hit(self, ref: int, rule: str, url: NormalisedURL, via: str | None) -> Hit:
+        index, line = unpack_ref(ref)
+        spec = self._lists[index]
+        category = spec.category or "uncategorised"
+        kind = self.categories[category].kind if category in self.categories else Kind.URL
+        return Hit(category, rule, f"{spec.display}:{line}", kind, url, via)
+
+    def _allowlisted(self, url: NormalisedURL) -> str | None:
+        found = self._allow_domains.lookup(url.host, exact=url.host_kind != "domain")
+        if not found:
+            found = self._allow_urls.lookup(url.host, url.match_key[len(url.host) :])
+        if not found:
+            return None
+        listed, ref = found[0]
+        index, line = unpack_ref(ref)
+        return f"{listed} is on the study allowlist ({self._lists[index].display}:{line})"

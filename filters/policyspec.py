@@ -1,0 +1,135 @@
+"""What a policy says, as plain frozen dataclasses: categories, lists, groups, study exemptions,
+schedules and the whole `PolicySpec`. `filters.policyfile` reads them from `policy.yaml`;
+`filters.policy` compiles them.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from datetime import datetime, time
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from filters.decision import Action, Kind, Severity
+from filters.lists import ListProblem
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@dataclass(frozen=True, slots=True)
+class Category:
+    name: str
+    description: str = ""
+    severity: Severity = Severity.MEDIUM
+    action: Action = Action.BLOCK
+    illegal: bool = False  # unlawful content (CTIRU/IWF): no allowlist or exemption lifts it
+    kind: Kind = Kind.URL
+
+
+@dataclass(frozen=True, slots=True)
+class ListSpec:
+    """One list file (or UT1/squidGuard folder member) and how its entries are used."""
+
+    path: Path
+    display: str
+    format: str | None
+    category: str | None
+    use: str  # "block" (category lists), "search", "page", "allow"
+    name: str
+    line: int  # where the policy names it
+
+
+@dataclass(frozen=True, slots=True)
+class Group:
+    name: str
+    users: frozenset[str] = frozenset()
+    directory_groups: frozenset[str] = frozenset()
+    networks: tuple[Network, ...] = ()
+    actions: dict[str, Action] = field(default_factory=dict)
+    page_flag: int | None = None
+    page_block: int | None = None
+    safe_search: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class StudyExemption:
+    """A teacher's time-boxed request, approved by the Prevent lead."""
+
+    id: str
+    reason: str
+    approved_by: str
+    groups: frozenset[str]
+    categories: frozenset[str]
+    sites: tuple[str, ...]  # canonical hosts; each covers its subdomains
+    starts: datetime
+    ends: datetime
+    requested_by: str = ""
+    source: str = ""
+
+    def active(self, when: datetime) -> bool:
+        return self.starts <= when < self.ends
+
+
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    """A time-of-day rule: in the window, these groups get these actions."""
+
+    name: str
+    groups: frozenset[str]
+    days: frozenset[int]
+    start: time
+    end: time
+    actions: dict[str, Action]
+    source: str = ""
+
+    def active(self, local: datetime) -> bool:
+        if local.weekday() not in self.days:
+            return False
+        now = local.time()
+        if self.start <= self.end:
+            return self.start <= now < self.end
+        return now >= self.start or now < self.end  # a window across midnight
+
+
+@dataclass(slots=True)
+class PolicySpec:
+    path: Path
+    school: str = "Our school"
+    timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo("Europe/London"))
+    categories: dict[str, Category] = field(default_factory=dict)
+    lists: list[ListSpec] = field(default_factory=list)
+    groups: dict[str, Group] = field(default_factory=dict)
+    default_group: str = "default"
+    exemptions: list[StudyExemption] = field(default_factory=list)
+    schedules: list[Schedule] = field(default_factory=list)
+    page_flag: int = 50
+    page_block: int = 100
+    problems: list[ListProblem] = field(default_factory=list)
+    files: list[Path] = field(default_factory=list)  # every file read, for the version hash
+
+
+# Categories the engine itself decides (hosts that cannot be listed); a policy may override them.
+BUILTIN_CATEGORIES = {
+    "malformed-host": Category(
+        "malformed-host",
+        "A web address whose host name is broken or disguised",
+        Severity.MEDIUM,
+        Action.BLOCK,
+        kind=Kind.CIRCUMVENTION,
+    ),
+    "obfuscated-ip": Category(
+        "obfuscated-ip",
+        "A numeric address written in a disguised form (decimal, hex or octal)",
+        Severity.MEDIUM,
+        Action.BLOCK,
+        kind=Kind.CIRCUMVENTION,
+    ),
+    "ip-literal": Category(
+        "ip-literal",
+        "A site reached by its numeric address instead of its name",
+        Severity.LOW,
+        Action.FLAG,
+        kind=Kind.CIRCUMVENTION,
+    ),
+}
