@@ -52,6 +52,7 @@ from bench.policy_bench import make_domains  # noqa: E402
 
 LOOPBACK = ROOT / "bench" / "https_loopback.py"
 BIG = 4 * 1024 * 1024
+READ_TIMEOUT = 10.0
 
 ORIGIN = textwrap.dedent(
     """
@@ -110,6 +111,26 @@ def self_signed(folder: Path) -> tuple[Path, Path]:
     return cert, key
 
 
+async def read_body(reader: asyncio.StreamReader, head: bytes) -> bytes:
+    """The body after `head`: by Content-Length, or chunked."""
+    headers = {}
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        headers[name.strip().lower()] = value.strip()
+    if b"content-length" in headers:
+        return await reader.readexactly(int(headers[b"content-length"]))
+    if headers.get(b"transfer-encoding", b"").lower() == b"chunked":
+        parts = []
+        while True:
+            size = int((await reader.readuntil(b"\r\n")).split(b";")[0], 16)
+            if size == 0:
+                await reader.readuntil(b"\r\n")
+                return b"".join(parts)
+            parts.append(await reader.readexactly(size))
+            await reader.readexactly(2)
+    return b""
+
+
 async def one_tunnel(
     proxy_port: int, host: str, paths: list[str], context: ssl.SSLContext, result: Result
 ) -> None:
@@ -117,11 +138,11 @@ async def one_tunnel(
     reader, writer = await asyncio.open_connection("127.0.0.1", proxy_port)
     try:
         writer.write(f"CONNECT {host}:443 HTTP/1.1\r\nHost: {host}:443\r\n\r\n".encode())
-        status = await reader.readuntil(b"\r\n\r\n")
+        status = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), READ_TIMEOUT)
         if b" 200 " not in status.split(b"\r\n", 1)[0]:
             result.failures += 1
             return
-        await writer.start_tls(context, server_hostname=host)
+        await asyncio.wait_for(writer.start_tls(context, server_hostname=host), READ_TIMEOUT)
         result.handshakes += 1
         for index, path in enumerate(paths):
             last = index == len(paths) - 1
@@ -129,18 +150,14 @@ async def one_tunnel(
             writer.write(
                 f"GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: {connection}\r\n\r\n".encode()
             )
-            head = await reader.readuntil(b"\r\n\r\n")
-            length = 0
-            for line in head.split(b"\r\n"):
-                if line.lower().startswith(b"content-length:"):
-                    length = int(line.split(b":", 1)[1])
-            body = await reader.readexactly(length)
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), READ_TIMEOUT)
+            body = await asyncio.wait_for(read_body(reader, head), READ_TIMEOUT)
             if b" 200 " not in head.split(b"\r\n", 1)[0]:
                 result.failures += 1
                 continue
             result.requests += 1
             result.bytes += len(body)
-    except (OSError, asyncio.IncompleteReadError, ssl.SSLError, ValueError):
+    except (OSError, asyncio.IncompleteReadError, ssl.SSLError, ValueError, TimeoutError):
         result.failures += 1
     finally:
         writer.close()
