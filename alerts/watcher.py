@@ -8,10 +8,10 @@ or, for the daemon, `await run_watcher(settings, policy_provider, store, stop_ev
 
 One poll of one feed: fetch (alerts.fetch), read (alerts.feeds), and for each entry unwrap and
 canonicalise its link (alerts.links), look for the school's name in its title and snippet
-(alerts.brand), classify it (alerts.classify), then store the feed's state and the mentions in one
-transaction (alerts.store). A new mention at or above `alert_severity` becomes a `FlaggedEvent`
-(handed to the store's writer without waiting) and is emailed to the Prevent lead at once; the
-rest wait for the digest. The article itself is never fetched.
+(alerts.brand), classify it (alerts.classify), then store the feed's state and the mentions in
+one transaction (monitor.store.mentions). A new mention at or above `alert_severity` becomes a
+`FlaggedEvent` (handed to the store's writer without waiting) and is emailed to the Prevent lead
+at once; the rest wait for the digest. The article itself is never fetched.
 
 Backlog rule for a new feed (documented in docs/watcher.md): on a feed's first successful poll,
 entries published more than `backlog_days` ago are stored as `backlog` mentions. They are not
@@ -42,8 +42,10 @@ from alerts.fetch import FeedFetcher, FetchLimits, FetchResult
 from alerts.links import article_link
 from alerts.mail import Mailer
 from alerts.settings import FeedSource, WatcherSettings
-from alerts.store import (
-    AlertStore,
+from filters.decision import Kind, Severity
+from filters.policy import Policy
+from monitor.events import FlaggedEvent, new_event_id
+from monitor.store.mentions import (
     FeedPoll,
     MentionItem,
     NewMention,
@@ -53,10 +55,8 @@ from alerts.store import (
     mark_alerted,
     record_poll,
 )
-from filters.decision import Kind, Severity
-from filters.policy import Policy
-from monitor.events import FlaggedEvent, new_event_id
 from monitor.store.models import FeedState
+from monitor.store.runner import Store
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +95,7 @@ class Watcher:
         self,
         settings: WatcherSettings,
         policy_provider: Callable[[], Policy],
-        store: AlertStore,
+        store: Store,
         *,
         writer: EventSink | None = None,
         mailer: Mailer | None = None,
@@ -158,7 +158,7 @@ class Watcher:
     async def poll_once(self, sources: Sequence[FeedSource] | None = None) -> list[PollReport]:
         """Poll every source (or those given) now, whatever their schedule."""
         chosen = list(sources if sources is not None else self.sources)
-        states = await self.store.run(load_feed_states, [s.url for s in chosen])
+        states = await self.store.read(load_feed_states, [s.url for s in chosen])
         self._start_parsers()
         try:
             async with FeedFetcher(self.limits, self.guard) as fetcher:
@@ -176,7 +176,7 @@ class Watcher:
             log.error("brand watcher: %s", problem)
         if not self.sources:
             log.warning("brand watcher: no feeds configured (watcher.sources); nothing to poll")
-        states = await self.store.run(load_feed_states, [s.url for s in self.sources])
+        states = await self.store.read(load_feed_states, [s.url for s in self.sources])
         now = _now()
         due: dict[str, datetime] = {}
         for source in self.sources:
@@ -227,7 +227,7 @@ class Watcher:
         return report.next_poll_at or _now() + timedelta(minutes=self.settings.interval_minutes)
 
     async def _poll_fresh(self, fetcher: FeedFetcher, source: FeedSource) -> PollReport:
-        states = await self.store.run(load_feed_states, [source.url])
+        states = await self.store.read(load_feed_states, [source.url])
         return await self._poll(fetcher, source, states.get(source.url))
 
     # -- one feed ----------------------------------------------------------------------------
@@ -290,7 +290,7 @@ class Watcher:
                 poll.polled_at, self.settings.interval_minutes * 60,
                 self.settings.jitter_fraction, self.rng,
             )
-        new = await self.store.run(record_poll, poll)
+        new = await self.store.write(record_poll, poll)
         flagged = self._submit_events(source, new)
         if new:
             poll.summary += f"; {len(new)} new"
@@ -391,20 +391,20 @@ class Watcher:
         if self.mailer is None or not self.mailer.prevent_lead:
             return 0
         async with self._alerting:  # one sender at a time: no mention is emailed twice
-            due = await self.store.run(alerts_due, int(self.alert_level))
+            due = await self.store.read(alerts_due, int(self.alert_level))
             if not due:
                 return 0
             sent = await self.mailer.send_alert(due, self.school)
             if not sent:
                 return 0  # kept: tried again after the next poll
-            await self.store.run(mark_alerted, [m.id for m in due], _now())
+            await self.store.write(mark_alerted, [m.id for m in due], _now())
             return len(due)
 
 
 async def run_watcher(
     settings: WatcherSettings,
     policy_provider: Callable[[], Policy],
-    store: AlertStore,
+    store: Store,
     stop_event: asyncio.Event,
     *,
     writer: EventSink | None = None,
