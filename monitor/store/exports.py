@@ -22,13 +22,7 @@ def export_chosen(session: Session, event_ids: Sequence[str], *, actor: str) -> 
         detail = get_event(session, event_id)
         if detail is not None:
             events.append(detail.event)
-    record(
-        session,
-        actor=actor,
-        action="export.csv",
-        subject=f"{len(events)} events",
-        note=" ".join(e.event_id for e in events)[:10_000],
-    )
+    _record_export(session, actor, events, " ".join(e.event_id for e in events))
     return events
 
 
@@ -41,14 +35,15 @@ def export_matching(
     while page.next_cursor and len(events) < limit:
         page = list_events(session, flt, sort=sort, limit=500, after=page.next_cursor)
         events.extend(page.events)
-    record(
-        session,
-        actor=actor,
-        action="export.csv",
-        subject=f"{len(events)} events",
-        note=f"filter {described}"[:10_000],
-    )
+    _record_export(session, actor, events, f"filter {described}")
     return events[:limit]
+
+
+def _record_export(session: Session, actor: str, events: Sequence[Event], what: str) -> None:
+    record(
+        session, actor=actor, action="export.csv", subject=f"{len(events)} events",
+        note=what[:10_000],
+    )  # fmt: skip
 
 
 def view_timeline(
