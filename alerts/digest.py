@@ -13,7 +13,8 @@ failed or missed digest loses nothing; backlog mentions (a new feed's first poll
 not listed.
 
 Idempotency: the period's key ("daily:2025-03-04") is claimed in `digests_sent` before sending;
-a claimed period is never sent again, whatever restarts happen (see `alerts.store.claim_digest`).
+a claimed period is never sent again, whatever restarts happen (see
+`monitor.store.mentions.claim_digest`).
 """
 
 from __future__ import annotations
@@ -26,21 +27,18 @@ from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from zoneinfo import ZoneInfo
 
-from sqlalchemy.orm import Session
-
 from alerts.mail import TEMPLATES, Mailer, build_message, severity_name
 from alerts.settings import WEEKDAYS, DigestSettings
-from alerts.store import (
-    AlertStore,
-    GatewaySummary,
+from monitor.store.mentions import (
     claim_digest,
-    digest_for_period,
+    digest_status,
     finish_digest,
-    gateway_summary,
     load_feed_states,
     mentions_for_digest,
 )
 from monitor.store.models import BrandMention, FeedState
+from monitor.store.runner import Store
+from monitor.store.stats import GatewaySummary, gateway_summary
 
 log = logging.getLogger(__name__)
 
@@ -265,19 +263,13 @@ def render_digest(digest: Digest) -> tuple[str, str]:
     return text, html
 
 
-def _collect(
-    session: Session, period: DigestPeriod
-) -> tuple[list[BrandMention], list[FeedState], GatewaySummary]:
-    mentions = mentions_for_digest(session, period.end)
-    feeds = list(load_feed_states(session).values())
-    return mentions, feeds, gateway_summary(session, period.start, period.end)
-
-
 async def build_digest(
-    store: AlertStore, settings: DigestSettings, period: DigestPeriod, school: str,
+    store: Store, settings: DigestSettings, period: DigestPeriod, school: str,
     now: datetime | None = None,
 ) -> Digest:
-    mentions, feeds, gateway = await store.run(_collect, period)
+    mentions: list[BrandMention] = await store.read(mentions_for_digest, period.end)
+    feeds: list[FeedState] = list((await store.read(load_feed_states)).values())
+    gateway = await store.read(gateway_summary, period.start, period.end)
     return assemble_digest(mentions, feeds, gateway, settings, period, school, now or _now())
 
 
@@ -293,7 +285,7 @@ def digest_message(digest: Digest, settings: DigestSettings) -> tuple[str, str, 
 
 
 async def send_digest(
-    store: AlertStore, mailer: Mailer, settings: DigestSettings, period: DigestPeriod,
+    store: Store, mailer: Mailer, settings: DigestSettings, period: DigestPeriod,
     school: str,
 ) -> str:
     """Send the period's digest unless it went already. Returns "sent", "already", "failed"
@@ -302,7 +294,7 @@ async def send_digest(
         log.warning("digest: no recipients (digest.recipients); nothing sent")
         return "no-recipients"
     now = _now()
-    digest_id = await store.run(
+    digest_id = await store.write(
         claim_digest, period.key, period.start, period.end, ", ".join(settings.recipients), now
     )
     if digest_id is None:
@@ -310,26 +302,16 @@ async def send_digest(
     digest = await build_digest(store, settings, period, school, now)
     _, _, message = digest_message(digest, settings)
     sent = await mailer.send(message)
-    await store.run(
-        _finish, digest_id, sent, _now(), digest.mention_ids, str(message["Message-ID"]),
-        mailer.last_error,
+    await store.write(
+        finish_digest, digest_id, sent=sent, when=_now(), mention_ids=digest.mention_ids,
+        message_id=str(message["Message-ID"]), error=mailer.last_error,
     )
     return "sent" if sent else "failed"
 
 
-def _finish(
-    session: Session, digest_id: int, sent: bool, when: datetime, ids: list[int],
-    message_id: str, error: str | None,
-) -> None:
-    finish_digest(
-        session, digest_id, sent=sent, when=when, mention_ids=ids, message_id=message_id,
-        error=error,
-    )
-
-
 async def run_digest(
     settings: DigestSettings,
-    store: AlertStore,
+    store: Store,
     stop_event: asyncio.Event,
     *,
     mailer: Mailer | None = None,
@@ -348,7 +330,7 @@ async def run_digest(
     mailer = mailer or Mailer(settings)
     while not stop_event.is_set():
         period = digest_period(_now(), settings)
-        sent = await store.run(_period_row_status, period.key)
+        sent = await store.read(digest_status, period.key)
         wait_until = period.next_end()
         if sent != "sent" and sent != "sending":
             outcome = await send_digest(store, mailer, settings, period, school)
@@ -360,11 +342,6 @@ async def run_digest(
             await asyncio.wait_for(stop_event.wait(), timeout=delay)
         except TimeoutError:
             continue
-
-
-def _period_row_status(session: Session, key: str) -> str | None:
-    row = digest_for_period(session, key)
-    return row.status if row else None
 
 
 def _now() -> datetime:

@@ -6,12 +6,13 @@
 
 or, for the daemon, `await run_watcher(settings, policy_provider, store, stop_event, ...)`.
 
-One poll of one feed: fetch (alerts.fetch), read (alerts.feeds), and for each entry unwrap and
-canonicalise its link (alerts.links), look for the school's name in its title and snippet
-(alerts.brand), classify it (alerts.classify), then store the feed's state and the mentions in one
-transaction (alerts.store). A new mention at or above `alert_severity` becomes a `FlaggedEvent`
-(handed to the store's writer without waiting) and is emailed to the Prevent lead at once; the
-rest wait for the digest. The article itself is never fetched.
+One poll of one feed: fetch (alerts.fetch), read (alerts.feeds), and for each entry
+(alerts.entries) unwrap and canonicalise its link (alerts.links), look for the school's name in
+its title and snippet (alerts.brand), classify it (alerts.classify), then store the feed's
+state and the mentions in one transaction (monitor.store.mentions). A new mention at or above
+`alert_severity` becomes a `FlaggedEvent` (handed to the store's writer without waiting) and is
+emailed to the Prevent lead at once; the rest wait for the digest. The article itself is never
+fetched.
 
 Backlog rule for a new feed (documented in docs/watcher.md): on a feed's first successful poll,
 entries published more than `backlog_days` ago are stored as `backlog` mentions. They are not
@@ -36,27 +37,24 @@ from typing import Any
 from alerts.addresses import guard_from
 from alerts.backoff import next_poll_after_failure, next_poll_after_success
 from alerts.brand import BrandMatcher
-from alerts.classify import classify_mention
+from alerts.entries import read_entries
 from alerts.feeds import FeedDocument, read_feed
 from alerts.fetch import FeedFetcher, FetchLimits, FetchResult
-from alerts.links import article_link
 from alerts.mail import Mailer
 from alerts.settings import FeedSource, WatcherSettings
-from alerts.store import (
-    AlertStore,
+from filters.decision import Action, Kind, Severity
+from filters.policy import Policy
+from monitor.events import EventSink, FlaggedEvent, Source
+from monitor.store.mentions import (
     FeedPoll,
-    MentionItem,
     NewMention,
     alerts_due,
-    entry_key,
     load_feed_states,
     mark_alerted,
     record_poll,
 )
-from filters.decision import Action, Kind, Severity
-from filters.policy import Policy
-from monitor.events import EventSink, FlaggedEvent, Source, new_event_id
 from monitor.store.models import FeedState
+from monitor.store.runner import Store
 
 log = logging.getLogger(__name__)
 
@@ -74,22 +72,12 @@ class PollReport:
     next_poll_at: datetime | None = None
 
 
-@dataclass(slots=True)
-class _Counts:
-    entries: int = 0
-    named: int = 0
-    unnamed: int = 0
-    namesake: int = 0
-    unusable: int = 0
-    backlog: int = 0
-
-
 class Watcher:
     def __init__(
         self,
         settings: WatcherSettings,
         policy_provider: Callable[[], Policy],
-        store: AlertStore,
+        store: Store,
         *,
         writer: EventSink | None = None,
         mailer: Mailer | None = None,
@@ -152,7 +140,7 @@ class Watcher:
     async def poll_once(self, sources: Sequence[FeedSource] | None = None) -> list[PollReport]:
         """Poll every source (or those given) now, whatever their schedule."""
         chosen = list(sources if sources is not None else self.sources)
-        states = await self.store.run(load_feed_states, [s.url for s in chosen])
+        states = await self.store.read(load_feed_states, [s.url for s in chosen])
         self._start_parsers()
         try:
             async with FeedFetcher(self.limits, self.guard) as fetcher:
@@ -170,7 +158,7 @@ class Watcher:
             log.error("brand watcher: %s", problem)
         if not self.sources:
             log.warning("brand watcher: no feeds configured (watcher.sources); nothing to poll")
-        states = await self.store.run(load_feed_states, [s.url for s in self.sources])
+        states = await self.store.read(load_feed_states, [s.url for s in self.sources])
         now = _now()
         due: dict[str, datetime] = {}
         for source in self.sources:
@@ -221,7 +209,7 @@ class Watcher:
         return report.next_poll_at or _now() + timedelta(minutes=self.settings.interval_minutes)
 
     async def _poll_fresh(self, fetcher: FeedFetcher, source: FeedSource) -> PollReport:
-        states = await self.store.run(load_feed_states, [source.url])
+        states = await self.store.read(load_feed_states, [source.url])
         return await self._poll(fetcher, source, states.get(source.url))
 
     # -- one feed ----------------------------------------------------------------------------
@@ -256,14 +244,17 @@ class Watcher:
         if result.outcome == "ok":
             first_poll = state is None or state.last_success_at is None
             document = await self._read_feed(result)
-            counts, items = self._look_at(document, first_poll, now)
+            counts, items = read_entries(
+                document, self.policy_provider(), self.brand, self.settings, self.alert_level,
+                first_poll=first_poll, now=now,
+            )  # fmt: skip
             if document is not None and document.ok:
                 poll.items = items
                 poll.keep_validators = False
                 poll.etag, poll.last_modified = result.etag, result.last_modified
                 poll.status = "warning" if document.warning else "ok"
                 poll.error = document.warning
-                poll.summary = _summary(counts)
+                poll.summary = counts.summary()
                 return await self._finish(source, poll)
         error = (document.error if document is not None else None) or result.error or "failed"
         poll.status = "error"
@@ -284,65 +275,13 @@ class Watcher:
                 poll.polled_at, self.settings.interval_minutes * 60,
                 self.settings.jitter_fraction, self.rng,
             )
-        new = await self.store.run(record_poll, poll)
+        new = await self.store.write(record_poll, poll)
         flagged = self._submit_events(source, new)
         if new:
             poll.summary += f"; {len(new)} new"
         return PollReport(
             source, poll.status, poll.summary, len(new), flagged, poll.error, poll.next_poll_at
         )
-
-    def _look_at(
-        self, document: FeedDocument, first_poll: bool, now: datetime
-    ) -> tuple[_Counts, list[MentionItem]]:
-        """Every entry: its link, the school's name, its classification."""
-        counts = _Counts()
-        items: list[MentionItem] = []
-        if not document.ok:
-            return counts, items
-        policy = self.policy_provider()
-        backlog_before = now - timedelta(days=self.settings.backlog_days)
-        for entry in document.entries:
-            counts.entries += 1
-            link = article_link(entry.link, entry.source_url)
-            if isinstance(link, str):
-                counts.unusable += 1
-                continue
-            findings = [self.brand.find(entry.title), self.brand.find(entry.snippet)]
-            if not any(f.found for f in findings):
-                if any(f.excluded for f in findings):
-                    counts.namesake += 1
-                else:
-                    counts.unnamed += 1
-                continue
-            counts.named += 1
-            found = classify_mention(policy, link, findings, self.settings.near_words)
-            alert = found.severity >= self.alert_level
-            backlog = (
-                first_poll and not alert
-                and entry.published is not None and entry.published < backlog_before
-            )
-            counts.backlog += backlog
-            items.append(
-                MentionItem(
-                    entry_key=entry_key(entry.id or link.url),
-                    mention_key=link.key,
-                    url=link.url,
-                    host=link.host,
-                    title=entry.title,
-                    snippet=entry.snippet,
-                    published_at=entry.published,
-                    publisher=_publisher(link.publisher_url, entry.source_title, link.host),
-                    severity=int(found.severity),
-                    category=found.category,
-                    rule=found.rule,
-                    rule_source=found.rule_source,
-                    reason=found.reason,
-                    backlog=backlog,
-                    event_id=new_event_id() if alert else None,
-                )
-            )
-        return counts, items
 
     def _submit_events(self, source: FeedSource, new: list[NewMention]) -> int:
         flagged = 0
@@ -385,20 +324,20 @@ class Watcher:
         if self.mailer is None or not self.mailer.prevent_lead:
             return 0
         async with self._alerting:  # one sender at a time: no mention is emailed twice
-            due = await self.store.run(alerts_due, int(self.alert_level))
+            due = await self.store.read(alerts_due, int(self.alert_level))
             if not due:
                 return 0
             sent = await self.mailer.send_alert(due, self.school)
             if not sent:
                 return 0  # kept: tried again after the next poll
-            await self.store.run(mark_alerted, [m.id for m in due], _now())
+            await self.store.write(mark_alerted, [m.id for m in due], _now())
             return len(due)
 
 
 async def run_watcher(
     settings: WatcherSettings,
     policy_provider: Callable[[], Policy],
-    store: AlertStore,
+    store: Store,
     stop_event: asyncio.Event,
     *,
     writer: EventSink | None = None,
@@ -415,25 +354,6 @@ async def run_watcher(
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-def _publisher(url: str | None, title: str | None, host: str) -> str:
-    if title and url:
-        return f"{title} ({url})"
-    return title or url or host
-
-
-def _summary(counts: _Counts) -> str:
-    parts = [f"{counts.entries} entries", f"{counts.named} naming the school"]
-    if counts.namesake:
-        parts.append(f"{counts.namesake} about a namesake (excluded)")
-    if counts.unnamed:
-        parts.append(f"{counts.unnamed} not naming it in title or snippet")
-    if counts.unusable:
-        parts.append(f"{counts.unusable} skipped (no usable http(s) link)")
-    if counts.backlog:
-        parts.append(f"{counts.backlog} older than the backlog window (first poll)")
-    return ", ".join(parts)
 
 
 __all__ = ["PollReport", "Severity", "Watcher", "run_watcher"]

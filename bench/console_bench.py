@@ -43,8 +43,8 @@ from store_bench import (
     pg_schema,
 )
 
-from monitor.console.accounts import HASHER, add_user
 from monitor.console.settings import ConsoleSettings
+from monitor.store.accounts import HASHER, add_user
 from monitor.store.database import make_engine, make_sessionmaker, normalise_url
 from monitor.store.models import ConsoleUser
 

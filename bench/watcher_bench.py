@@ -28,10 +28,10 @@ sys.path.insert(0, str(ROOT))
 from aiohttp import web  # noqa: E402
 
 from alerts.settings import WatcherSettings  # noqa: E402
-from alerts.store import AlertStore  # noqa: E402
 from alerts.watcher import Watcher  # noqa: E402
 from filters.policy import Policy  # noqa: E402
 from monitor.store import make_engine, upgrade  # noqa: E402
+from monitor.store.runner import Store  # noqa: E402
 
 HOSTS = [f"127.0.1.{n}" for n in range(1, 11)]
 SCHOOL = "St Aidan's Academy"
@@ -91,7 +91,7 @@ async def bench(feeds: int, port: int) -> None:
     url = f"sqlite:///{folder / 'store.sqlite'}"
     upgrade(url)
     engine = make_engine(url)
-    store = AlertStore(engine)
+    store = Store(engine)
     policy = Policy.load(POLICY)
     sources = [
         {"url": f"http://{HOSTS[n % len(HOSTS)]}:{port}/feed/{n}", "label": f"Alert {n}",

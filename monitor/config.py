@@ -21,12 +21,12 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from sqlalchemy.engine import make_url
 
 from alerts.settings import AlertingSettings, DigestSettings, WatcherSettings
 from monitor.console.settings import ConsoleSettings
 from monitor.gateway.settings import GatewaySettings
 from monitor.setting import setting
+from monitor.store.database import config_url
 
 # Which file every command reads, in order: --config, else $PREVENT_MONITOR_CONFIG, else the
 # default path the systemd units and the deploy guide use. No command falls back to built-in
@@ -145,12 +145,8 @@ class Config:
     def database_url(self) -> str:
         """The store's URL: PREVENT_MONITOR_DATABASE_URL if set, else the config's, with an
         SQLite path made relative to the config file and the password from the environment."""
-        url = make_url(os.environ.get("PREVENT_MONITOR_DATABASE_URL") or self.database.url)
-        if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
-            url = url.set(database=str(self.path(url.database)))
-        if self.database.password and not url.password:
-            url = url.set(password=self.database.password)
-        return url.render_as_string(hide_password=False)
+        raw = os.environ.get("PREVENT_MONITOR_DATABASE_URL") or self.database.url
+        return config_url(raw, self.path, self.database.password)
 
     def console_url(self) -> str:
         """Where links to the console point: `console.public_url`, else its own address."""

@@ -80,9 +80,9 @@ def prepare_embedded_store(url: str) -> str | None:
 
 
 def _display(url: str) -> str:
-    from sqlalchemy.engine import make_url
+    from monitor.store.database import hide_password
 
-    return make_url(url).render_as_string(hide_password=True)
+    return hide_password(url)
 
 
 def ca_folder(config: Config) -> Path:
@@ -109,7 +109,7 @@ def _prepare_ca(config: Config) -> list[str]:
 
 
 def first_admin(config: Config) -> list[str]:
-    from monitor.console.accounts import FIRST_ADMIN, ensure_first_admin
+    from monitor.store.accounts import FIRST_ADMIN, ensure_first_admin
     from monitor.store.database import make_engine, make_sessionmaker
 
     engine = make_engine(config.database_url())

@@ -22,10 +22,9 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy.exc import SQLAlchemyError
-
 from monitor.store.database import (
     ENV_DATABASE_URL,
+    StoreError,
     make_engine,
     make_sessionmaker,
     normalise_url,
@@ -128,7 +127,7 @@ def _safe_url(url: str) -> str:
         return "(unusable database URL)"
 
 
-def _hint(exc: SQLAlchemyError) -> str:
+def _hint(exc: StoreError) -> str:
     text = str(exc).lower()
     if "locked" in text:
         return "another process holds the database's write lock: try again in a minute"
@@ -141,7 +140,7 @@ def run_upgrade(args: argparse.Namespace) -> int:
         return 2
     try:
         revision = upgrade(target.url)
-    except (ValueError, SQLAlchemyError, OSError) as exc:
+    except (ValueError, StoreError, OSError) as exc:
         print(
             f"prevent-monitor db upgrade: cannot upgrade {_safe_url(target.url)}: {exc}",
             file=sys.stderr,
@@ -186,7 +185,7 @@ def run_purge(args: argparse.Namespace) -> int:
             f"{plan.held_mentions} brand mentions of kept events"
         )
         return 0
-    except SQLAlchemyError as exc:
+    except StoreError as exc:
         print(f"prevent-monitor db purge: {exc.__class__.__name__}: {exc}", file=sys.stderr)
         print(_hint(exc), file=sys.stderr)
         return 1

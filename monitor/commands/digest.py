@@ -18,9 +18,9 @@ from pathlib import Path
 from alerts.digest import build_digest, digest_period, render_digest, send_digest
 from alerts.mail import Mailer
 from alerts.settings import DigestSettings
-from alerts.store import AlertStore
 from monitor.commands.shared import add_config_option, read_config, store_url
 from monitor.store import make_engine
+from monitor.store.runner import Store
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     if url is None:
         return 2
     engine = make_engine(url)
-    store = AlertStore(engine)
+    store = Store(engine)
     try:
         return asyncio.run(_run(args, settings, store, config.school))
     finally:
@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _run(
-    args: argparse.Namespace, settings: DigestSettings, store: AlertStore, school: str
+    args: argparse.Namespace, settings: DigestSettings, store: Store, school: str
 ) -> int:
     period = digest_period(datetime.now(UTC), settings)
     if args.preview:

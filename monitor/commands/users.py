@@ -12,17 +12,15 @@ import argparse
 import sys
 from typing import Any
 
-from sqlalchemy.exc import SQLAlchemyError
-
 from monitor.commands.shared import add_config_option, store_url
-from monitor.console.accounts import (
+from monitor.store.accounts import (
     ASSIGNABLE_ROLES,
     AccountError,
     add_user,
     disable_user,
     list_users,
 )
-from monitor.store.database import make_engine, make_sessionmaker
+from monitor.store.database import StoreError, make_engine, make_sessionmaker
 
 
 def register(subparsers: Any) -> None:
@@ -61,7 +59,7 @@ def _with_session(args: argparse.Namespace, work: Any) -> int:
     except AccountError as exc:
         print(f"prevent-monitor users: {exc}", file=sys.stderr)
         return 1
-    except SQLAlchemyError as exc:
+    except StoreError as exc:
         print(
             f"prevent-monitor users: the store is not usable ({exc.__class__.__name__}: "
             f"{str(exc).splitlines()[0]})",

@@ -23,7 +23,6 @@ from typing import Any
 from alerts.digest import run_digest
 from alerts.instant import InstantAlerts
 from alerts.mail import Mailer
-from alerts.store import AlertStore, load_feed_states
 from alerts.watcher import Watcher, run_watcher
 from filters.live import LivePolicy
 from filters.policy import PolicyError
@@ -34,6 +33,8 @@ from monitor.events import Source
 from monitor.firstrun import prepare_embedded_store
 from monitor.policyreload import PolicyReloader
 from monitor.store import make_engine
+from monitor.store.mentions import load_feed_states
+from monitor.store.runner import Store
 from monitor.store.writer import EventWriter
 
 log = logging.getLogger("prevent_monitor.watcher")
@@ -74,7 +75,6 @@ def run(args: argparse.Namespace) -> int:
 
 async def _main(config: Config, live: LivePolicy, url: str, *, once: bool) -> int:
     engine = make_engine(url)
-    store = AlertStore(engine)
     writer = EventWriter(
         url,
         spool_dir=str(config.path(config.database.spool_dir)),
@@ -82,6 +82,9 @@ async def _main(config: Config, live: LivePolicy, url: str, *, once: bool) -> in
         engine=engine,
     )
     writer.start()
+    # One writer thread for the process: the watcher's and the digest's writes run on the
+    # event writer's thread, in turn with its batches.
+    store = Store(engine, writer=writer)
     mailer = Mailer(config.digest)
     try:
         if once:
@@ -95,7 +98,7 @@ async def _main(config: Config, live: LivePolicy, url: str, *, once: bool) -> in
 
 
 async def _poll_once(
-    config: Config, live: LivePolicy, store: AlertStore, writer: EventWriter, mailer: Mailer
+    config: Config, live: LivePolicy, store: Store, writer: EventWriter, mailer: Mailer
 ) -> int:
     watcher = Watcher(
         config.watcher,
@@ -114,7 +117,7 @@ async def _poll_once(
 
 
 async def _run_until_stopped(
-    config: Config, live: LivePolicy, store: AlertStore, writer: EventWriter, mailer: Mailer
+    config: Config, live: LivePolicy, store: Store, writer: EventWriter, mailer: Mailer
 ) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -125,7 +128,7 @@ async def _run_until_stopped(
     reloader = PolicyReloader(live, writer.submit, source=Source.BRAND_WATCH)
 
     alerts = InstantAlerts(
-        config.alerting, mailer, store.run, school=config.school, console_url=config.console_url()
+        config.alerting, mailer, store.write, school=config.school, console_url=config.console_url()
     )
 
     def health() -> dict[str, Any]:
@@ -179,10 +182,10 @@ async def _run_until_stopped(
     await server.cleanup()
 
 
-async def _feed_metrics(store: AlertStore, stop: asyncio.Event) -> None:
+async def _feed_metrics(store: Store, stop: asyncio.Event) -> None:
     while not stop.is_set():
         try:
-            states = await store.run(load_feed_states)
+            states = await store.read(load_feed_states)
         except Exception as exc:  # the database may be away: the gauges wait for it
             log.warning("cannot read feed states for metrics: %s", exc)
             states = {}

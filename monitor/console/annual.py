@@ -16,22 +16,14 @@ from typing import Any
 import aiohttp_jinja2
 import yaml
 from aiohttp import web
-from sqlalchemy.orm import Session
 
 from filters.policyfile import PolicySpec, read_policy
-from monitor.console.app import Console, console_of, requires, signin_of
 from monitor.console.formatting import csv_cell, severity_name
 from monitor.console.roles import Can
-from monitor.console.stats import (
-    action_category_counts,
-    console_policy_changes,
-    policy_versions,
-    status_counts,
-    unblock_counts,
-)
+from monitor.console.web import Console, console_of, requires, signin_of
 from monitor.store.models import ReviewStatus
-from monitor.store.queries import EventFilter, counts_per_day
 from monitor.store.review import record
+from monitor.store.stats import review_counts
 
 routes = web.RouteTableDef()
 
@@ -84,21 +76,10 @@ async def build_review(console: Console, since: date, until: date) -> AnnualRevi
     start = datetime.combine(since, time(0), console.zone).astimezone(UTC)
     end = datetime.combine(until + timedelta(days=1), time(0), console.zone).astimezone(UTC)
     await asyncio.to_thread(_policy_part, console.policy_path, review)
-
-    def load(session: Session) -> None:
-        review.counts = action_category_counts(session, start, end)
-        months: dict[str, list[int]] = {}
-        for day in counts_per_day(session, EventFilter(since=start, until=end)):
-            entry = months.setdefault(day.day.strftime("%Y-%m"), [0, 0])
-            entry[0] += day.events
-            entry[1] += day.sightings
-        review.months = [(m, e, s) for m, (e, s) in sorted(months.items())]
-        review.statuses = status_counts(session, start, end)
-        review.versions = policy_versions(session, start, end)
-        review.changes = list(console_policy_changes(session, start, end))
-        review.unblock = unblock_counts(session, start, end)
-
-    await console.db(load)
+    counts = await console.store.read(review_counts, start, end)
+    review.counts, review.months = counts.counts, counts.months
+    review.statuses, review.versions = counts.statuses, counts.versions
+    review.changes, review.unblock = counts.changes, counts.unblock
     new = review.statuses.get(ReviewStatus.NEW.value, 0)
     review.reviewed = sum(review.statuses.values()) - new
     review.false_positives = review.statuses.get(ReviewStatus.FALSE_POSITIVE.value, 0)
@@ -195,11 +176,8 @@ async def annual_review_csv(request: web.Request) -> web.Response:
     signin = signin_of(request)
     since, until = _period(request, console)
     review = await build_review(console, since, until)
-    await console.db(
-        lambda s: record(
-            s, actor=signin.user.username, action="export.review", subject=f"{since}..{until}"
-        ),
-        write=True,
+    await console.store.write(
+        record, actor=signin.user.username, action="export.review", subject=f"{since}..{until}"
     )
     out = io.StringIO()
     writer = csv.writer(out)

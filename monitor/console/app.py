@@ -1,266 +1,73 @@
-"""The review console's aiohttp application: `create_app()`, `start_console()` and the plumbing
-every page shares (database calls off the event loop, sessions, CSRF, security headers, roles).
+"""The review console's aiohttp application: `create_app()` and `start_console()`.
 
 Pages live in their own modules (`signin`, `queue`, `eventpage`, `unblock`, `mentions`,
-`dashboard`, `annual`), each with a `routes` table; this module puts them together.
+`dashboard`, `annual`), each with a `routes` table, and share `monitor.console.web`; this module
+only puts them together.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hmac
 import logging
-import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import aiohttp_jinja2
 import jinja2
 from aiohttp import web
-from sqlalchemy import Engine
-from sqlalchemy.orm import Session
-from sqlalchemy.orm import sessionmaker as SessionMaker
 
-from monitor.console import formatting
-from monitor.console.accounts import still_active
+from monitor.console.annual import routes as annual_routes
+from monitor.console.dashboard import routes as dashboard_routes
+from monitor.console.eventpage import routes as event_routes
+from monitor.console.formatting import install as install_formatting
 from monitor.console.keys import derive, load_session_key
-from monitor.console.roles import ROLE_NAMES, Can, Pseudonyms, grants
-from monitor.console.sessions import (
-    ACTIVE_RECHECK_SECONDS,
-    COOKIE,
-    FormTokens,
-    SessionStore,
-    Throttle,
-)
-from monitor.console.sessions import Session as Signin
+from monitor.console.mentions import routes as mention_routes
+from monitor.console.queue import routes as queue_routes
+from monitor.console.roles import Pseudonyms
+from monitor.console.sessions import FormTokens, SessionStore, Throttle
 from monitor.console.settings import ConsoleSettings
-from monitor.store.database import is_sqlite, make_engine, make_sessionmaker
+from monitor.console.signin import routes as signin_routes
+from monitor.console.unblock import routes as unblock_routes
+from monitor.console.web import CONSOLE, Console, base_context, require_signin, security_headers
+from monitor.store.database import is_sqlite, make_engine
+from monitor.store.runner import Store
 
 log = logging.getLogger(__name__)
 
 HERE = Path(__file__).parent
-T = TypeVar("T")
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-# No inline script or style anywhere: every page works without JavaScript.
-CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
-)
-SECURITY_HEADERS = {
-    "Content-Security-Policy": CSP,
-    "X-Frame-Options": "DENY",
-    "Referrer-Policy": "no-referrer",
-    "X-Content-Type-Options": "nosniff",
-    "Cross-Origin-Opener-Policy": "same-origin",
-    "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
-}
-PUBLIC_PREFIXES = ("/static/",)
-PUBLIC_PATHS = frozenset({"/login", "/request-review", "/healthz"})
-# All a session signed in with a one-time password may do until it sets its own.
-CHANGE_PATHS = frozenset({"/account/password", "/logout"})
-
-
-@dataclass
-class Console:
-    """What every handler needs, kept on the app as `app[CONSOLE]`."""
-
-    settings: ConsoleSettings
-    engine: Engine
-    sessionmaker: SessionMaker[Session]
-    write_sessionmaker: SessionMaker[Session]
-    key: bytes
-    policy_path: Path
-    data_dir: Path
-    sessions: SessionStore
-    form_tokens: FormTokens
-    pseudonyms: Pseudonyms
-    login_throttle: Throttle
-    review_throttle: Throttle
-    zone: ZoneInfo
-    cache: dict[str, tuple[float, Any]] = field(default_factory=dict)
-
-    async def db(self, work: Callable[[Session], T], *, write: bool = False) -> T:
-        """Run `work(session)` in a worker thread and commit; the event loop never waits.
-        `write=True` for work that writes (on SQLite it then takes the write lock up front, so a
-        read-then-write never fails half way with "database is locked")."""
-        return await asyncio.to_thread(self._run, work, write)
-
-    def _run(self, work: Callable[[Session], T], write: bool) -> T:
-        with (self.write_sessionmaker if write else self.sessionmaker)() as session:
-            result = work(session)
-            session.commit()
-            return result
-
-    @property
-    def status_file(self) -> Path:
-        configured = self.settings.gateway_status_file
-        return Path(configured) if configured else self.data_dir / "gateway-status.json"
-
-
-CONSOLE = web.AppKey("console", Console)
-SIGNIN = "signin"  # request key of the signed-in Session
-
-
-def console_of(request: web.Request) -> Console:
-    return request.app[CONSOLE]
-
-
-def signin_of(request: web.Request) -> Signin:
-    signin = request.get(SIGNIN)
-    if signin is None:  # only public routes run without one, and they never call this
-        raise web.HTTPFound("/login")
-    return signin
-
-
-def see_other(location: str) -> web.Response:
-    """A 303 redirect as a response (so cookies set on it are kept)."""
-    return web.Response(status=303, headers={"Location": location})
-
-
-def requires(*needed: Can) -> Callable[[Handler], Handler]:
-    """The handler runs only for a user whose role grants every one of `needed`."""
-
-    def wrap(handler: Handler) -> Handler:
-        async def checked(request: web.Request) -> web.StreamResponse:
-            signin = signin_of(request)
-            if not set(needed) <= grants(signin.user.role):
-                raise web.HTTPForbidden(text="Your role does not allow this page.")
-            return await handler(request)
-
-        checked.__name__ = handler.__name__
-        checked.__doc__ = handler.__doc__
-        return checked
-
-    return wrap
-
-
-@web.middleware
-async def security_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Every answer, error pages and redirects included, carries the security headers."""
-    try:
-        response = await handler(request)
-    except web.HTTPException as exc:
-        response = _as_response(request, exc)
-    for name, value in SECURITY_HEADERS.items():
-        response.headers.setdefault(name, value)
-    if not request.path.startswith("/static/"):
-        response.headers.setdefault("Cache-Control", "no-store")
-    return response
-
-
-def _as_response(request: web.Request, exc: web.HTTPException) -> web.Response:
-    headers = {k: v for k, v in exc.headers.items() if k.lower() in ("location", "allow")}
-    if exc.status < 400 or request.path.startswith("/static/"):
-        return web.Response(status=exc.status, headers=headers, text=exc.text)
-    context = {"status": exc.status, "message": exc.text or exc.reason, "title": exc.reason}
-    context.update(_base_context(request))
-    context["Can"] = Can
-    html = aiohttp_jinja2.render_string("error.html", request, context)
-    return web.Response(status=exc.status, headers=headers, text=html, content_type="text/html")
-
-
-@web.middleware
-async def require_signin(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Every route but sign-in, static files and the public unblock form needs a session; every
-    POST from a session must carry its CSRF token."""
-    console = console_of(request)
-    signin = console.sessions.lookup(request.cookies.get(COOKIE))
-    if signin is not None and not await _still_active(console, signin):
-        signin = None
-    if signin is not None:
-        request[SIGNIN] = signin
-    public = request.path in PUBLIC_PATHS or request.path.startswith(PUBLIC_PREFIXES)
-    if signin is None and not public:
-        if request.method == "GET":
-            raise web.HTTPSeeOther("/login")
-        raise web.HTTPForbidden(text="Your session has ended: sign in again.")
-    if signin is not None and request.method == "POST" and request.path not in PUBLIC_PATHS:
-        form = await request.post()
-        token = form.get("csrf_token")
-        if not isinstance(token, str) or not _same(token, signin.csrf):
-            raise web.HTTPForbidden(
-                text="This form has expired or did not come from the console: reload the page "
-                "and try again."
-            )
-    if signin is not None and signin.password_change_due and request.path not in CHANGE_PATHS:
-        if request.method == "GET" and not request.path.startswith(PUBLIC_PREFIXES):
-            raise web.HTTPSeeOther("/account/password")
-        if not request.path.startswith(PUBLIC_PREFIXES):
-            raise web.HTTPForbidden(text="Set a new password first (Account, Change password).")
-    return await handler(request)
-
-
-def _same(a: str, b: str) -> bool:
-    return hmac.compare_digest(a.encode(), b.encode())
-
-
-async def _still_active(console: Console, signin: Signin) -> bool:
-    """An account disabled from the command line loses its sessions within half a minute."""
-    now = time.monotonic()
-    if now - signin.checked < ACTIVE_RECHECK_SECONDS:
-        return True
-    role = await console.db(lambda s: still_active(s, signin.user.user_id))
-    if role != signin.user.role:
-        console.sessions.end(signin)
-        return False
-    signin.checked = now
-    return True
-
-
-def _base_context(request: web.Request) -> dict[str, Any]:
-    signin = request.get(SIGNIN)
-    if signin is None:
-        return {"user": None, "can": frozenset(), "csrf": "", "role_name": "", "flash": []}
-    flash, signin.flash = signin.flash, []
-    return {
-        "flash": flash,
-        "user": signin.user,
-        "can": grants(signin.user.role),
-        "csrf": signin.csrf,
-        "role_name": ROLE_NAMES.get(signin.user.role, signin.user.role),
-    }
-
-
-async def base_context(request: web.Request) -> dict[str, Any]:
-    context = _base_context(request)
-    context["Can"] = Can
-    context["title"] = "Review console"  # each page sets its own
-    return context
+READERS = 8  # reader threads, one per pooled connection
+PAGES = (
+    signin_routes, queue_routes, event_routes, unblock_routes, mention_routes, dashboard_routes,
+    annual_routes,
+)  # fmt: skip
 
 
 async def healthz(request: web.Request) -> web.Response:
     return web.Response(text="ok\n")
 
 
-def create_app(
-    settings: ConsoleSettings,
-    database_url: str,
-    policy_path: str | Path,
-    data_dir: str | Path,
-    *,
-    engine: Engine | None = None,
-) -> web.Application:
-    """The console as an aiohttp application (not started)."""
-    from monitor.console import annual, dashboard, eventpage, mentions, queue, signin, unblock
+def open_store(database_url: str) -> Store:
+    """The console's door to the database: eight readers; on SQLite reads use deferred
+    transactions and writes BEGIN IMMEDIATE on their own engine (monitor.store.database)."""
+    engine = make_engine(database_url, pool_size=READERS)
+    read_engine = engine
+    if is_sqlite(database_url):
+        read_engine = make_engine(database_url, readonly=True, pool_size=READERS)
+    return Store(engine, read_engine=read_engine, readers=READERS)
 
+
+def make_console(
+    settings: ConsoleSettings, store: Store, policy_path: str | Path, data_dir: str | Path
+) -> Console:
     key = load_session_key(settings.session_key, data_dir)
     try:
         zone = ZoneInfo(settings.timezone)
     except (ZoneInfoNotFoundError, ValueError):
         log.warning("console.timezone %r is unknown: showing times in UTC", settings.timezone)
         zone = ZoneInfo("UTC")
-    engine = engine or make_engine(database_url, readonly=True, pool_size=8)
-    # SQLite: reads use deferred transactions, writes BEGIN IMMEDIATE (monitor.store.database).
-    write_engine = make_engine(database_url) if is_sqlite(database_url) else engine
-    console = Console(
+    return Console(
         settings=settings,
-        engine=engine,
-        sessionmaker=make_sessionmaker(engine),
-        write_sessionmaker=make_sessionmaker(write_engine),
+        store=store,
         key=key,
         policy_path=Path(policy_path),
         data_dir=Path(data_dir),
@@ -275,6 +82,21 @@ def create_app(
         review_throttle=Throttle(settings.review_requests_per_hour, 3600),
         zone=zone,
     )
+
+
+def create_app(
+    settings: ConsoleSettings,
+    database_url: str,
+    policy_path: str | Path,
+    data_dir: str | Path,
+    *,
+    store: Store | None = None,
+) -> web.Application:
+    """The console as an aiohttp application (not started). A `store` given stays open; one
+    the console opens itself is closed on cleanup."""
+    owned = store is None
+    store = store or open_store(database_url)
+    console = make_console(settings, store, policy_path, data_dir)
     app = web.Application(
         middlewares=[security_headers, require_signin], client_max_size=256 * 1024
     )
@@ -286,19 +108,21 @@ def create_app(
         undefined=jinja2.StrictUndefined,
         context_processors=[base_context],
     )
-    formatting.install(env, zone)
+    install_formatting(env, console.zone)
     app.router.add_get("/healthz", healthz)
     app.router.add_static("/static/", HERE / "static", append_version=True)
-    for module in (signin, queue, eventpage, unblock, mentions, dashboard, annual):
-        app.router.add_routes(module.routes)
-
-    async def close_engine(_app: web.Application) -> None:
-        await asyncio.to_thread(engine.dispose)
-        if write_engine is not engine:
-            await asyncio.to_thread(write_engine.dispose)
-
-    app.on_cleanup.append(close_engine)
+    for routes in PAGES:
+        app.router.add_routes(routes)
+    if owned:
+        app.on_cleanup.append(lambda _app: _close(console.store))
     return app
+
+
+async def _close(store: Store) -> None:
+    await asyncio.to_thread(store.close)
+    await asyncio.to_thread(store.engine.dispose)
+    if store.read_engine is not store.engine:
+        await asyncio.to_thread(store.read_engine.dispose)
 
 
 async def start_console(

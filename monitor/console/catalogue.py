@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from filters.policyfile import PolicySpec, read_policy
 
 if TYPE_CHECKING:
-    from monitor.console.app import Console
+    from monitor.console.web import Console
 
 TTL_SECONDS = 60.0
 

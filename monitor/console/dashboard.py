@@ -12,23 +12,19 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp_jinja2
 from aiohttp import web
 from markupsafe import Markup
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 
 from filters.policy import Policy
-from monitor.console.app import Console, console_of, requires
 from monitor.console.chart import bar_chart
 from monitor.console.roles import Can
-from monitor.console.stats import failing_feeds, newest_policy_version, rule_counts
-from monitor.store.models import FeedState, UnblockRequest
-from monitor.store.queries import EventFilter, counts_per_category, counts_per_day
+from monitor.console.web import Console, console_of, requires
+from monitor.store.stats import overview
 
 routes = web.RouteTableDef()
 DAYS = 30
@@ -62,25 +58,8 @@ async def _figures(console: Console) -> dict[str, Any]:
         return cached[1]
     now = datetime.now(UTC)
     since = now - timedelta(days=DAYS)
-    flt = EventFilter(since=since)
-
-    def load(session: Session) -> dict[str, Any]:
-        return {
-            "days": counts_per_day(session, flt),
-            "categories": counts_per_category(session, flt)[:10],
-            "rules": rule_counts(session, since),
-            "feeds": list(failing_feeds(session)),
-            "feed_count": session.scalar(select(func.count()).select_from(FeedState)) or 0,
-            "open_requests": session.scalar(
-                select(func.count())
-                .select_from(UnblockRequest)
-                .where(UnblockRequest.status == "open")
-            )
-            or 0,
-            "newest_version": newest_policy_version(session) or "",
-        }
-
-    figures = await console.db(load)
+    counts = await console.store.read(overview, since)
+    figures = {f.name: getattr(counts, f.name) for f in fields(counts)}
     problems = await asyncio.to_thread(_validate, console)
     status, status_problem = await asyncio.to_thread(read_status_file, console.status_file)
     errors = status.get("errors") or []

@@ -5,38 +5,26 @@ from __future__ import annotations
 
 import aiohttp_jinja2
 from aiohttp import web
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
-from monitor.console.app import console_of, requires, see_other, signin_of
 from monitor.console.eventview import audit_view, event_view
 from monitor.console.formatting import status_name
 from monitor.console.queue import event_id_of
 from monitor.console.roles import Can, grants
-from monitor.store.models import ConsoleUser, ReviewStatus, Role
+from monitor.console.web import console_of, requires, see_other, signin_of
+from monitor.store import review
+from monitor.store.accounts import review_leads
+from monitor.store.models import ReviewStatus
 from monitor.store.queries import EventDetail, get_event
-from monitor.store.review import ReviewError, add_note, assign, record, set_status
+from monitor.store.review import ReviewError, TriageDone, record
 
 routes = web.RouteTableDef()
 NOTE_MAX = 5000
 
 
 async def _detail(request: web.Request, event_id: str) -> tuple[EventDetail, list[str]]:
-    console = console_of(request)
-
-    def load(session: Session) -> tuple[EventDetail | None, list[str]]:
-        detail = get_event(session, event_id)
-        leads = session.scalars(
-            select(ConsoleUser.username)
-            .where(
-                ConsoleUser.active.is_(True),
-                ConsoleUser.role.in_([Role.PREVENT_LEAD.value, Role.ADMIN.value]),
-            )
-            .order_by(ConsoleUser.username)
-        ).all()
-        return detail, list(leads)
-
-    detail, leads = await console.db(load)
+    store = console_of(request).store
+    detail = await store.read(get_event, event_id)
+    leads = await store.read(review_leads)
     if detail is None:
         raise web.HTTPNotFound(text="There is no such event: it may have been purged.")
     return detail, leads
@@ -71,9 +59,8 @@ async def event_print(request: web.Request) -> web.Response:
     signin = signin_of(request)
     event_id = event_id_of(request)
     detail, leads = await _detail(request, event_id)
-    await console.db(
-        lambda s: record(s, actor=signin.user.username, action="export.print", event_id=event_id),
-        write=True,
+    await console.store.write(
+        record, actor=signin.user.username, action="export.print", event_id=event_id
     )
     context = _context(request, detail, leads)
     context["title"] = "Event summary"
@@ -93,34 +80,24 @@ async def triage(request: web.Request) -> web.Response:
     referral_ref = str(form.get("referral_ref", "")).strip()[:128]
     note = str(form.get("note", "")).strip()[:NOTE_MAX]
     assignee = str(form.get("assignee", "")).strip()[:128]
-
-    def change(session: Session) -> list[str]:
-        done: list[str] = []
-        detail = get_event(session, event_id)
-        if detail is None:
-            raise ReviewError("this event no longer exists (it may have been purged)")
-        event = detail.event
-        status_changed = False
-        new_ref = bool(referral_ref) and referral_ref != event.referral_ref
-        if status and (status != event.status or new_ref):
-            set_status(
-                session, event_id, status, actor=signin.user.username,
-                note=note or None, referral_ref=referral_ref or None,
-            )  # fmt: skip
-            status_changed = True
-            done.append(f"status {status_name(status).lower()}")
-        if assignee != (event.assignee or ""):
-            assign(session, event_id, assignee or None, actor=signin.user.username)
-            done.append(f"assigned to {assignee}" if assignee else "unassigned")
-        if note and not status_changed:
-            add_note(session, event_id, note, actor=signin.user.username)
-            done.append("note added")
-        return done
-
     try:
-        done = await console.db(change, write=True)
+        done = await console.store.write(
+            review.triage, event_id, actor=signin.user.username, status=status,
+            referral_ref=referral_ref, assignee=assignee, note=note,
+        )  # fmt: skip
     except ReviewError as exc:
         signin.flash.append(("problem", str(exc)))
     else:
-        signin.flash.append(("ok", "Saved: " + (", ".join(done) or "nothing changed") + "."))
+        signin.flash.append(("ok", "Saved: " + (", ".join(_said(done)) or "nothing changed") + "."))
     return see_other(f"/events/{event_id}")
+
+
+def _said(done: TriageDone) -> list[str]:
+    said = []
+    if done.status is not None:
+        said.append(f"status {status_name(done.status).lower()}")
+    if done.assignee is not None:
+        said.append(f"assigned to {done.assignee}" if done.assignee else "unassigned")
+    if done.noted:
+        said.append("note added")
+    return said

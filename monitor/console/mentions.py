@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import aiohttp_jinja2
 from aiohttp import web
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
-from monitor.console.app import console_of, requires
 from monitor.console.roles import Can
-from monitor.store.models import BrandMention, DigestSent
+from monitor.console.web import console_of, requires
+from monitor.store.mentions import list_digests, list_mentions
 
 routes = web.RouteTableDef()
 PAGE = 100
@@ -25,14 +23,7 @@ async def mentions(request: web.Request) -> web.Response:
         before = int(request.query.get("before", "0"))
     except ValueError:
         min_severity, before = 0, 0
-
-    def load(session: Session) -> list[BrandMention]:
-        query = select(BrandMention).where(BrandMention.severity >= min_severity)
-        if before:
-            query = query.where(BrandMention.id < before)
-        return list(session.scalars(query.order_by(BrandMention.id.desc()).limit(PAGE)))
-
-    items = await console.db(load)
+    items = await console.store.read(list_mentions, min_severity, before, PAGE)
     older = items[-1].id if len(items) == PAGE else None
     return aiohttp_jinja2.render_template(
         "mentions.html",
@@ -45,9 +36,7 @@ async def mentions(request: web.Request) -> web.Response:
 @requires(Can.MENTIONS)
 async def digests(request: web.Request) -> web.Response:
     console = console_of(request)
-    items = await console.db(
-        lambda s: list(s.scalars(select(DigestSent).order_by(DigestSent.sent_at.desc()).limit(200)))
-    )
+    items = await console.store.read(list_digests)
     return aiohttp_jinja2.render_template(
         "digests.html", request, {"title": "Digests sent", "items": items}
     )

@@ -10,18 +10,17 @@ from datetime import UTC, datetime, timedelta
 
 import aiohttp_jinja2
 from aiohttp import web
-from sqlalchemy.orm import Session
 
-from monitor.console import catalogue
-from monitor.console.app import console_of, requires, signin_of
+from monitor.console.catalogue import options as policy_options
 from monitor.console.eventview import event_view
 from monitor.console.formatting import csv_cell, severity_name, status_name
 from monitor.console.queryform import KINDS, STATUSES, parse_queue_query
 from monitor.console.roles import Can
+from monitor.console.web import console_of, requires, signin_of
 from monitor.events import SOURCES
+from monitor.store.exports import export_chosen, export_matching, view_timeline
 from monitor.store.models import Event, ReviewStatus
-from monitor.store.queries import EventFilter, events_around, get_event, list_events, user_ranking
-from monitor.store.review import record
+from monitor.store.queries import EventFilter, EventPage, list_events, user_ranking
 
 routes = web.RouteTableDef()
 EVENT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -49,25 +48,21 @@ async def queue(request: web.Request) -> web.Response:
     query = parse_queue_query(request.query, console.zone, allow_identity_filters=True)
     page_size = max(1, min(console.settings.page_size, 500))
 
-    def load(session: Session) -> tuple[list[Event], str | None]:
-        page = list_events(
-            session,
-            query.flt,
-            sort=query.sort,
-            ascending=query.ascending,
-            limit=page_size,
-            after=query.after,
-        )
-        return page.events, page.next_cursor
+    async def load() -> EventPage:
+        return await console.store.read(
+            list_events, query.flt, sort=query.sort, ascending=query.ascending,
+            limit=page_size, after=query.after,
+        )  # fmt: skip
 
     try:
-        events, cursor = await console.db(load)
+        page = await load()
     except ValueError as exc:  # a damaged page link
         query.problems.append(str(exc))
         query.after = None
         query.values.pop("after", None)
-        events, cursor = await console.db(load)
-    options = await catalogue.options(console)
+        page = await load()
+    events, cursor = page.events, page.next_cursor
+    options = await policy_options(console)
     role = signin.user.role
     return aiohttp_jinja2.render_template(
         "queue.html",
@@ -97,23 +92,7 @@ async def export_selected(request: web.Request) -> web.Response:
     ids = [str(v) for v in form.getall("event", []) if EVENT_ID.match(str(v))][:EXPORT_LIMIT]
     if not ids:
         raise web.HTTPBadRequest(text="Tick at least one event to export.")
-
-    def load(session: Session) -> list[Event]:
-        events = []
-        for event_id in ids:
-            detail = get_event(session, event_id)
-            if detail is not None:
-                events.append(detail.event)
-        record(
-            session,
-            actor=signin.user.username,
-            action="export.csv",
-            subject=f"{len(events)} events",
-            note=" ".join(e.event_id for e in events)[:10_000],
-        )
-        return events
-
-    events = await console.db(load, write=True)
+    events = await console.store.write(export_chosen, ids, actor=signin.user.username)
     return _csv_response(events, "selected-events")
 
 
@@ -124,25 +103,11 @@ async def export_filtered(request: web.Request) -> web.Response:
     console = console_of(request)
     signin = signin_of(request)
     query = parse_queue_query(request.query, console.zone, allow_identity_filters=True)
-
-    def load(session: Session) -> list[Event]:
-        page = list_events(session, query.flt, sort=query.sort, limit=500)
-        events = list(page.events)
-        while page.next_cursor and len(events) < EXPORT_LIMIT:
-            page = list_events(
-                session, query.flt, sort=query.sort, limit=500, after=page.next_cursor
-            )
-            events.extend(page.events)
-        record(
-            session,
-            actor=signin.user.username,
-            action="export.csv",
-            subject=f"{len(events)} events",
-            note=f"filter {query.link()}"[:10_000],
-        )
-        return events[:EXPORT_LIMIT]
-
-    return _csv_response(await console.db(load, write=True), "events")
+    events = await console.store.write(
+        export_matching, query.flt, sort=query.sort, actor=signin.user.username,
+        described=query.link(), limit=EXPORT_LIMIT,
+    )  # fmt: skip
+    return _csv_response(events, "events")
 
 
 def _csv_response(events: list[Event], name: str) -> web.Response:
@@ -176,7 +141,7 @@ async def ranking(request: web.Request) -> web.Response:
     except ValueError:
         days = 30
     since = datetime.now(UTC) - timedelta(days=days)
-    rows = await console.db(lambda s: user_ranking(s, EventFilter(since=since), limit=50))
+    rows = await console.store.read(user_ranking, EventFilter(since=since), limit=50)
     return aiohttp_jinja2.render_template(
         "ranking.html", request, {"title": "Ranking", "rows": rows, "days": days}
     )
@@ -189,24 +154,7 @@ async def timeline(request: web.Request) -> web.Response:
     console = console_of(request)
     signin = signin_of(request)
     event_id = event_id_of(request)
-
-    def load(session: Session) -> tuple[Event | None, list[Event]]:
-        detail = get_event(session, event_id)
-        if detail is None:
-            return None, []
-        around = events_around(session, event_id)
-        who = detail.event.user or detail.event.device or detail.event.client_ip or "unknown"
-        record(
-            session,
-            actor=signin.user.username,
-            action="view.timeline",
-            event_id=event_id,
-            subject=f"user:{who}",
-            note=f"viewed {len(around)} events within an hour either side",
-        )
-        return detail.event, around
-
-    event, around = await console.db(load, write=True)
+    event, around = await console.store.write(view_timeline, event_id, actor=signin.user.username)
     if event is None:
         raise web.HTTPNotFound(text="There is no such event: it may have been purged.")
     role = signin.user.role
@@ -230,17 +178,12 @@ async def false_positives(request: web.Request) -> web.Response:
     signin = signin_of(request)
     flt = EventFilter(statuses=[ReviewStatus.FALSE_POSITIVE.value])
     after = request.query.get("after") or None
-
-    def load(session: Session) -> tuple[list[Event], str | None]:
-        page = list_events(session, flt, limit=100, after=after)
-        return page.events, page.next_cursor
-
     try:
-        events, cursor = await console.db(load)
+        page = await console.store.read(list_events, flt, limit=100, after=after)
     except ValueError as exc:
         raise web.HTTPBadRequest(text=str(exc)) from None
     role = signin.user.role
-    views = [event_view(e, role, console.pseudonyms) for e in events]
+    views = [event_view(e, role, console.pseudonyms) for e in page.events]
     by_rule: dict[tuple[str, str], int] = {}
     for view in views:
         key = (view.rule, view.rule_source)
@@ -252,6 +195,6 @@ async def false_positives(request: web.Request) -> web.Response:
             "title": "False positives",
             "events": views,
             "by_rule": sorted(by_rule.items(), key=lambda kv: -kv[1]),
-            "next_cursor": cursor,
+            "next_cursor": page.next_cursor,
         },
     )

@@ -15,8 +15,8 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 
-from monitor.console.accounts import SignedIn
 from monitor.console.keys import sign, verify
+from monitor.store.accounts import SignedIn
 
 COOKIE = "pm_console"
 FORM_TOKEN_SECONDS = 3600

@@ -5,10 +5,10 @@ from __future__ import annotations
 import aiohttp_jinja2
 from aiohttp import web
 
-from monitor.console.accounts import AccountError, authenticate, change_password
-from monitor.console.app import SIGNIN, console_of, see_other, signin_of
 from monitor.console.roles import home_for
 from monitor.console.sessions import COOKIE
+from monitor.console.web import SIGNIN, console_of, see_other, signin_of
+from monitor.store.accounts import AccountError, authenticate, change_password
 
 routes = web.RouteTableDef()
 LOGIN_FORM = "login"
@@ -49,7 +49,7 @@ async def login(request: web.Request) -> web.Response:
         return _login_form(
             request, username, f"Too many failed sign-ins: wait {minutes} minutes.", 429
         )
-    user = await console.db(lambda s: authenticate(s, username, password), write=True)
+    user = await console.store.write(authenticate, username, password)
     if user is None:
         for key in keys:
             console.login_throttle.hit(key)
@@ -103,9 +103,7 @@ async def password_change(request: web.Request) -> web.Response:
         problem = "The two new passwords are not the same."
     else:
         try:
-            await console.db(
-                lambda s: change_password(s, signin.user.user_id, current, new), write=True
-            )
+            await console.store.write(change_password, signin.user.user_id, current, new)
         except AccountError as exc:
             problem = str(exc).capitalize() + "."
         else:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -22,10 +22,7 @@ import aiohttp_jinja2
 from aiohttp import web
 from aiohttp.web_request import FileField
 from multidict import MultiMapping
-from sqlalchemy import case, select
-from sqlalchemy.orm import Session
 
-from monitor.console.app import console_of, requires, see_other, signin_of
 from monitor.console.catalogue import options
 from monitor.console.policyedit import (
     AllowEntry,
@@ -38,8 +35,9 @@ from monitor.console.policyedit import (
 )
 from monitor.console.queue import EVENT_ID
 from monitor.console.roles import Can, grants, sees_identities
-from monitor.store.models import Event, UnblockRequest
-from monitor.store.review import record
+from monitor.console.web import console_of, requires, see_other, signin_of
+from monitor.store.models import UnblockRequest
+from monitor.store.unblock import add_request, decide_request, get_request, list_requests
 
 routes = web.RouteTableDef()
 REVIEW_FORM = "request-review"
@@ -122,35 +120,10 @@ async def request_submit(request: web.Request) -> web.Response:
         url_shown, reason_shown = url_in[:URL_MAX], reason[: limit * 2]
         return _render_form(request, url_shown, ref, reason_shown, name, problems, 400)
     console.review_throttle.hit(address)
-
-    def store(session: Session) -> int:
-        event = None
-        if ref:
-            event = session.scalar(select(Event).where(Event.event_id == ref))
-        host = (urlsplit(url).hostname or "")[:255]
-        item = UnblockRequest(
-            requested_at=datetime.now(UTC),
-            requester=name or None,
-            url=url,
-            host=host or None,
-            rule=event.rule if event else None,
-            reason=reason,
-            event_id=event.event_id if event else None,
-            status="open",
-        )
-        session.add(item)
-        session.flush()
-        record(
-            session,
-            actor=name or "block page",
-            action="unblock.request",
-            subject=f"unblock:{item.id}",
-            event_id=None,
-            note=f"{host}: {reason}"[:2000],
-        )
-        return item.id
-
-    await console.db(store, write=True)
+    host = (urlsplit(url).hostname or "")[:255]
+    await console.store.write(
+        add_request, url=url, host=host, requester=name or None, reason=reason, ref=ref
+    )
     return aiohttp_jinja2.render_template(
         "request_review_sent.html", request, {"title": "Request sent", "url": url}
     )
@@ -159,18 +132,7 @@ async def request_submit(request: web.Request) -> web.Response:
 @routes.get("/unblock")
 @requires(Can.UNBLOCK)
 async def unblock_list(request: web.Request) -> web.Response:
-    console = console_of(request)
-
-    def load(session: Session) -> list[UnblockRequest]:
-        open_first = case((UnblockRequest.status == "open", 0), else_=1)
-        query = (
-            select(UnblockRequest)
-            .order_by(open_first, UnblockRequest.requested_at.desc(), UnblockRequest.id.desc())
-            .limit(200)
-        )
-        return list(session.scalars(query))
-
-    items = await console.db(load)
+    items = await console_of(request).store.read(list_requests)
     return aiohttp_jinja2.render_template(
         "unblock_list.html", request, {"title": "Unblock requests", "items": items}
     )
@@ -205,7 +167,7 @@ async def unblock_page(request: web.Request) -> web.Response:
 
 async def _request_of(request: web.Request) -> UnblockRequest:
     request_id = int(request.match_info["request_id"])
-    item = await console_of(request).db(lambda s: s.get(UnblockRequest, request_id))
+    item = await console_of(request).store.read(get_request, request_id)
     if item is None:
         raise web.HTTPNotFound(text="There is no such unblock request.")
     return item
@@ -242,26 +204,11 @@ async def approve(request: web.Request) -> web.Response:
     except ValueError as exc:
         signin.flash.append(("problem", str(exc)))
         return back
-
-    def decide(session: Session) -> None:
-        current = session.get(UnblockRequest, item.id)
-        if current is None:
-            return
-        current.status = "approved"
-        current.decided_by = signin.user.username
-        current.decided_at = datetime.now(UTC)
-        current.decision_note = (decision + (f": {note}" if note else ""))[:2048]
-        record(
-            session,
-            actor=signin.user.username,
-            action="unblock.approve",
-            subject=f"unblock:{item.id}",
-            from_value="open",
-            to_value=decision[:128],
-            note=f"written to {path}" + (f"; {note}" if note else ""),
-        )
-
-    await console.db(decide, write=True)
+    await console.store.write(
+        decide_request, item.id, "approved", actor=signin.user.username,
+        decision_note=decision + (f": {note}" if note else ""), to_value=decision[:128],
+        note=f"written to {path}" + (f"; {note}" if note else ""),
+    )  # fmt: skip
     signin.flash.append(("ok", f"Approved: {decision}, written to {path.name}."))
     return back
 
@@ -337,25 +284,9 @@ async def deny(request: web.Request) -> web.Response:
     if not why:
         signin.flash.append(("problem", "Say why the request is denied: it is recorded."))
         return back
-
-    def decide(session: Session) -> None:
-        current = session.get(UnblockRequest, item.id)
-        if current is None:
-            return
-        current.status = "denied"
-        current.decided_by = signin.user.username
-        current.decided_at = datetime.now(UTC)
-        current.decision_note = why
-        record(
-            session,
-            actor=signin.user.username,
-            action="unblock.deny",
-            subject=f"unblock:{item.id}",
-            from_value="open",
-            to_value="denied",
-            note=why,
-        )
-
-    await console.db(decide, write=True)
+    await console.store.write(
+        decide_request, item.id, "denied", actor=signin.user.username, decision_note=why,
+        to_value="denied", note=why,
+    )  # fmt: skip
     signin.flash.append(("ok", "Denied and recorded."))
     return back

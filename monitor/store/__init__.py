@@ -8,8 +8,12 @@ Public entry points (each module's docstring says more):
   `DEFAULT_DATABASE_URL`.
 - `monitor.store.migrate.upgrade(database_url)`: bring a store to the newest schema.
 - `monitor.store.writer.EventWriter`: hand `FlaggedEvent`s over without waiting.
-- `monitor.store.queries`, `monitor.store.review`, `monitor.store.retention`: what the console
-  and the digest call with a Session. The watcher's own store calls are in `alerts.store`.
+- `monitor.store.runner.Store`: `await store.read(fn, ...)` / `await store.write(fn, ...)`, each
+  `fn(session, ...)` in its own transaction off the event loop; one write thread per database.
+- The functions those calls run, by subject: `queries` (events), `review` (triage and the audit
+  trail), `exports` (recorded exports and timelines), `unblock`, `mentions` (brand watch: feed
+  state, sightings, mentions, digests sent), `accounts` (console accounts and sign-in), `stats`
+  (dashboard, annual review and digest counts), `retention`. Only this package talks SQL.
 """
 
 from monitor.store.database import (

@@ -8,17 +8,25 @@
   deferred transactions). PostgreSQL goes through psycopg 3 (`postgresql+psycopg://`); a plain
   `postgresql://` URL is taken to mean that.
 - `make_sessionmaker(engine)`: sessions that keep objects readable after commit.
+- `config_url(raw, relative_to, password)`: a configured URL with its SQLite path made relative
+  to the config file and the password filled in; `hide_password(url)` for messages.
+- `StoreError`: what the database or its driver raises (SQLAlchemy's base error), for callers
+  that report it without importing SQLAlchemy.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import SQLAlchemyError as StoreError
 from sqlalchemy.orm import Session, sessionmaker
+
+__all__ = ["StoreError"]  # with the functions below
 
 ENV_DATABASE_URL = "PREVENT_MONITOR_DATABASE_URL"
 DEFAULT_DATABASE_PATH = "var/prevent-monitor.sqlite"
@@ -51,6 +59,21 @@ def normalise_url(database_url: str | URL) -> URL:
             f"database URL uses {url.get_backend_name()!r}: use sqlite or postgresql"
         )
     return url
+
+
+def config_url(raw: str, relative_to: Callable[[str], Path], password: str | None) -> str:
+    """A configured URL made usable: an SQLite path relative to the config file's folder
+    (`relative_to`), and `password` (from the environment) unless the URL has one."""
+    url = make_url(raw)
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        url = url.set(database=str(relative_to(url.database)))
+    if password and not url.password:
+        url = url.set(password=password)
+    return url.render_as_string(hide_password=False)
+
+
+def hide_password(database_url: str) -> str:
+    return make_url(database_url).render_as_string(hide_password=True)
 
 
 def is_sqlite(database_url: str | URL) -> bool:

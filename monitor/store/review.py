@@ -6,6 +6,7 @@
     add_note(session, event_id, "Spoke to form tutor", actor="dsl.jones")
     record(session, actor="it.smith", action="unblock.approve", subject="unblock:12")
     audit_trail(session, event_id)  # oldest first
+    triage(session, event_id, actor="dsl.jones", status="referred", referral_ref="CH-1")
 
 Every change writes one `AuditEntry` (actor, when, action, from/to, note) in the caller's
 session; the caller commits. A referral needs a referral reference (MASH or Channel case
@@ -17,6 +18,7 @@ Errors a person can act on raise `ReviewError` with what to do.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import select
@@ -152,3 +154,46 @@ def audit_trail(session: Session, event_id: str) -> Sequence[AuditEntry]:
         .order_by(AuditEntry.at, AuditEntry.id)
     )
     return session.scalars(query).all()
+
+
+@dataclass(frozen=True, slots=True)
+class TriageDone:
+    """What one triage form changed: the new status, the new assignee ("" unassigned), a note."""
+
+    status: str | None = None
+    assignee: str | None = None
+    noted: bool = False
+
+
+def triage(
+    session: Session,
+    event_id: str,
+    *,
+    actor: str,
+    status: str = "",
+    referral_ref: str = "",
+    assignee: str = "",
+    note: str = "",
+) -> TriageDone:
+    """The console's one form: a status change (with referral reference), an assignment and a
+    note, each written to the audit trail only if it changes something. A note goes with the
+    status change when there is one."""
+    event = session.scalars(select(Event).where(Event.event_id == event_id)).one_or_none()
+    if event is None:
+        raise ReviewError("this event no longer exists (it may have been purged)")
+    new_status = None
+    new_ref = bool(referral_ref) and referral_ref != event.referral_ref
+    if status and (status != event.status or new_ref):
+        set_status(
+            session, event_id, status, actor=actor, note=note or None,
+            referral_ref=referral_ref or None,
+        )  # fmt: skip
+        new_status = status
+    new_assignee = None
+    if assignee != (event.assignee or ""):
+        assign(session, event_id, assignee or None, actor=actor)
+        new_assignee = assignee
+    noted = bool(note) and new_status is None
+    if noted:
+        add_note(session, event_id, note, actor=actor)
+    return TriageDone(new_status, new_assignee, noted)

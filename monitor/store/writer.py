@@ -6,6 +6,7 @@
     writer.flush(timeout=5)       # everything submitted so far is in the database or the spool
     writer.close(timeout=10)      # flush, replay what it can, stop (the daemon's SIGTERM path)
     writer.stats                  # WriterStats for metrics
+    writer.call(job)              # run job() on the writer thread (a `Store`'s writes)
 
 `submit()` only puts the event on a thread-safe queue (`queue.SimpleQueue.put`, a C call that
 takes no lock the writer holds for long). One writer thread takes up to `batch_size` events at a
@@ -29,10 +30,11 @@ import queue
 import threading
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine
 from sqlalchemy import exc as sa_exc
@@ -86,7 +88,26 @@ class _Flush:
         self.done = threading.Event()
 
 
+class _Job:
+    """Other work for the writer thread (`EventWriter.call`), run in turn with the batches."""
+
+    __slots__ = ("future", "job")
+
+    def __init__(self, job: Callable[[], Any]) -> None:
+        self.job = job
+        self.future: Future[Any] = Future()
+
+    def run(self) -> None:
+        if not self.future.set_running_or_notify_cancel():
+            return
+        try:
+            self.future.set_result(self.job())
+        except BaseException as exc:  # handed to the caller, who raises it
+            self.future.set_exception(exc)
+
+
 _STOP = object()
+T = TypeVar("T")
 
 
 class EventWriter:
@@ -145,6 +166,16 @@ class EventWriter:
         except Exception:  # pragma: no cover - SimpleQueue.put does not fail short of MemoryError
             log.exception("could not queue a flagged event")
 
+    def call(self, job: Callable[[], T]) -> Future[T]:
+        """Run `job()` on the writer thread, after the events submitted before it, so that a
+        process keeps one writer thread per database (`monitor.store.runner.Store`)."""
+        work = _Job(job)
+        if self._thread is None or not self._thread.is_alive():
+            work.future.set_exception(RuntimeError("the event writer is not running"))
+        else:
+            self._queue.put(work)
+        return work.future
+
     def flush(self, timeout: float | None = 10.0) -> bool:
         """Wait until everything submitted before this call is in the database or the spool."""
         if self._thread is None or not self._thread.is_alive():
@@ -163,10 +194,21 @@ class EventWriter:
         stopped = not self._thread.is_alive()
         if stopped:
             self._thread = None
+            self._refuse_waiting_jobs()
             if self._owns_engine and self._engine is not None:
                 self._engine.dispose()
                 self._engine = None
         return flushed and stopped
+
+    def _refuse_waiting_jobs(self) -> None:
+        """Jobs queued behind the stop marker never run: their callers hear so."""
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if isinstance(item, _Job):
+                item.future.set_exception(RuntimeError("the event writer has stopped"))
 
     @property
     def stats(self) -> WriterStats:
@@ -202,10 +244,13 @@ class EventWriter:
         """One batch; False once told to stop."""
         items = self._take()
         flushes = [item for item in items if isinstance(item, _Flush)]
+        jobs = [item for item in items if isinstance(item, _Job)]
         stopping = any(item is _STOP for item in items)
-        events = [item for item in items if item is not _STOP and not isinstance(item, _Flush)]
+        events = [i for i in items if i is not _STOP and not isinstance(i, _Flush | _Job)]
         if events:
             self._deliver(self._rows(events))
+        for job in jobs:
+            job.run()
         if (self._spool or self._held) and (
             flushes or stopping or time.monotonic() >= self._next_retry
         ):
@@ -226,8 +271,8 @@ class EventWriter:
             except queue.Empty:
                 break
             items.append(item)
-            if item is _STOP or isinstance(item, _Flush):
-                break  # a flush or stop marker: act on it before taking more
+            if item is _STOP or isinstance(item, _Flush | _Job):
+                break  # a marker or a job: act on it before taking more
         return items
 
     def _rows(self, events: Sequence[FlaggedEvent]) -> list[dict[str, Any]]:

@@ -20,9 +20,9 @@ from sqlalchemy import Engine
 from alerts.digest import build_digest, digest_period, render_digest
 from alerts.mail import Mailer
 from alerts.settings import DigestSettings, WatcherSettings
-from alerts.store import AlertStore
 from filters.policy import Policy
 from monitor.store import make_engine, upgrade
+from monitor.store.runner import Store
 from tests.alerts.feeds import POLICY, SCHOOL
 from tests.localnet import free_port
 
@@ -117,8 +117,8 @@ def engine(database_url: str) -> Iterator[Engine]:
 
 
 @pytest.fixture
-def store(engine: Engine) -> Iterator[AlertStore]:
-    store = AlertStore(engine)
+def store(engine: Engine) -> Iterator[Store]:
+    store = Store(engine)
     yield store
     store.close()
 
@@ -196,7 +196,7 @@ def mailer(mail: MailServer, **overrides: Any) -> Mailer:
     return Mailer(digest_settings(mail, **overrides))
 
 
-async def digest_text(store: AlertStore) -> tuple[str, str]:
+async def digest_text(store: Store) -> tuple[str, str]:
     """The digest as it would go out now: (text, html)."""
     from datetime import UTC, datetime, timedelta
 

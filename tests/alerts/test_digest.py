@@ -15,13 +15,13 @@ from sqlalchemy import select
 
 from alerts.digest import digest_period, send_digest
 from alerts.mail import Mailer
-from alerts.store import AlertStore
 from alerts.watcher import Watcher
 from filters.decision import Action, Decision, Kind, Severity
 from filters.policy import Policy
 from monitor.cli import main
 from monitor.events import FlaggedEvent
 from monitor.store.models import BrandMention, DigestSent
+from monitor.store.runner import Store
 from monitor.store.writer import EventWriter
 from tests.alerts.conftest import (
     FeedServer,
@@ -82,7 +82,7 @@ def test_settings_problems_name_the_key() -> None:
     ]
 
 
-async def fill(feed_server: FeedServer, store: AlertStore, policy: Policy, many: int = 3) -> None:
+async def fill(feed_server: FeedServer, store: Store, policy: Policy, many: int = 3) -> None:
     """Mentions from three feeds, two flagged, one failing feed; and gateway events."""
     news = [
         Item(
@@ -151,7 +151,7 @@ def gateway_events(database_url: str, tmp_path: Path) -> None:
 
 async def test_digest_email_reads_well(
     feed_server: FeedServer,
-    store: AlertStore,
+    store: Store,
     policy: Policy,
     smtp: MailServer,
     database_url: str,
@@ -195,7 +195,7 @@ async def test_digest_email_reads_well(
 
 
 async def test_cap_with_and_n_more(
-    feed_server: FeedServer, store: AlertStore, policy: Policy, smtp: MailServer
+    feed_server: FeedServer, store: Store, policy: Policy, smtp: MailServer
 ) -> None:
     await fill(feed_server, store, policy, many=30)
     settings = digest_settings(smtp, max_items=10)
@@ -212,21 +212,21 @@ async def test_cap_with_and_n_more(
 async def test_idempotent_per_period_across_restarts(
     feed_server: FeedServer, engine: Any, policy: Policy, smtp: MailServer
 ) -> None:
-    store = AlertStore(engine)
+    store = Store(engine)
     await fill(feed_server, store, policy)
     settings = digest_settings(smtp)
     period = digest_period(datetime.now(UTC), settings)
     assert await send_digest(store, Mailer(settings), settings, period, SCHOOL) == "sent"
     assert await send_digest(store, Mailer(settings), settings, period, SCHOOL) == "already"
     store.close()
-    restarted = AlertStore(engine)
+    restarted = Store(engine)
     assert await send_digest(restarted, Mailer(settings), settings, period, SCHOOL) == "already"
     restarted.close()
     assert len(smtp.inbox.messages) == 1
 
 
 async def test_failed_send_is_retried_and_interrupted_send_is_not(
-    feed_server: FeedServer, store: AlertStore, policy: Policy, smtp: MailServer
+    feed_server: FeedServer, store: Store, policy: Policy, smtp: MailServer
 ) -> None:
     await fill(feed_server, store, policy)
     settings = digest_settings(smtp)
@@ -313,7 +313,7 @@ async def test_starttls_and_login(tls_smtp: Any) -> None:
 
 async def test_preview_command_writes_files(
     feed_server: FeedServer,
-    store: AlertStore,
+    store: Store,
     policy: Policy,
     database_url: str,
     tmp_path: Path,

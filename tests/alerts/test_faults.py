@@ -18,17 +18,17 @@ from aiohttp import web
 from sqlalchemy import select
 
 from alerts.feeds import read_feed
-from alerts.store import AlertStore
 from alerts.watcher import PollReport, Watcher
 from filters.policy import Policy
 from monitor.store.models import BrandMention, FeedState
+from monitor.store.runner import Store
 from tests.alerts.conftest import FeedServer, digest_text, watcher_settings
 from tests.alerts.feeds import SCHOOL, Item, google_alerts, talkwalker
 
 LABEL = "Fault feed"
 
 
-async def poll(store: AlertStore, policy: Policy, url: str, **settings: object) -> PollReport:
+async def poll(store: Store, policy: Policy, url: str, **settings: object) -> PollReport:
     watcher = Watcher(
         watcher_settings(sources=[{"url": url, "label": LABEL, "kind": "rss"}], **settings),
         lambda: policy,
@@ -39,19 +39,19 @@ async def poll(store: AlertStore, policy: Policy, url: str, **settings: object) 
     return report
 
 
-def state_of(store: AlertStore, url: str) -> FeedState:
+def state_of(store: Store, url: str) -> FeedState:
     with store.sessions() as session:
         state = session.scalar(select(FeedState).where(FeedState.feed_url == url))
     assert state is not None, "the feed's state must be recorded"
     return state
 
 
-def stored_mentions(store: AlertStore) -> list[BrandMention]:
+def stored_mentions(store: Store) -> list[BrandMention]:
     with store.sessions() as session:
         return list(session.scalars(select(BrandMention)))
 
 
-async def assert_failing(store: AlertStore, url: str, *words: str) -> FeedState:
+async def assert_failing(store: Store, url: str, *words: str) -> FeedState:
     """The feed is recorded as failing with `words` in its error, and the digest says so."""
     state = state_of(store, url)
     assert state.status == "error", (state.status, state.last_error)
@@ -68,7 +68,7 @@ async def assert_failing(store: AlertStore, url: str, *words: str) -> FeedState:
 ONE = [Item(f"{SCHOOL} fair", "https://news.example/fair")]
 
 
-async def test_304_not_modified(feed_server: FeedServer, store: AlertStore, policy: Policy) -> None:
+async def test_304_not_modified(feed_server: FeedServer, store: Store, policy: Policy) -> None:
     body = talkwalker(ONE)
     served = []
 
@@ -94,7 +94,7 @@ async def test_304_not_modified(feed_server: FeedServer, store: AlertStore, poli
 
 
 async def test_429_with_http_date_retry_after(
-    feed_server: FeedServer, store: AlertStore, policy: Policy
+    feed_server: FeedServer, store: Store, policy: Policy
 ) -> None:
     later = datetime.now(UTC) + timedelta(hours=5)
     url = feed_server.serve(
@@ -110,7 +110,7 @@ async def test_429_with_http_date_retry_after(
 
 
 async def test_500_backs_off_exponentially_and_never_gives_up(
-    feed_server: FeedServer, store: AlertStore, policy: Policy
+    feed_server: FeedServer, store: Store, policy: Policy
 ) -> None:
     url = feed_server.serve("/feed", b"oops", status=500)
     gaps = []
@@ -125,7 +125,7 @@ async def test_500_backs_off_exponentially_and_never_gives_up(
 
 
 async def test_server_stalls_mid_body(
-    feed_server: FeedServer, store: AlertStore, policy: Policy
+    feed_server: FeedServer, store: Store, policy: Policy
 ) -> None:
     body = talkwalker(ONE)
 
@@ -147,7 +147,7 @@ async def test_server_stalls_mid_body(
     assert stored_mentions(store) == []
 
 
-async def test_gzip_bomb(feed_server: FeedServer, store: AlertStore, policy: Policy) -> None:
+async def test_gzip_bomb(feed_server: FeedServer, store: Store, policy: Policy) -> None:
     bomb = gzip.compress(b"<rss>" + b" " * 200_000_000, compresslevel=9)  # 200 MB in ~200 KB
     url = feed_server.serve("/feed", bomb, **{"Content-Encoding": "gzip"})
     tracemalloc.start()
@@ -172,7 +172,7 @@ BILLION_LAUGHS = (
 )
 
 
-async def test_billion_laughs(feed_server: FeedServer, store: AlertStore, policy: Policy) -> None:
+async def test_billion_laughs(feed_server: FeedServer, store: Store, policy: Policy) -> None:
     url = feed_server.serve("/feed", BILLION_LAUGHS)
     started = time.monotonic()
     tracemalloc.start()
@@ -198,7 +198,7 @@ def xxe(path: Path) -> bytes:
 
 
 async def test_external_entity_file_read(
-    feed_server: FeedServer, store: AlertStore, policy: Policy, tmp_path: Path
+    feed_server: FeedServer, store: Store, policy: Policy, tmp_path: Path
 ) -> None:
     secret = tmp_path / "secret.txt"
     secret.write_text("CONFIDENTIAL-pupil-list-7731")
@@ -216,14 +216,14 @@ async def test_external_entity_file_read(
     assert read_feed(str(secret).encode()).error is not None
 
 
-async def test_empty_200(feed_server: FeedServer, store: AlertStore, policy: Policy) -> None:
+async def test_empty_200(feed_server: FeedServer, store: Store, policy: Policy) -> None:
     url = feed_server.serve("/feed", b"")
     report = await poll(store, policy, url)
     assert report.status == "error"
     await assert_failing(store, url, "empty body")
 
 
-async def test_html_login_page(feed_server: FeedServer, store: AlertStore, policy: Policy) -> None:
+async def test_html_login_page(feed_server: FeedServer, store: Store, policy: Policy) -> None:
     page = (
         b"<!DOCTYPE html><html><head><title>Sign in - Alerts</title></head><body><form>"
         b"<input name=user><input type=password name=pw></form></body></html>"
@@ -235,7 +235,7 @@ async def test_html_login_page(feed_server: FeedServer, store: AlertStore, polic
 
 
 async def test_utf8_declared_cp1252_bytes(
-    feed_server: FeedServer, store: AlertStore, policy: Policy
+    feed_server: FeedServer, store: Store, policy: Policy
 ) -> None:
     body = talkwalker(
         [Item("St Aidan’s Academy café reopens – “at last”", "https://news.example/cafe")]
@@ -253,7 +253,7 @@ async def test_utf8_declared_cp1252_bytes(
 
 
 async def test_feed_cut_off_mid_entry(
-    feed_server: FeedServer, store: AlertStore, policy: Policy
+    feed_server: FeedServer, store: Store, policy: Policy
 ) -> None:
     whole = talkwalker([*ONE, Item(f"{SCHOOL} second story", "https://news.example/second")])
     url = feed_server.serve("/feed", whole[: whole.index(b"second story") + 5])
@@ -264,7 +264,7 @@ async def test_feed_cut_off_mid_entry(
 
 
 async def test_redirect_to_loopback_refused(
-    feed_server: FeedServer, internal_server: FeedServer, store: AlertStore, policy: Policy
+    feed_server: FeedServer, internal_server: FeedServer, store: Store, policy: Policy
 ) -> None:
     internal_server.serve("/admin", talkwalker(ONE))
     url = feed_server.serve("/feed", b"", status=302, Location=internal_server.url("/admin"))
@@ -276,7 +276,7 @@ async def test_redirect_to_loopback_refused(
 
 
 async def test_redirect_to_loopback_by_name_refused_at_connect(
-    feed_server: FeedServer, internal_server: FeedServer, store: AlertStore, policy: Policy
+    feed_server: FeedServer, internal_server: FeedServer, store: Store, policy: Policy
 ) -> None:
     internal_server.serve("/admin", talkwalker(ONE))
     target = f"http://localhost:{internal_server.port}/admin"
@@ -288,7 +288,7 @@ async def test_redirect_to_loopback_by_name_refused_at_connect(
 
 
 async def test_redirect_to_metadata_service_refused(
-    feed_server: FeedServer, store: AlertStore, policy: Policy
+    feed_server: FeedServer, store: Store, policy: Policy
 ) -> None:
     url = feed_server.serve(
         "/feed", b"", status=307, Location="http://169.254.169.254/latest/meta-data/"
@@ -301,7 +301,7 @@ async def test_redirect_to_metadata_service_refused(
 
 
 async def test_private_feed_url_refused_unless_allowed(
-    internal_server: FeedServer, store: AlertStore, policy: Policy
+    internal_server: FeedServer, store: Store, policy: Policy
 ) -> None:
     url = internal_server.serve("/feed", talkwalker(ONE))
     report = await poll(store, policy, url)
@@ -312,7 +312,7 @@ async def test_private_feed_url_refused_unless_allowed(
 
 
 async def test_redirect_to_other_scheme_refused(
-    feed_server: FeedServer, store: AlertStore, policy: Policy
+    feed_server: FeedServer, store: Store, policy: Policy
 ) -> None:
     url = feed_server.serve("/feed", b"", status=302, Location="file:///etc/passwd")
     report = await poll(store, policy, url)
@@ -321,7 +321,7 @@ async def test_redirect_to_other_scheme_refused(
 
 
 async def test_javascript_link_entry(
-    feed_server: FeedServer, store: AlertStore, policy: Policy
+    feed_server: FeedServer, store: Store, policy: Policy
 ) -> None:
     items = [
         Item(f"{SCHOOL} click me", "javascript:fetch('//internal.test/steal')"),
@@ -340,7 +340,7 @@ async def test_javascript_link_entry(
 
 
 async def test_duplicate_and_missing_ids(
-    feed_server: FeedServer, store: AlertStore, policy: Policy
+    feed_server: FeedServer, store: Store, policy: Policy
 ) -> None:
     items = [
         Item(f"{SCHOOL} story one", "https://news.example/one", id="same-id"),

@@ -15,11 +15,11 @@ from sqlalchemy import Engine, func, select
 
 from alerts.instant import InstantAlerts
 from alerts.settings import AlertingSettings
-from alerts.store import AlertStore
 from monitor.events import FlaggedEvent
 from monitor.store.folding import store_rows
 from monitor.store.models import Event, SafeguardingAlert
 from monitor.store.rows import event_row
+from monitor.store.runner import Store
 from tests.alerts.conftest import MailServer, mailer, parts
 from tests.localnet import free_port
 
@@ -55,18 +55,18 @@ def put(engine: Engine, *events: FlaggedEvent) -> None:
 
 
 def alerter(
-    store: AlertStore, smtp: MailServer | None, clock: Clock, **overrides: Any
+    store: Store, smtp: MailServer | None, clock: Clock, **overrides: Any
 ) -> InstantAlerts:
     settings = AlertingSettings(**{"recipients": ["dsl@school.example"], **overrides})
     mail = mailer(smtp) if smtp else mailer(MailServer(None, free_port()))  # type: ignore[arg-type]
     return InstantAlerts(
-        settings, mail, store.run, school="St Aidan's (fictional)", console_url=CONSOLE,
+        settings, mail, store.write, school="St Aidan's (fictional)", console_url=CONSOLE,
         clock=clock,
     )
 
 
 async def test_a_serious_event_reaches_the_lead_within_a_minute_without_a_name(
-    engine: Engine, store: AlertStore, smtp: MailServer
+    engine: Engine, store: Store, smtp: MailServer
 ) -> None:
     clock = Clock()
     alerts = alerter(store, smtp, clock)
@@ -94,7 +94,7 @@ async def test_a_serious_event_reaches_the_lead_within_a_minute_without_a_name(
 
 
 async def test_a_burst_is_one_alert_per_pupil_per_window_with_a_count(
-    engine: Engine, store: AlertStore, smtp: MailServer
+    engine: Engine, store: Store, smtp: MailServer
 ) -> None:
     clock = Clock()
     alerts = alerter(store, smtp, clock)
@@ -129,7 +129,7 @@ async def test_a_burst_is_one_alert_per_pupil_per_window_with_a_count(
 
 
 async def test_what_is_not_serious_or_not_the_gateways_is_not_alerted(
-    engine: Engine, store: AlertStore, smtp: MailServer
+    engine: Engine, store: Store, smtp: MailServer
 ) -> None:
     clock = Clock()
     alerts = alerter(store, smtp, clock)
@@ -145,7 +145,7 @@ async def test_what_is_not_serious_or_not_the_gateways_is_not_alerted(
 
 
 async def test_a_failed_send_is_retried_shown_and_never_sent_twice(
-    engine: Engine, store: AlertStore, smtp: MailServer
+    engine: Engine, store: Store, smtp: MailServer
 ) -> None:
     clock = Clock()
     down = alerter(store, None, clock)  # a port nobody listens on
@@ -196,7 +196,7 @@ async def receiver() -> AsyncIterator[Receiver]:
 
 
 async def test_the_webhook_gets_the_alert_once_and_is_retried_alone(
-    engine: Engine, store: AlertStore, smtp: MailServer, receiver: Receiver
+    engine: Engine, store: Store, smtp: MailServer, receiver: Receiver
 ) -> None:
     clock = Clock()
     alerts = alerter(store, smtp, clock, webhook_url=receiver.url, webhook_allow_private=True)
@@ -217,7 +217,7 @@ async def test_the_webhook_gets_the_alert_once_and_is_retried_alone(
 
 
 async def test_the_webhook_may_not_reach_a_private_address_unless_allowed(
-    engine: Engine, store: AlertStore, smtp: MailServer, receiver: Receiver
+    engine: Engine, store: Store, smtp: MailServer, receiver: Receiver
 ) -> None:
     clock = Clock()
     alerts = alerter(store, smtp, clock, webhook_url=receiver.url)
@@ -230,7 +230,7 @@ async def test_the_webhook_may_not_reach_a_private_address_unless_allowed(
 
 @pytest.mark.parametrize("shape", ["teams", "json"])
 async def test_webhook_shapes(
-    engine: Engine, store: AlertStore, smtp: MailServer, receiver: Receiver, shape: str
+    engine: Engine, store: Store, smtp: MailServer, receiver: Receiver, shape: str
 ) -> None:
     clock = Clock()
     alerts = alerter(

@@ -8,10 +8,10 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from alerts.store import AlertStore
 from alerts.watcher import Watcher
 from filters.policy import Policy
 from monitor.store.models import BrandMention, BrandSighting, Event, FeedState
+from monitor.store.runner import Store
 from monitor.store.writer import EventWriter
 from tests.alerts.conftest import (
     FeedServer,
@@ -32,12 +32,12 @@ from tests.alerts.feeds import (
 )
 
 
-def mentions(store: AlertStore) -> list[BrandMention]:
+def mentions(store: Store) -> list[BrandMention]:
     with store.sessions() as session:
         return list(session.scalars(select(BrandMention).order_by(BrandMention.id)))
 
 
-def feed_state(store: AlertStore, url: str) -> FeedState:
+def feed_state(store: Store, url: str) -> FeedState:
     with store.sessions() as session:
         state = session.scalar(select(FeedState).where(FeedState.feed_url == url))
         assert state is not None
@@ -45,7 +45,7 @@ def feed_state(store: AlertStore, url: str) -> FeedState:
 
 
 def make_watcher(
-    store: AlertStore, policy: Policy, sources: list[dict[str, str]], **kw: object
+    store: Store, policy: Policy, sources: list[dict[str, str]], **kw: object
 ) -> Watcher:
     settings = watcher_settings(
         sources=sources, **{k: v for k, v in kw.items() if k not in ("writer", "mailer")}
@@ -61,7 +61,7 @@ def make_watcher(
 
 
 async def test_real_google_alerts_capture(
-    feed_server: FeedServer, store: AlertStore, policy: Policy
+    feed_server: FeedServer, store: Store, policy: Policy
 ) -> None:
     """The real 2019 Google Alerts feed, watched for the brand it was made for ("Slack")."""
     url = feed_server.serve("/alerts/feeds/1/2", GOOGLE_ALERTS_FIXTURE.read_bytes())
@@ -93,7 +93,7 @@ async def test_real_google_alerts_capture(
 
 
 async def test_provider_shapes_and_cross_feed_dedupe(
-    feed_server: FeedServer, store: AlertStore, policy: Policy
+    feed_server: FeedServer, store: Store, policy: Policy
 ) -> None:
     story = Item(
         f"{SCHOOL} pupils win regional robotics final",
@@ -153,7 +153,7 @@ async def test_provider_shapes_and_cross_feed_dedupe(
 
 async def test_flagged_mention_event_and_immediate_email(
     feed_server: FeedServer,
-    store: AlertStore,
+    store: Store,
     policy: Policy,
     smtp: MailServer,
     database_url: str,
@@ -236,7 +236,7 @@ async def test_flagged_mention_event_and_immediate_email(
 
 
 async def test_alert_kept_until_the_mail_goes(
-    feed_server: FeedServer, store: AlertStore, policy: Policy, smtp: MailServer
+    feed_server: FeedServer, store: Store, policy: Policy, smtp: MailServer
 ) -> None:
     url = feed_server.serve(
         "/ga", google_alerts([Item(f"{SCHOOL} on a hate forum", "https://hate-forum.example/t/1")])
@@ -253,7 +253,7 @@ async def test_alert_kept_until_the_mail_goes(
 
 
 async def test_namesake_and_spelling(
-    feed_server: FeedServer, store: AlertStore, policy: Policy
+    feed_server: FeedServer, store: Store, policy: Policy
 ) -> None:
     items = [
         Item("ST AIDANS ACADEMY, EXAMPLETON: OFSTED GOOD", "https://news.example/a"),
@@ -283,11 +283,11 @@ async def test_state_survives_restart(
         "/tw", body, ETag='"v1"', **{"Last-Modified": "Mon, 03 Mar 2025 10:00:00 GMT"}
     )
     source = [{"url": url, "label": "TW", "kind": "talkwalker"}]
-    first = AlertStore(engine)
+    first = Store(engine)
     await make_watcher(first, policy, source).poll_once()
     first.close()
 
-    second = AlertStore(engine)  # a restart: new store object, new watcher, same database
+    second = Store(engine)  # a restart: new store object, new watcher, same database
     [report] = await make_watcher(second, policy, source).poll_once()
     second.close()
     assert report.new_mentions == 0
@@ -297,7 +297,7 @@ async def test_state_survives_restart(
 
 
 async def test_backlog_rule_on_first_poll(
-    feed_server: FeedServer, store: AlertStore, policy: Policy, smtp: MailServer
+    feed_server: FeedServer, store: Store, policy: Policy, smtp: MailServer
 ) -> None:
     old = datetime.now(UTC) - timedelta(days=30)
     items = [
@@ -332,7 +332,7 @@ async def test_backlog_rule_on_first_poll(
 
 
 async def test_run_loop_polls_on_schedule_and_stops(
-    feed_server: FeedServer, store: AlertStore, policy: Policy
+    feed_server: FeedServer, store: Store, policy: Policy
 ) -> None:
     url = feed_server.serve(
         "/tw", talkwalker([Item(f"{SCHOOL} fair", "https://news.example/fair")])

@@ -18,7 +18,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.console import ConsoleSettings, create_app
-from monitor.console.accounts import add_user
+from monitor.store.accounts import add_user
 from monitor.store.database import make_engine, make_sessionmaker
 from monitor.store.migrate import upgrade
 from monitor.store.models import Event, UnblockRequest

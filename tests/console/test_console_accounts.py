@@ -10,7 +10,7 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
 from monitor.cli import main
-from monitor.console.accounts import authenticate, ensure_first_admin
+from monitor.store.accounts import authenticate, ensure_first_admin
 from monitor.store.database import make_engine, make_sessionmaker
 from monitor.store.migrate import upgrade
 from monitor.store.models import ConsoleUser

@@ -9,7 +9,7 @@ from typing import Any
 import aiohttp
 from aiohttp.test_utils import TestClient
 
-from monitor.console.accounts import add_user
+from monitor.store.accounts import add_user
 
 NAME = "new.dsl"
 

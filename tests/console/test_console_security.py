@@ -9,7 +9,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select
 
 from monitor.console import create_app
-from monitor.console.accounts import disable_user
+from monitor.store.accounts import disable_user
 from monitor.store.models import AuditEntry
 
 NASTY_URL = 'https://evil.test/"><img src=x onerror=alert(1)><script>alert(2)</script>'
@@ -118,7 +118,7 @@ async def test_forged_cookie_is_ignored(client: TestClient[Any, Any]) -> None:
 async def test_disabled_account_loses_its_session(
     client: TestClient[Any, Any], login: Any, store: Any, monkeypatch: Any
 ) -> None:
-    import monitor.console.app as app_module
+    import monitor.console.web as app_module
 
     monkeypatch.setattr(app_module, "ACTIVE_RECHECK_SECONDS", 0.0)
     await login(client, "prevent_lead")

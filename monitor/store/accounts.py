@@ -1,8 +1,10 @@
-"""Console accounts: argon2 password hashes, adding and disabling users, the first administrator.
+"""Console accounts: argon2 password hashes, adding and disabling users, the first administrator,
+signing in and the check that a signed-in account is still active.
 
-All functions are synchronous and take a Session (the console runs them in a thread); the caller
-commits. Passwords are never stored or logged; a new account gets a random one-time password
-that is shown once.
+All functions are synchronous and take a Session (the console runs them through
+`monitor.store.runner.Store`; the command line in its own transaction); the caller commits.
+Passwords are never stored or logged; a new account gets a random one-time password that is
+shown once.
 """
 
 from __future__ import annotations
@@ -167,3 +169,16 @@ def change_password(session: Session, user_id: int, current: str, new: str) -> N
     user.password_hash = HASHER.hash(new)
     user.password_change_due = False
     record(session, actor=user.username, action="user.password", subject=f"user:{user.username}")
+
+
+def review_leads(session: Session) -> list[str]:
+    """The active accounts an event can be assigned to (Prevent leads and administrators)."""
+    query = (
+        select(ConsoleUser.username)
+        .where(
+            ConsoleUser.active.is_(True),
+            ConsoleUser.role.in_([Role.PREVENT_LEAD.value, Role.ADMIN.value]),
+        )
+        .order_by(ConsoleUser.username)
+    )
+    return list(session.scalars(query))

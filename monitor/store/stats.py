@@ -1,6 +1,7 @@
-"""Counts the dashboard and the annual filtering review need beyond `monitor.store.queries`:
-per rule, per action and category, per review status, per policy version; failing feeds; policy
-changes made through the console. Synchronous, taking a Session; no pupil identities."""
+"""Counts the dashboard, the annual filtering review and the digest need beyond
+`monitor.store.queries`: per rule, per action and category, per review status, per policy
+version; policy changes made through the console; the gateway's events for a digest period.
+Synchronous, taking a Session; no pupil identities."""
 
 from __future__ import annotations
 
@@ -11,7 +12,16 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from monitor.store.mentions import failing_feeds, feed_count
 from monitor.store.models import AuditEntry, Event, FeedState, UnblockRequest
+from monitor.store.queries import (
+    CategoryCount,
+    DayCount,
+    EventFilter,
+    counts_per_category,
+    counts_per_day,
+)
+from monitor.store.unblock import open_request_count
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +135,85 @@ def unblock_counts(
     return {status: int(n) for status, n in session.execute(query.group_by(UnblockRequest.status))}
 
 
-def failing_feeds(session: Session) -> Sequence[FeedState]:
-    query = select(FeedState).where(FeedState.error_count > 0).order_by(FeedState.feed_url)
-    return session.scalars(query).all()
+@dataclass(frozen=True, slots=True)
+class GatewaySummary:
+    total: int = 0
+    by_action: tuple[tuple[str, int], ...] = ()
+    top_categories: tuple[tuple[str, int], ...] = ()
+    high: int = 0  # severity high or critical
+
+
+def gateway_summary(session: Session, start: datetime, end: datetime) -> GatewaySummary:
+    """The gateway's events in [start, end): counts only, never who."""
+    in_period = (Event.source == "gateway", Event.last_seen >= start, Event.first_seen < end)
+    by_action = session.execute(
+        select(Event.action, func.count()).where(*in_period).group_by(Event.action)
+    ).all()
+    categories = session.execute(
+        select(Event.category, func.count())
+        .where(*in_period, Event.category.is_not(None))
+        .group_by(Event.category)
+        .order_by(func.count().desc(), Event.category)
+        .limit(5)
+    ).all()
+    high = session.scalar(select(func.count()).where(*in_period, Event.severity >= 3)) or 0
+    return GatewaySummary(
+        total=sum(count for _, count in by_action),
+        by_action=tuple(sorted(((str(a), int(c)) for a, c in by_action), key=lambda p: -p[1])),
+        top_categories=tuple((str(c), int(n)) for c, n in categories),
+        high=int(high),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Overview:
+    """The dashboard's figures since a time."""
+
+    days: list[DayCount]
+    categories: list[CategoryCount]
+    rules: list[RuleCount]
+    feeds: list[FeedState]
+    feed_count: int
+    open_requests: int
+    newest_version: str
+
+
+def overview(session: Session, since: datetime) -> Overview:
+    flt = EventFilter(since=since)
+    return Overview(
+        days=counts_per_day(session, flt),
+        categories=counts_per_category(session, flt)[:10],
+        rules=rule_counts(session, since),
+        feeds=list(failing_feeds(session)),
+        feed_count=feed_count(session),
+        open_requests=open_request_count(session),
+        newest_version=newest_policy_version(session) or "",
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewCounts:
+    """The annual filtering review's figures for [start, end)."""
+
+    counts: list[tuple[str, str, int, int]]  # (category, action, events, sightings)
+    months: list[tuple[str, int, int]]  # ("2026-03", events, sightings)
+    statuses: dict[str, int]
+    versions: list[PolicyVersion]
+    changes: list[AuditEntry]
+    unblock: dict[str, int]
+
+
+def review_counts(session: Session, start: datetime, end: datetime) -> ReviewCounts:
+    months: dict[str, list[int]] = {}
+    for day in counts_per_day(session, EventFilter(since=start, until=end)):
+        entry = months.setdefault(day.day.strftime("%Y-%m"), [0, 0])
+        entry[0] += day.events
+        entry[1] += day.sightings
+    return ReviewCounts(
+        counts=action_category_counts(session, start, end),
+        months=[(m, e, s) for m, (e, s) in sorted(months.items())],
+        statuses=status_counts(session, start, end),
+        versions=policy_versions(session, start, end),
+        changes=list(console_policy_changes(session, start, end)),
+        unblock=unblock_counts(session, start, end),
+    )

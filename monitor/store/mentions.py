@@ -1,9 +1,9 @@
-"""The watcher's and the digest's small synchronous store API, and `AlertStore` to call it.
+"""Brand mentions and the brand watch: feed state, sightings, mentions, alerts and digests sent.
 
-Every function takes a SQLAlchemy `Session` inside a transaction and does one job; `AlertStore`
-runs them in its own worker thread so the event loop never waits on the
-database. Tables are `monitor.store.models` (`FeedState`, `BrandMention`, `BrandSighting`,
-`DigestSent`, and `Event` read for the gateway summary).
+What the watcher, the digest and the console's mention pages read and write. Every function
+takes a `Session` inside a transaction and does one job; callers run them through
+`monitor.store.runner.Store` (`await store.write(record_poll, poll)`). Tables are
+`monitor.store.models` (`FeedState`, `BrandMention`, `BrandSighting`, `DigestSent`).
 
 Dedupe (issue 5 point 5): an entry is known to a feed by `(feed_key, entry_key)` in
 `brand_sightings`; an article is known across feeds by `brand_mentions.mention_key` (the canonical
@@ -13,23 +13,17 @@ URL's key). A second feed finding the same article adds a sighting and counts it
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
-from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
-from sqlalchemy import Engine, func, insert, select, update
-from sqlalchemy import exc as sa_exc
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.orm import Session
 
-from monitor.store.database import make_sessionmaker
-from monitor.store.models import BrandMention, BrandSighting, DigestSent, Event, FeedState
+from monitor.store.models import BrandMention, BrandSighting, DigestSent, FeedState
 from monitor.store.rows import safe_text
-
-T = TypeVar("T")
 
 
 def feed_key(feed_url: str) -> str:
@@ -250,36 +244,6 @@ def mentions_for_digest(session: Session, until: datetime) -> list[BrandMention]
     )
 
 
-@dataclass(frozen=True, slots=True)
-class GatewaySummary:
-    total: int = 0
-    by_action: tuple[tuple[str, int], ...] = ()
-    top_categories: tuple[tuple[str, int], ...] = ()
-    high: int = 0  # severity high or critical
-
-
-def gateway_summary(session: Session, start: datetime, end: datetime) -> GatewaySummary:
-    """The gateway's events in [start, end): counts only, never who."""
-    in_period = (Event.source == "gateway", Event.last_seen >= start, Event.first_seen < end)
-    by_action = session.execute(
-        select(Event.action, func.count()).where(*in_period).group_by(Event.action)
-    ).all()
-    categories = session.execute(
-        select(Event.category, func.count())
-        .where(*in_period, Event.category.is_not(None))
-        .group_by(Event.category)
-        .order_by(func.count().desc(), Event.category)
-        .limit(5)
-    ).all()
-    high = session.scalar(select(func.count()).where(*in_period, Event.severity >= 3)) or 0
-    return GatewaySummary(
-        total=sum(count for _, count in by_action),
-        by_action=tuple(sorted(((str(a), int(c)) for a, c in by_action), key=lambda p: -p[1])),
-        top_categories=tuple((str(c), int(n)) for c, n in categories),
-        high=int(high),
-    )
-
-
 def claim_digest(
     session: Session, period_key: str, start: datetime, end: datetime, recipients: str,
     now: datetime,
@@ -329,36 +293,35 @@ def digest_for_period(session: Session, period_key: str) -> DigestSent | None:
     return session.scalar(select(DigestSent).where(DigestSent.period_key == period_key))
 
 
-# -- running it off the event loop ----------------------------------------------------------
+def digest_status(session: Session, period_key: str) -> str | None:
+    """"sending", "sent" or "failed" for a period claimed, None for one never claimed."""
+    row = digest_for_period(session, period_key)
+    return row.status if row else None
 
 
-class AlertStore:
-    """Runs the functions above in a worker thread, each in its own transaction."""
+def list_digests(session: Session, limit: int = 200) -> list[DigestSent]:
+    """The digests sent, newest first (the console's Digests page)."""
+    query = select(DigestSent).order_by(DigestSent.sent_at.desc()).limit(limit)
+    return list(session.scalars(query))
 
-    def __init__(self, engine_or_sessions: Engine | sessionmaker[Session]) -> None:
-        if isinstance(engine_or_sessions, Engine):
-            self.sessions = make_sessionmaker(engine_or_sessions)
-        else:
-            self.sessions = engine_or_sessions
-        # One thread: the watcher's writes queue here instead of contending for SQLite's lock
-        # (whose busy handler sleeps), and the loop's default executor stays free for parsing.
-        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="alert-store")
 
-    def run_sync(self, fn: Callable[..., T], *args: Any) -> T:
-        attempts = 3
-        for attempt in range(attempts):
-            try:
-                with self.sessions() as session, session.begin():
-                    return fn(session, *args)
-            except sa_exc.IntegrityError:
-                # Two feeds stored the same new article at once (PostgreSQL): the retry sees it.
-                if attempt == attempts - 1:
-                    raise
-        raise AssertionError("unreachable")
+# -- the console ----------------------------------------------------------------------------
 
-    async def run(self, fn: Callable[..., T], *args: Any) -> T:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._thread, self.run_sync, fn, *args)
 
-    def close(self) -> None:
-        self._thread.shutdown(wait=True)
+def list_mentions(
+    session: Session, min_severity: int = 0, before: int = 0, limit: int = 100
+) -> list[BrandMention]:
+    """Mentions at or above `min_severity`, newest first; `before` an id pages back."""
+    query = select(BrandMention).where(BrandMention.severity >= min_severity)
+    if before:
+        query = query.where(BrandMention.id < before)
+    return list(session.scalars(query.order_by(BrandMention.id.desc()).limit(limit)))
+
+
+def feed_count(session: Session) -> int:
+    return session.scalar(select(func.count()).select_from(FeedState)) or 0
+
+
+def failing_feeds(session: Session) -> Sequence[FeedState]:
+    query = select(FeedState).where(FeedState.error_count > 0).order_by(FeedState.feed_url)
+    return session.scalars(query).all()
