@@ -212,6 +212,14 @@ def assemble_digest(
             SourceGroup(feed, tuple(_item(m, period, fmt) for m in shown), len(members))
         )
     digest.more = digest.total - len(digest.flagged) - sum(len(g.items) for g in digest.groups)
+    _feed_health(digest, feeds, period, fmt)
+    return digest
+
+
+def _feed_health(
+    digest: Digest, feeds: list[FeedState], period: DigestPeriod, fmt: str
+) -> None:
+    """Each feed's health into the digest: failing, warnings, or counted as fine."""
     for state in sorted(feeds, key=lambda f: (f.label or f.feed_url).lower()):
         health = FeedHealth(
             label=state.label or state.feed_url,
@@ -229,7 +237,6 @@ def assemble_digest(
             digest.warnings.append(health)
         else:
             digest.feeds_ok += 1
-    return digest
 
 
 def _item(mention: BrandMention, period: DigestPeriod, fmt: str) -> DigestItem:

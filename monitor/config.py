@@ -25,6 +25,7 @@ import yaml
 from alerts.settings import AlertingSettings, DigestSettings, WatcherSettings
 from monitor.console.settings import ConsoleSettings
 from monitor.gateway.settings import GatewaySettings
+from monitor.ports import port_clashes, ports
 from monitor.setting import setting
 from monitor.store.database import config_url
 
@@ -167,42 +168,6 @@ class Config:
         if candidate.is_absolute():
             return candidate
         return Path(os.path.normpath(Path(self.base_dir) / candidate))
-
-
-# How many gateway processes (`proxy --instance 0 .. N-1`) one machine may run; each adds N to
-# its proxy and metrics ports, so the defaults are spaced to stay apart for all of them.
-MAX_GATEWAY_INSTANCES = 32
-
-
-def ports(config: Config, instance: int = 0) -> dict[str, int]:
-    """Every TCP port the daemon's parts listen on (gateway process `instance`), by key path.
-    Ports set to 0 (off) are left out."""
-    every = {
-        "gateway.listen_port": config.gateway.listen_port + instance,
-        "metrics.gateway_port": config.metrics.gateway_port + instance
-        if config.metrics.gateway_port
-        else 0,
-        "console.port": config.console.port,
-        "metrics.daemon_port": config.metrics.daemon_port,
-        "metrics.watcher_port": config.metrics.watcher_port,
-        "demo.feed_port": config.demo.feed_port if config.demo.feed_folder else 0,
-    }
-    return {key: port for key, port in every.items() if port}
-
-
-def port_clashes(config: Config, instance: int = 0) -> list[str]:
-    """Problems for two parts (or gateway process `instance` and another part) on one port."""
-    seen: dict[int, str] = {}
-    problems = []
-    for key, port in ports(config, instance).items():
-        if port in seen:
-            where = f" for gateway process {instance}" if instance else ""
-            problems.append(
-                f"{key}: port {port} is already {seen[port]}'s{where}; give each part its own"
-            )
-            continue
-        seen[port] = key
-    return problems
 
 
 def find_config(explicit: str | Path | None) -> Path:

@@ -8,7 +8,8 @@ import sys
 
 from filters.policy import Policy
 from monitor.commands.shared import add_config_option, read_config
-from monitor.config import describe, load_config, ports
+from monitor.config import describe, load_config
+from monitor.ports import ports
 from monitor.store.migrate import StoreMissing, StoreNotReady, check_ready
 
 

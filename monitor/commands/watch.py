@@ -148,6 +148,27 @@ async def _run_until_stopped(
         health,
         before_scrape=lambda: metrics.observe_writer(writer.stats),
     )
+    tasks = _start_tasks(config, live, store, writer, mailer, alerts, stop)
+    reloader.start(max(1.0, config.policy.reload_interval))
+    log.info("brand watcher running (%d feeds)", len(config.watcher.sources))
+    await stop.wait()
+    reloader.stop()
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    await server.cleanup()
+
+
+def _start_tasks(
+    config: Config,
+    live: LivePolicy,
+    store: Store,
+    writer: EventWriter,
+    mailer: Mailer,
+    alerts: InstantAlerts,
+    stop: asyncio.Event,
+) -> list[asyncio.Task[Any]]:
+    """The watcher process's concurrent jobs: feeds, feed metrics, instant alerts, digest."""
     tasks = [
         asyncio.create_task(
             run_watcher(
@@ -172,14 +193,7 @@ async def _run_until_stopped(
                 name="digest",
             )
         )
-    reloader.start(max(1.0, config.policy.reload_interval))
-    log.info("brand watcher running (%d feeds)", len(config.watcher.sources))
-    await stop.wait()
-    reloader.stop()
-    for task in tasks:
-        task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
-    await server.cleanup()
+    return tasks
 
 
 async def _feed_metrics(store: Store, stop: asyncio.Event) -> None:

@@ -62,23 +62,10 @@ def record_details(
 ) -> None:
     """Record the terms and paths of stored rows: (event pk, row, whether the event existed
     before this batch). Runs in the writer's transaction."""
-    seen: dict[tuple[int, str, str], _Seen] = {}
-    existing_events: set[int] = set()
-    for pk, row, existed in members:
-        if existed:
-            existing_events.add(pk)
-        for kind, value in values_of(row):
-            key = (pk, kind, value)
-            first, last = row["first_seen"], row["last_seen"]
-            entry = seen.get(key)
-            if entry is None:
-                seen[key] = _Seen(int(row["repeat_count"]), first, last)
-            else:
-                entry.count += int(row["repeat_count"])
-                entry.first, entry.last = min(entry.first, first), max(entry.last, last)
+    seen = _aggregate(members)
     if not seen:
         return
-    known, distinct = _known(connection, existing_events)
+    known, distinct = _known(connection, {pk for pk, _row, existed in members if existed})
     inserts, updates = [], []
     overflow: dict[tuple[int, str], int] = {}
     for (pk, kind, value), entry in seen.items():
@@ -118,6 +105,23 @@ def record_details(
         connection.execute(
             update(events).where(events.c.pk == pk).values({column: column + count})
         )
+
+
+def _aggregate(
+    members: Sequence[tuple[int, dict[str, Any], bool]],
+) -> dict[tuple[int, str, str], _Seen]:
+    """This batch's values per (event, kind, value), with counts and first/last seen."""
+    seen: dict[tuple[int, str, str], _Seen] = {}
+    for pk, row, _existed in members:
+        for kind, value in values_of(row):
+            first, last = row["first_seen"], row["last_seen"]
+            entry = seen.get((pk, kind, value))
+            if entry is None:
+                seen[(pk, kind, value)] = _Seen(int(row["repeat_count"]), first, last)
+            else:
+                entry.count += int(row["repeat_count"])
+                entry.first, entry.last = min(entry.first, first), max(entry.last, last)
+    return seen
 
 
 def _known(

@@ -164,8 +164,41 @@ def store_rows(
 ) -> BatchResult:
     """Store `rows` (from `monitor.store.rows.event_row`) in the caller's transaction."""
     result = BatchResult()
-    if not rows:
+    fresh = _fresh(connection, rows, result)
+    if not fresh:
         return result
+    times = [row["first_seen"] for row in fresh]
+    open_events = _open_events(
+        connection,
+        sorted({row["fold_key"] for row in fresh}),
+        min(times) - fold_window,
+        max(times),
+    )
+    new_rows, members = _fold(fresh, open_events, fold_window, result)
+    if new_rows:
+        pks = _insert_events(connection, new_rows)
+        result.inserted = len(new_rows)
+        for candidates in open_events.values():
+            for target in candidates:
+                if target.row is not None:
+                    target.pk = pks[target.row["event_id"]]
+    _grow(connection, open_events)
+    receipt_rows = [{"event_id": row["event_id"], "event_pk": t.pk} for row, t in members]
+    statement = _insert(connection, receipts).on_conflict_do_nothing(index_elements=["event_id"])
+    connection.execute(statement, receipt_rows)
+    record_details(
+        connection,
+        [(cast(int, t.pk), row, t.row is None) for row, t in members],
+    )
+    return result
+
+
+def _fresh(
+    connection: Connection, rows: Sequence[dict[str, Any]], result: BatchResult
+) -> list[dict[str, Any]]:
+    """The rows not stored before (a replay of a stored id is counted, not stored again)."""
+    if not rows:
+        return []
     known = _known_ids(connection, list({row["event_id"] for row in rows}))
     fresh: list[dict[str, Any]] = []
     for row in rows:
@@ -174,18 +207,21 @@ def store_rows(
             continue
         known.add(row["event_id"])  # a repeat of the same id inside this batch
         fresh.append(row)
-    if not fresh:
-        return result
+    return fresh
 
-    times = [row["first_seen"] for row in fresh]
-    open_events = _open_events(
-        connection,
-        sorted({row["fold_key"] for row in fresh}),
-        min(times) - fold_window,
-        max(times),
-    )
+
+Members = list[tuple[dict[str, Any], _Target]]  # (row, the event it went into)
+
+
+def _fold(
+    fresh: list[dict[str, Any]],
+    open_events: dict[str, list[_Target]],
+    fold_window: timedelta,
+    result: BatchResult,
+) -> tuple[list[dict[str, Any]], Members]:
+    """Give each row its event: an open one it folds into, or a new one of this batch."""
     new_rows: list[dict[str, Any]] = []
-    members: list[tuple[dict[str, Any], _Target]] = []  # (row, the event it went into)
+    members: Members = []
     for row in fresh:
         candidates = open_events.setdefault(row["fold_key"], [])
         target = _target_for(candidates, row["first_seen"], fold_window)
@@ -205,44 +241,32 @@ def store_rows(
             target.severity = max(target.severity, row["severity"])
             result.folded += 1
         members.append((row, target))
+    return new_rows, members
 
-    if new_rows:
-        pks = _insert_events(connection, new_rows)
-        result.inserted = len(new_rows)
-        for candidates in open_events.values():
-            for target in candidates:
-                if target.row is not None:
-                    target.pk = pks[target.row["event_id"]]
 
+def _grow(connection: Connection, open_events: dict[str, list[_Target]]) -> None:
+    """Add this batch's repeats to events stored before it: count, last seen, severity."""
     growth = [
         {"b_pk": target.pk, "b_add": target.add, "b_last": target.last_seen,
          "b_sev": target.severity}
         for candidates in open_events.values()
         for target in candidates
         if target.row is None and target.add
-    ]
-    if growth:
-        last = bindparam("b_last", type_=UTCDateTime())
-        connection.execute(
-            update(events)
-            .where(events.c.pk == bindparam("b_pk"))
-            .values(
-                repeat_count=events.c.repeat_count + bindparam("b_add"),
-                last_seen=case((events.c.last_seen < last, last), else_=events.c.last_seen),
-                # A folded event shows the strongest severity it holds, not its first one.
-                severity=case(
-                    (events.c.severity < bindparam("b_sev"), bindparam("b_sev")),
-                    else_=events.c.severity,
-                ),
+    ]  # fmt: skip
+    if not growth:
+        return
+    last = bindparam("b_last", type_=UTCDateTime())
+    connection.execute(
+        update(events)
+        .where(events.c.pk == bindparam("b_pk"))
+        .values(
+            repeat_count=events.c.repeat_count + bindparam("b_add"),
+            last_seen=case((events.c.last_seen < last, last), else_=events.c.last_seen),
+            # A folded event shows the strongest severity it holds, not its first one.
+            severity=case(
+                (events.c.severity < bindparam("b_sev"), bindparam("b_sev")),
+                else_=events.c.severity,
             ),
-            growth,
-        )
-    receipt_rows = [{"event_id": row["event_id"], "event_pk": t.pk} for row, t in members]
-    statement = _insert(connection, receipts).on_conflict_do_nothing(index_elements=["event_id"])
-    connection.execute(statement, receipt_rows)
-    record_details(
-        connection,
-        [(cast(int, t.pk), row, t.row is None) for row, t in members],
+        ),
+        growth,
     )
-    return result
-
