@@ -27,6 +27,7 @@ from monitor.console.roles import Pseudonyms
 from monitor.console.sessions import FormTokens, SessionStore, Throttle
 from monitor.console.settings import ConsoleSettings
 from monitor.console.signin import routes as signin_routes
+from monitor.console.throttle import Backoff
 from monitor.console.unblock import routes as unblock_routes
 from monitor.console.web import CONSOLE, Console, base_context, require_signin, security_headers
 from monitor.store.database import is_sqlite, make_engine
@@ -78,7 +79,7 @@ def make_console(
         ),
         form_tokens=FormTokens(derive(key, "form")),
         pseudonyms=Pseudonyms(derive(key, "pseudonym")),
-        login_throttle=Throttle(settings.login_attempts, settings.login_window_minutes * 60),
+        login_throttle=Backoff(settings.login_attempts, settings.login_window_minutes * 60),
         review_throttle=Throttle(settings.review_requests_per_hour, 3600),
         zone=zone,
     )

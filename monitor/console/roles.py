@@ -27,6 +27,7 @@ class Can(StrEnum):
     EXEMPTION = "exemption"  # approve a time-boxed study exemption (the Prevent lead)
     MENTIONS = "mentions"  # brand mentions and digests
     ANNUAL_REVIEW = "annual_review"
+    ACCOUNTS = "accounts"  # lift an account's sign-in delay (the Prevent lead)
 
 
 GRANTS: dict[str, frozenset[Can]] = {

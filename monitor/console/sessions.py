@@ -138,6 +138,9 @@ class Throttle:
     def hit(self, key: str) -> None:
         self._recent(key).append(time.monotonic())
 
+    def count(self, key: str) -> int:
+        return len(self._recent(key))
+
     def clear(self, key: str) -> None:
         self._hits.pop(key, None)
 

@@ -35,11 +35,17 @@ class ConsoleSettings:
     session_hours: float = setting(8.0, "A sign-in lasts at most this many hours.")
     idle_minutes: float = setting(60.0, "A session unused for this many minutes ends.")
     login_attempts: int = setting(
-        5, "Failed sign-ins allowed per user name and per address within login_window_minutes."
+        5,
+        "Failed sign-ins per account from one address before each further try waits "
+        "(2 s, doubling). A correct password after the wait always works.",
     )
-    login_window_minutes: float = setting(15.0, "Window for login_attempts.")
+    login_window_minutes: float = setting(
+        15.0, "The longest wait between sign-in tries (the doubling stops here)."
+    )
     review_requests_per_hour: int = setting(
-        10, "Unblock requests accepted per network address per hour from the block page."
+        10,
+        "Unblock requests accepted per requester (browser) per hour from the block page; a "
+        "shared address (a school NAT) may send 20 times as many.",
     )
     reason_max_chars: int = setting(1000, "Longest reason an unblock request may give.")
     page_size: int = setting(50, "Events per page in the queue.")

@@ -13,6 +13,7 @@ writes an allowlist entry (or, for the Prevent lead, a time-boxed study exemptio
 from __future__ import annotations
 
 import asyncio
+import secrets
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -40,6 +41,8 @@ from monitor.store.models import UnblockRequest
 from monitor.store.unblock import add_request, decide_request, get_request, list_requests
 
 routes = web.RouteTableDef()
+REQUESTER_COOKIE = "pm_requester"  # one browser asking for reviews, not a person
+ADDRESS_FACTOR = 20  # a shared address may send this many times one requester's limit
 REVIEW_FORM = "request-review"
 URL_MAX = 2048
 NAME_MAX = 128
@@ -87,7 +90,15 @@ def _render_form(
         "problems": problems,
         "reason_max": console.settings.reason_max_chars,
     }
-    return aiohttp_jinja2.render_template("request_review.html", request, context, status=status)
+    response = aiohttp_jinja2.render_template(
+        "request_review.html", request, context, status=status
+    )
+    if not request.cookies.get(REQUESTER_COOKIE):
+        response.set_cookie(
+            REQUESTER_COOKIE, secrets.token_urlsafe(18), httponly=True, samesite="Lax",
+            secure=console.settings.cookie_secure, path="/request-review", max_age=86400 * 30,
+        )  # fmt: skip
+    return response
 
 
 @routes.post("/request-review")
@@ -102,8 +113,15 @@ async def request_submit(request: web.Request) -> web.Response:
     problems: list[str] = []
     if not console.form_tokens.redeem(REVIEW_FORM, str(form.get("form_token", ""))):
         problems.append("The form had expired: please send it again.")
-    address = request.remote or "unknown"
-    if console.review_throttle.blocked(address):
+    # Limited per requester (the browser's cookie), so one pupil cannot use up the requests of
+    # everyone behind the school's shared address; the address gets a much larger cap.
+    address = f"addr:{request.remote or 'unknown'}"
+    requester = f"req:{request.cookies.get(REQUESTER_COOKIE, '')}"
+    address_cap = console.settings.review_requests_per_hour * ADDRESS_FACTOR
+    if (
+        console.review_throttle.blocked(requester)
+        or console.review_throttle.count(address) >= address_cap
+    ):
         return _render_form(
             request, url_in, ref, reason, name,
             ["Too many requests from this computer: please try again in an hour."], 429,
@@ -119,6 +137,7 @@ async def request_submit(request: web.Request) -> web.Response:
     if problems or url is None:
         url_shown, reason_shown = url_in[:URL_MAX], reason[: limit * 2]
         return _render_form(request, url_shown, ref, reason_shown, name, problems, 400)
+    console.review_throttle.hit(requester)
     console.review_throttle.hit(address)
     host = (urlsplit(url).hostname or "")[:255]
     await console.store.write(

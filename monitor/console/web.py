@@ -29,6 +29,7 @@ from monitor.console.sessions import (
 )
 from monitor.console.sessions import Session as Signin
 from monitor.console.settings import ConsoleSettings
+from monitor.console.throttle import Backoff
 from monitor.store.accounts import still_active
 from monitor.store.runner import Store
 
@@ -65,7 +66,7 @@ class Console:
     sessions: SessionStore
     form_tokens: FormTokens
     pseudonyms: Pseudonyms
-    login_throttle: Throttle
+    login_throttle: Backoff  # per (account, address): a delay, never a lockout
     review_throttle: Throttle
     zone: ZoneInfo
     cache: dict[str, tuple[float, Any]] = field(default_factory=dict)

@@ -30,6 +30,7 @@ MATRIX: list[tuple[str, str, set[str]]] = [
     ("POST", "/events/export", {LEAD}),
     ("POST", "/unblock/{request}/deny", {LEAD, IT}),
     ("POST", "/unblock/{request}/approve", {LEAD, IT}),
+    ("POST", "/accounts/unlock", {LEAD}),
 ]
 PUBLIC = ["/login", "/request-review", "/healthz"]
 
@@ -39,6 +40,7 @@ FORMS: dict[str, dict[str, str]] = {
     "export": {},
     "deny": {"why": "not needed for lessons"},
     "approve": {"mode": "allow", "allow_kind": "domain", "allow_value": "research.example"},
+    "unlock": {"username": "comms"},
 }
 
 
