@@ -25,7 +25,6 @@ import yaml
 from alerts.settings import AlertingSettings, DigestSettings, WatcherSettings
 from monitor.console.settings import ConsoleSettings
 from monitor.gateway.settings import GatewaySettings
-from monitor.ports import port_clashes, ports
 from monitor.setting import setting
 from monitor.store.database import config_url
 
@@ -170,6 +169,42 @@ class Config:
         return Path(os.path.normpath(Path(self.base_dir) / candidate))
 
 
+# How many gateway processes (`proxy --instance 0 .. N-1`) one machine may run; each adds N to
+# its proxy and metrics ports, so the defaults are spaced to stay apart for all of them.
+MAX_GATEWAY_INSTANCES = 32
+
+
+def ports(config: Config, instance: int = 0) -> dict[str, int]:
+    """Every TCP port the daemon's parts listen on (gateway process `instance`), by key path.
+    Ports set to 0 (off) are left out."""
+    every = {
+        "gateway.listen_port": config.gateway.listen_port + instance,
+        "metrics.gateway_port": config.metrics.gateway_port + instance
+        if config.metrics.gateway_port
+        else 0,
+        "console.port": config.console.port,
+        "metrics.daemon_port": config.metrics.daemon_port,
+        "metrics.watcher_port": config.metrics.watcher_port,
+        "demo.feed_port": config.demo.feed_port if config.demo.feed_folder else 0,
+    }
+    return {key: port for key, port in every.items() if port}
+
+
+def port_clashes(config: Config, instance: int = 0) -> list[str]:
+    """Problems for two parts (or gateway process `instance` and another part) on one port."""
+    seen: dict[int, str] = {}
+    problems = []
+    for key, port in ports(config, instance).items():
+        if port in seen:
+            where = f" for gateway process {instance}" if instance else ""
+            problems.append(
+                f"{key}: port {port} is already {seen[port]}'s{where}; give each part its own"
+            )
+            continue
+        seen[port] = key
+    return problems
+
+
 def find_config(explicit: str | Path | None) -> Path:
     """The configuration file a command uses: `explicit` (--config), else $PREVENT_MONITOR_CONFIG,
     else `DEFAULT_CONFIG_PATH`. Raises ConfigError naming the file it looked for when there is
@@ -228,13 +263,13 @@ def load_config(path: str | Path | None) -> Config:
     return config
 
 
-def _fields(cls: type) -> list[dataclasses.Field[Any]]:
+def setting_fields(cls: type) -> list[dataclasses.Field[Any]]:
     return [f for f in dataclasses.fields(cls) if not f.metadata.get("internal")]
 
 
 def _build(cls: type, raw: dict[str, Any], prefix: str, problems: list[str]) -> Any:
     hints = typing.get_type_hints(cls)
-    names = {f.name: f for f in _fields(cls)}
+    names = {f.name: f for f in setting_fields(cls)}
     values: dict[str, Any] = {}
     for key, value in raw.items():
         keypath = f"{prefix}{key}"
@@ -244,7 +279,7 @@ def _build(cls: type, raw: dict[str, Any], prefix: str, problems: list[str]) -> 
             problems.append(f"{keypath}: unknown setting (known here: {close})")
             continue
         if known.metadata.get("secret"):
-            env = _env_name(prefix, known.name)
+            env = secret_env_name(prefix, known.name)
             problems.append(
                 f"{keypath}: secrets are not read from the config file; set {env} "
                 f"or {env}_FILE in the environment"
@@ -314,21 +349,21 @@ def _coerce(value: Any, hint: Any, keypath: str, problems: list[str]) -> Any:
     return value
 
 
-def _env_name(prefix: str, name: str) -> str:
+def secret_env_name(prefix: str, name: str) -> str:
     section = prefix.rstrip(".").replace(".", "_")
     parts = ["PREVENT_MONITOR", section, name] if section else ["PREVENT_MONITOR", name]
     return "_".join(parts).upper()
 
 
 def _apply_secrets(obj: Any, prefix: str, problems: list[str]) -> None:
-    for f in _fields(type(obj)):
+    for f in setting_fields(type(obj)):
         value = getattr(obj, f.name)
         if dataclasses.is_dataclass(value):
             _apply_secrets(value, f"{prefix}{f.name}.", problems)
             continue
         if not f.metadata.get("secret"):
             continue
-        env = _env_name(prefix, f.name)
+        env = secret_env_name(prefix, f.name)
         if os.environ.get(env):
             setattr(obj, f.name, os.environ[env])
         elif os.environ.get(env + "_FILE"):
@@ -337,34 +372,3 @@ def _apply_secrets(obj: Any, prefix: str, problems: list[str]) -> None:
                 setattr(obj, f.name, secret_file.read_text(encoding="utf-8").strip())
             except OSError as exc:
                 problems.append(f"{env}_FILE: cannot read {secret_file}: {exc.strerror or exc}")
-
-
-def describe(config: Config) -> str:
-    """`config show`: the effective configuration as commented YAML, secrets hidden."""
-    lines = [f"# effective configuration (from {config.source})"]
-    _describe(config, 0, lines, "")
-    lines.append("")
-    lines.append("# Ports in use (gateway process N adds N to the gateway's two):")
-    lines += [f"#   {key}: {port}" for key, port in ports(config).items()]
-    return "\n".join(lines) + "\n"
-
-
-def _describe(obj: Any, depth: int, lines: list[str], prefix: str) -> None:
-    indent = "  " * depth
-    for f in _fields(type(obj)):
-        value = getattr(obj, f.name)
-        help_text = f.metadata.get("help", "")
-        if dataclasses.is_dataclass(value):
-            lines.append(f"{indent}# {help_text}")
-            lines.append(f"{indent}{f.name}:")
-            _describe(value, depth + 1, lines, f"{prefix}{f.name}.")
-            continue
-        if f.metadata.get("secret"):
-            env = _env_name(prefix, f.name)
-            state = "set" if value else "not set"
-            lines.append(f"{indent}# {help_text} From {env} or {env}_FILE ({state}).")
-            continue
-        if help_text:
-            lines.append(f"{indent}# {help_text}")
-        dumped = yaml.safe_dump({f.name: value}, default_flow_style=True, width=1000).strip()
-        lines.append(f"{indent}{dumped.removeprefix('{').removesuffix('}')}")

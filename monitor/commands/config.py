@@ -4,12 +4,15 @@ help, or a check that the configuration, its policy and its store are usable."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
+from typing import Any
+
+import yaml
 
 from filters.policy import Policy
 from monitor.commands.shared import add_config_option, read_config
-from monitor.config import describe, load_config
-from monitor.ports import ports
+from monitor.config import Config, load_config, ports, secret_env_name, setting_fields
 from monitor.store.migrate import StoreMissing, StoreNotReady, check_ready
 
 
@@ -69,3 +72,34 @@ def check_config(args: argparse.Namespace) -> int:
         print(f"store: {exc}; run `prevent-monitor db upgrade --config {config.source}`")
     print("ports: " + ", ".join(f"{key} {port}" for key, port in ports(config).items()))
     return 1 if failed else 0
+
+
+def describe(config: Config) -> str:
+    """`config show`: the effective configuration as commented YAML, secrets hidden."""
+    lines = [f"# effective configuration (from {config.source})"]
+    _describe(config, 0, lines, "")
+    lines.append("")
+    lines.append("# Ports in use (gateway process N adds N to the gateway's two):")
+    lines += [f"#   {key}: {port}" for key, port in ports(config).items()]
+    return "\n".join(lines) + "\n"
+
+
+def _describe(obj: Any, depth: int, lines: list[str], prefix: str) -> None:
+    indent = "  " * depth
+    for f in setting_fields(type(obj)):
+        value = getattr(obj, f.name)
+        help_text = f.metadata.get("help", "")
+        if dataclasses.is_dataclass(value):
+            lines.append(f"{indent}# {help_text}")
+            lines.append(f"{indent}{f.name}:")
+            _describe(value, depth + 1, lines, f"{prefix}{f.name}.")
+            continue
+        if f.metadata.get("secret"):
+            env = secret_env_name(prefix, f.name)
+            state = "set" if value else "not set"
+            lines.append(f"{indent}# {help_text} From {env} or {env}_FILE ({state}).")
+            continue
+        if help_text:
+            lines.append(f"{indent}# {help_text}")
+        dumped = yaml.safe_dump({f.name: value}, default_flow_style=True, width=1000).strip()
+        lines.append(f"{indent}{dumped.removeprefix('{').removesuffix('}')}")

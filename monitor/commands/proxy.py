@@ -15,10 +15,9 @@ import sys
 from typing import Any
 
 from monitor.commands.shared import add_config_option, read_config
-from monitor.config import Config
+from monitor.config import MAX_GATEWAY_INSTANCES, Config, port_clashes
 from monitor.firstrun import prepare_embedded_store
 from monitor.gateway.options import OPTIONS
-from monitor.ports import MAX_GATEWAY_INSTANCES, port_clashes
 
 DEFAULT_SCHOOL = "Our School"
 

@@ -94,8 +94,9 @@ async def test_wrong_current_passwords_are_throttled(
         wrong = await client.post("/account/password", data={
             "csrf_token": csrf, "current": "guess", "new": new, "again": new})  # fmt: skip
         assert "current password is not right" in await wrong.text()
+    right = store.passwords["comms"]
     held = await client.post("/account/password", data={
-        "csrf_token": csrf, "current": store.passwords["comms"], "new": new, "again": new})  # fmt: skip
+        "csrf_token": csrf, "current": right, "new": new, "again": new})  # fmt: skip
     assert "Too many wrong passwords" in await held.text()
 
 
@@ -119,8 +120,8 @@ async def review(session: Any, base: str, n: int) -> int:
     page = await session.get(f"{base}/request-review")
     token = re.search(r'name="form_token" value="([^"]+)"', await page.text())
     assert token
-    sent = await session.post(f"{base}/request-review", data={
-        "url": f"https://r{n}.test/", "reason": "for a lesson", "form_token": token.group(1)})  # fmt: skip
+    form = {"url": f"https://r{n}.test/", "reason": "for a lesson", "form_token": token.group(1)}
+    sent = await session.post(f"{base}/request-review", data=form)
     return int(sent.status)
 
 

@@ -16,8 +16,7 @@ import pytest
 import monitor.config
 from filters import listcache
 from monitor.cli import main
-from monitor.config import Config, load_config
-from monitor.ports import MAX_GATEWAY_INSTANCES, port_clashes, ports
+from monitor.config import MAX_GATEWAY_INSTANCES, Config, load_config, port_clashes, ports
 
 ROOT = Path(__file__).resolve().parents[2]
 ENTRY = Path(sys.executable).parent / "prevent-monitor"
