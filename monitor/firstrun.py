@@ -45,26 +45,18 @@ def _check_policy(config: Config) -> None:
 
 
 def prepare_store(config: Config) -> list[str]:
-    from monitor.store.database import is_sqlite, make_engine
-    from monitor.store.migrate import current_revision, head_revision
+    from monitor.store.database import is_sqlite
+    from monitor.store.migrate import StoreNotReady, check_ready, head_revision
 
     url = config.database_url()
     if is_sqlite(url):
         revision = prepare_embedded_store(url)
         return [f"events store: {_display(url)} (schema {revision})"]
-    engine = make_engine(url)
     try:
-        current = current_revision(engine)
-    except Exception as exc:
-        raise FirstRunError(f"cannot reach the database: {exc}") from None
-    finally:
-        engine.dispose()
-    if current != head_revision():
-        raise FirstRunError(
-            f"the database is at schema {current or '(empty)'}, this version needs "
-            f"{head_revision()}: run `prevent-monitor db upgrade` first"
-        )
-    return [f"events store: {_display(url)} (schema {current})"]
+        check_ready(url)
+    except StoreNotReady as exc:
+        raise FirstRunError(f"{exc}: run `prevent-monitor db upgrade` first") from None
+    return [f"events store: {_display(url)} (schema {head_revision()})"]
 
 
 def prepare_embedded_store(url: str) -> str | None:
