@@ -76,5 +76,7 @@ def test_false_positives_on_clean_school_searches(policy_file: str) -> None:
 
 def test_clean_searches_as_a_page_score_nothing_positive() -> None:
     policy = Policy.load(ROOT / "blocklists" / "policy.yaml")
-    _, score = policy.score_page("\n".join(_clean_searches()), "text/plain", url="http://x.example/")
+    _, score = policy.score_page(
+        "\n".join(_clean_searches()), "text/plain", url="http://x.example/"
+    )
     assert all(phrase.weight < 0 for phrase, _ in score.hits), score.hits
