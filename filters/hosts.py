@@ -25,6 +25,7 @@ _DOTS = str.maketrans({"\u3002": ".", "\uff0e": ".", "\uff61": "."})
 _DOMAIN_RE = re.compile(r"(?:[a-z0-9_-]{1,63}\.)*[a-z0-9_-]{1,63}")
 _HEX_NUMBER_RE = re.compile(r"0x[0-9a-f]*")
 _IPV4_RE = re.compile(r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}")
+_MAX_LABELS = 127
 _MAX_HOST_CHARS = 1024  # far beyond any real host; longer is malformed without further work
 _MAX_CACHED_HOST = 512  # longer hosts are not cached, so hostile input cannot fill memory
 
@@ -68,7 +69,7 @@ def _normalise_host(raw: str) -> tuple[str, HostKind, tuple[str, ...]]:
         anomalies.append("malformed-host")
         return raw.lower(), "malformed", anomaly_tags(anomalies)
 
-    if len(raw) > _MAX_HOST_CHARS:
+    if len(raw) > _MAX_HOST_CHARS or _too_many_labels(raw):
         return malformed()
     host = raw
     if host.startswith("["):
@@ -114,6 +115,14 @@ def _normalise_host(raw: str) -> tuple[str, HostKind, tuple[str, ...]]:
     if len(host) > 253 or not _DOMAIN_RE.fullmatch(host):
         return malformed()
     return host, "domain", anomaly_tags(anomalies)
+
+
+def _too_many_labels(raw: str) -> bool:
+    """More than 127 labels cannot be a domain (253 characters hold at most 127)."""
+    dots = raw.count(".")
+    if not raw.isascii():
+        dots += raw.count("\u3002") + raw.count("\uff0e") + raw.count("\uff61")
+    return dots > _MAX_LABELS
 
 
 def _to_ascii(host: str, anomalies: list[str]) -> str | None:

@@ -27,9 +27,21 @@ def unpack_ref(ref: int) -> tuple[int, int]:
     return ref >> _LINE_BITS, ref & _LINE_MASK
 
 
+MAX_DOMAIN = 253  # characters in a domain name (RFC 1035), dots included
+
+
 def label_suffixes(host: str) -> Iterator[str]:
     """`www.bad.test` → `www.bad.test`, `bad.test`, `test`: label-aligned, so `bad.test` can never
-    match `notbad.test` (the mistake mitmproxy's block_list makes)."""
+    match `notbad.test` (the mistake mitmproxy's block_list makes).
+
+    Only suffixes a list could hold (at most 253 characters): a hostile 80,000-character host then
+    costs at most 127 lookups, not 40,000 ever-longer hashes."""
+    if len(host) > MAX_DOMAIN:
+        start = host.find(".", len(host) - MAX_DOMAIN - 1)
+        while start != -1:
+            yield host[start + 1 :]
+            start = host.find(".", start + 1)
+        return
     yield host
     start = host.find(".")
     while start != -1:

@@ -5,10 +5,12 @@ order ("alpha beta" matches "beta alpha" and "alpha and beta"; "class" never mat
 Both sides go through `filters.textfold.fold`, so case, accents, Arabic harakat, look-alike digits,
 stretched letters and punctuation inside words make no difference.
 
-Words are the unit, so the compiled form is a hash of folded word → phrases that need it: one
-lookup per query word, whatever the list size. Words in scripts written without spaces (Chinese,
-Japanese, Thai, Lao, Khmer, Myanmar) have no word boundaries to respect; those are found as
-substrings of the folded query with one Aho-Corasick pass.
+Separators between a phrase's words are optional: "zorblax front" also matches "zorblax.front",
+"zorblax_front", "zorblax+front" and "zorblaxfront" (`filters.textfold.spellings`), never
+"zorblaxian frontier". Words are the unit, so the compiled form is a hash of folded word →
+phrases that need it: one lookup per query word, whatever the list size. Words in scripts
+written without spaces (Chinese, Japanese, Thai, Lao, Khmer, Myanmar) have no word boundaries to
+respect; those are found as substrings of the folded query with one Aho-Corasick pass.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from dataclasses import dataclass
 
 import ahocorasick
 
-from filters.textfold import fold
+from filters.textfold import fold, spellings
 
 _UNSPACED_SCRIPT = re.compile(
     "[\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff"
@@ -48,22 +50,29 @@ class PhraseList:
 
     def __init__(self, phrases: Iterable[Phrase]) -> None:
         self._phrases: list[Phrase] = []
-        self._needs: list[int] = []  # how many distinct words each phrase needs
+        # Each way of writing a phrase (with or without separators between its words) is an
+        # alternative: the distinct words it needs and the phrase it stands for.
+        self._needs: list[int] = []
+        self._owner: list[int] = []
         self._by_word: dict[str, list[int]] = {}
         self._unspaced = ahocorasick.Automaton()
         unspaced_words = 0
         for phrase in phrases:
-            words = list(dict.fromkeys(fold(phrase.text).split()))
+            words = fold(phrase.text).split()
             if not words:
                 continue  # only punctuation: it could never match, lists validate says so
             index = len(self._phrases)
             self._phrases.append(phrase)
-            self._needs.append(len(words))
-            for word in words:
-                if _UNSPACED_SCRIPT.search(word) and word not in self._unspaced:
-                    self._unspaced.add_word(word, word)
-                    unspaced_words += 1
-                self._by_word.setdefault(word, []).append(index)
+            for spelling in spellings(words):
+                alternative = len(self._needs)
+                distinct = list(dict.fromkeys(spelling))
+                self._needs.append(len(distinct))
+                self._owner.append(index)
+                for word in distinct:
+                    if _UNSPACED_SCRIPT.search(word) and word not in self._unspaced:
+                        self._unspaced.add_word(word, word)
+                        unspaced_words += 1
+                    self._by_word.setdefault(word, []).append(alternative)
         self._has_unspaced = unspaced_words > 0
         if self._has_unspaced:
             self._unspaced.make_automaton()
@@ -83,13 +92,11 @@ class PhraseList:
         needs = self._needs
         found: dict[int, int] = {}
         for word in present:
-            for index in by_word.get(word, ()):
-                found[index] = found.get(index, 0) + 1
+            for alternative in by_word.get(word, ()):
+                found[alternative] = found.get(alternative, 0) + 1
         if not found:
             return []
+        owner = self._owner
+        matched = {owner[a] for a, count in found.items() if count == needs[a]}
         phrases = self._phrases
-        return [
-            PhraseHit(phrases[index])
-            for index in sorted(found)
-            if found[index] == needs[index]
-        ]
+        return [PhraseHit(phrases[index]) for index in sorted(matched)]

@@ -143,7 +143,7 @@ class Policy(CompiledLists):
         moment = _aware(when)
         if host_only:
             hits = self._host_hits(normalised) or self._domain_hits(normalised, None)
-            return self._conclude(normalised, hits, group_name, moment, None)
+            return self._conclude(normalised, hits, (group_name, user), moment, None)
         if normalised.host_kind == "domain":
             facts = self._facts(normalised.host)
             if not facts.path_sensitive and "http" not in normalised.query.lower():
@@ -152,13 +152,13 @@ class Policy(CompiledLists):
                     self._list_hit(ref, f"domain:{listed}", normalised, None)
                     for listed, ref in facts.domain_refs
                 ]
-                return self._conclude(normalised, hits, group_name, moment, None)
+                return self._conclude(normalised, hits, (group_name, user), moment, None)
         hits = self._host_hits(normalised)
         search_terms = None
         if normalised.host_kind in ("domain", "ipv4", "ipv6"):
             search_terms, found = self._url_hits(normalised)
             hits.extend(found)
-        return self._conclude(normalised, hits, group_name, moment, search_terms)
+        return self._conclude(normalised, hits, (group_name, user), moment, search_terms)
 
     def decide_host(self, host: str, **who: Any) -> Decision:
         """`decide(host, host_only=True, ...)`: for CONNECT and TLS SNI."""
@@ -174,6 +174,7 @@ class Policy(CompiledLists):
         group: str | None = None,
         limit: int = 2_000_000,
         when: datetime | None = None,
+        user: str | None = None,
     ) -> tuple[Decision, PageScore]:
         """Weighted phrases over a page: over the group's flag threshold flags, over its block
         threshold blocks. Allowlisted pages and active exemptions lift it to study."""
@@ -199,7 +200,7 @@ class Policy(CompiledLists):
             f"the page text scored {page_score.score} (flag at {flag_at}, block at {block_at}); "
             f"strongest phrase: {' + '.join(top.words)!r}"
         )
-        lifted = self._lifted(hit, group_name, _aware(when))
+        lifted = self._lifted(hit, (group_name, user), _aware(when))
         if lifted:
             action, reason = Action.STUDY, f"{reason}; allowed for study: {lifted}"
         category = self.categories.get(top.category)
@@ -221,8 +222,8 @@ class Policy(CompiledLists):
 
     # --- precedence --------------------------------------------------------------------------
 
-    def _lifted(self, hit: Hit, group: str, when: datetime) -> str | None:
-        """Why a hit is allowed for study, or None."""
+    def _lifted(self, hit: Hit, who: tuple[str, str | None], when: datetime) -> str | None:
+        """Why a hit is allowed for study for this (group, user), or None."""
         category = self.categories.get(hit.category)
         if category is not None and category.illegal:
             return None
@@ -230,7 +231,7 @@ class Policy(CompiledLists):
         if allowlisted:
             return allowlisted
         for exemption in self.spec.exemptions:
-            if exemption.groups and group not in exemption.groups:
+            if not exemption.covers(*who):
                 continue
             if not exemption.active(when):
                 continue
@@ -261,10 +262,11 @@ class Policy(CompiledLists):
         self,
         url: NormalisedURL,
         hits: list[Hit],
-        group_name: str,
+        who: tuple[str, str | None],
         when: datetime,
         search_terms: str | None,
     ) -> Decision:
+        group_name = who[0]
         if not hits:
             return self._allow(url, group_name, search_terms)
         group = self.groups[group_name]
@@ -275,7 +277,7 @@ class Policy(CompiledLists):
                 continue
             why = ""
             if action is not Action.STUDY:
-                lifted = self._lifted(hit, group_name, when)
+                lifted = self._lifted(hit, who, when)
                 if lifted:
                     action, why = Action.STUDY, lifted
             severity = int(self._hit_severity(hit))

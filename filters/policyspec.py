@@ -66,9 +66,19 @@ class StudyExemption:
     ends: datetime
     requested_by: str = ""
     source: str = ""
+    pupils: frozenset[str] = frozenset()  # lowercased user names, named or from a class list
 
     def active(self, when: datetime) -> bool:
         return self.starts <= when < self.ends
+
+    def covers(self, group: str, user: str | None) -> bool:
+        """Whether it applies to this pupil: named, on its class list, or in one of its groups;
+        an exemption that names no one covers everyone."""
+        if not self.groups and not self.pupils:
+            return True
+        if group in self.groups:
+            return True
+        return user is not None and user.lower() in self.pupils
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +117,12 @@ class PolicySpec:
     page_block: int = 100
     problems: list[ListProblem] = field(default_factory=list)
     files: list[Path] = field(default_factory=list)  # every file read, for the version hash
+
+
+def liftable_categories(spec: PolicySpec) -> list[str]:
+    """The categories a study exemption may name (the console's approval form offers these):
+    every category but those marked `illegal`, which nothing lifts."""
+    return sorted(name for name, category in spec.categories.items() if not category.illegal)
 
 
 # Categories the engine itself decides (hosts that cannot be listed); a policy may override them.

@@ -3,8 +3,9 @@
 One table row per engine: the engine's name, its host (label-aligned; `google.*` means any
 country domain: google.de, google.co.uk, google.com.au), the paths that are searches (a regular
 expression matched against the whole path, case-insensitively) and the query parameters that hold
-the terms, first non-empty wins. Sites that put the terms in the path (Wikipedia's
-`/wiki/Special:Search/<term>`) give a `term` group in `path_term`.
+the terms: all of them are read, and a repeated parameter for each of its values. Sites that put
+the terms in the path (Wikipedia's `/wiki/Special:Search/<term>`) give a `term` group in
+`path_term`.
 
 Deliberately left out: autocomplete endpoints (`/complete/search`, `/ac/`): they fire per
 keystroke and would turn one search into a dozen events; the submitted search is what counts.
@@ -42,8 +43,13 @@ class Engine(NamedTuple):
 
 
 ENGINES: tuple[Engine, ...] = (
-    Engine("google", "google.*", r"/(?:search|webhp|images|imghp)?/?", ("q", "as_q")),
-    Engine("bing", "bing.com", r"/(?:(?:images|videos|news|shop)/)?search/?", ("q",)),
+    Engine(
+        "google",
+        "google.*",
+        r"/(?:search|webhp|images|imghp)?/?",
+        ("q", "as_q", "as_epq", "as_oq", "as_eq", "oq"),
+    ),
+    Engine("bing", "bing.com", r"/(?:(?:images|videos|news|shop)/)?search/?", ("q", "pq")),
     Engine("duckduckgo", "duckduckgo.com", r"/(?:html|lite|d\.js|i\.js|v\.js|news\.js)?/?", ("q",)),
     Engine("yahoo", "search.yahoo.*", r"/(?:search|yhs/search)(?:/[a-z]+)?/?(?:;.*)?", ("p", "q")),
     Engine("ecosia", "ecosia.org", r"/(?:search|images|videos|news)/?", ("q",)),
@@ -139,22 +145,24 @@ def _tidy(value: str) -> str:
 
 
 def _param(query: str, names: tuple[str, ...]) -> str | None:
-    """The first non-empty value of the first listed parameter present, decoded."""
-    values: dict[str, str] = {}
+    """Every non-empty value of every listed parameter, decoded, in the engine's order of
+    preference and then as they came, each distinct value once, joined by " | ". A page can be
+    asked `q=maths&q=<terms>` or `q=maths&oq=<terms>`: an engine reads more than the first."""
+    values: dict[str, dict[str, None]] = {}
+    budget = MAX_TERMS
     for field in query[:MAX_QUERY].split("&"):
         name, sep, raw = field.partition("=")
         if not sep:
             continue
         if "%" in name or "+" in name:
             name = unquote_plus(name)
-        if name in names and name not in values:
+        if name in names and budget > 0:
             terms = _tidy(_decode(raw[:_MAX_FIELD], plus=True))
             if terms:
-                values[name] = terms
-    for name in names:
-        if name in values:
-            return values[name]
-    return None
+                values.setdefault(name, {})[terms] = None
+                budget -= len(terms)
+    found = dict.fromkeys(v for name in names for v in values.get(name, ()))
+    return " | ".join(found)[:MAX_TERMS] if found else None
 
 
 def _lookup(host: str, path: str, query: str) -> SearchQuery | None:

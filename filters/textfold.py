@@ -5,8 +5,12 @@
 
 1. NFKC (full-width, ligatures, mathematical letters and circled digits become plain ones), then
    casefold (ß → ss, final sigma → sigma).
-2. Invisible format characters (zero-width space/joiners, soft hyphen, bidi overrides) are deleted:
-   they are the cheapest way to break a word without changing how it looks.
+   Look-alike letters from other scripts are folded to the Latin ones they imitate
+   (`filters.confusables`, UTS #39): "zоrblах" with Cyrillic о and х is "zorblax"; a real
+   Cyrillic, Greek, Arabic or Urdu word is left as written.
+2. Invisible characters (zero-width space/joiners, soft hyphen, bidi overrides, word joiner,
+   Hangul fillers, braille blank, tag characters) are deleted: they are the cheapest way to break
+   a word without changing how it looks.
 3. Combining marks that decorate a letter are stripped: Latin/Greek/Cyrillic accents, Hebrew
    points, Arabic harakat, hamza above/below and the tatweel (kashida) used to stretch words. The
    vowel signs of Brahmic scripts (Devanagari, Bengali, Tamil...) are *kept*: there they are the
@@ -35,6 +39,8 @@ import re
 import unicodedata
 from collections.abc import Iterable
 
+from filters.confusables import unconfuse_words
+
 # Blocks whose combining marks are spelling (abugida vowel signs, viramas, nuktas): kept.
 _SPELLING_MARK_BLOCKS: tuple[tuple[int, int], ...] = (
     (0x0900, 0x0DFF),  # Devanagari, Bengali, Gurmukhi, Gujarati, Oriya, Tamil, Telugu, Kannada,
@@ -52,7 +58,8 @@ _SPELLING_MARK_BLOCKS: tuple[tuple[int, int], ...] = (
 
 _FORMAT_CHARS = (
     "\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u202a-\u202e"
-    "\u2060-\u2064\u2066-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0"
+    "\u2060-\u2064\u2066-\u206f\u2800\u3164\ufe00-\ufe0f\ufeff\uffa0"
+    "\U0001bca0-\U0001bca3\U000e0000-\U000e007f"
 )
 
 # Arabic/Urdu/Persian letter variants → one form (step 4); tatweel removed.
@@ -151,6 +158,7 @@ def _fold_chunk(chunk: str) -> str:
     folded = _STRIP.sub("", folded)
     folded = unicodedata.normalize("NFC", folded).translate(_ARABIC_VARIANTS)
     folded = _JOINERS.sub("", folded.replace("_", "-"))
+    folded = unconfuse_words(folded)  # after the joiners, so "z.о.r" is judged as one word
     folded = _MIXED.sub(_substitute, folded)
     folded = _RUNS.sub(r"\1", folded)
     return _NON_WORD.sub(" ", folded).strip()
@@ -201,3 +209,30 @@ def _fold_misses(chunks: list[str], folded: list[str | None]) -> None:
 def fold_words(text: str) -> list[str]:
     """`fold(text)` split into words."""
     return fold(text).split()
+
+
+MAX_JOINED_WORDS = 5  # a longer phrase only gets its all-joined spelling as well
+
+
+def spellings(words: list[str]) -> list[tuple[str, ...]]:
+    """The ways a pupil can write folded phrase `words` with or without separators between
+    them, in their written order: "zorblax front" is ("zorblax", "front") and ("zorblaxfront",)
+    (what "zorblax.front", "zorblax_front", "zorblax+front" and "zorblaxfront" fold to). A
+    joined word is folded again, so a run across the join collapses as it does in the text."""
+    if len(words) < 2:
+        return [tuple(words)]
+    if len(words) > MAX_JOINED_WORDS:
+        return [tuple(words), (fold("".join(words)),)]
+    out: dict[tuple[str, ...], None] = {}
+    for mask in range(1 << (len(words) - 1)):  # bit i set: join word i to word i+1
+        tokens: list[str] = []
+        current = words[0]
+        for index, word in enumerate(words[1:]):
+            if mask >> index & 1:
+                current += word
+            else:
+                tokens.append(current)
+                current = word
+        tokens.append(current)
+        out[tuple(fold(token) if len(token) > 0 else token for token in tokens)] = None
+    return list(out)

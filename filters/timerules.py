@@ -4,16 +4,19 @@ schedules."""
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
 import yaml
 
 from filters.hosts import normalise_host
-from filters.lists import load_yaml_nodes, node_line
+from filters.lists import ListProblem, load_yaml_nodes, node_line
 from filters.policyreader import PolicyReader, display_name
 from filters.policyspec import Schedule, StudyExemption
 
+# A directory or proxy user name: no spaces, nothing a list file would mistake for syntax.
+USER_NAME = re.compile(r"[\w.@\\-]{1,128}")
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
@@ -36,6 +39,8 @@ EXEMPTION_KEYS = (
     "approved_by",
     "requested_by",
     "groups",
+    "pupils",
+    "class_list",
     "categories",
     "sites",
     "starts",
@@ -106,9 +111,8 @@ def _read_exemption(
             reader.problem(fields.get(key), f"{where}.{key}", "use a date like 2026-12-18")
     if "starts" in bounds and "ends" in bounds and bounds["ends"] <= bounds["starts"]:
         reader.problem(fields.get("ends"), f"{where}.ends", "ends before it starts")
-    categories = frozenset(c for c, _ in reader.strings(fields.get("categories"), where))
-    for category in categories - reader.spec.categories.keys():
-        reader.problem(fields.get("categories"), f"{where}.categories", f"unknown {category!r}")
+    categories = _read_categories(reader, fields.get("categories"), f"{where}.categories")
+    groups, pupils = _read_scope(reader, fields, where)
     sites = []
     for site, node in reader.strings(fields.get("sites"), f"{where}.sites"):
         host, kind, _ = normalise_host(site)
@@ -125,13 +129,88 @@ def _read_exemption(
         reason=required["reason"],
         approved_by=required["approved_by"],
         requested_by=reader.scalar(fields.get("requested_by"), f"{where}.requested_by") or "",
-        groups=frozenset(g for g, _ in reader.strings(fields.get("groups"), f"{where}.groups")),
+        groups=groups,
+        pupils=pupils,
         categories=categories,
         sites=tuple(sites),
         starts=bounds["starts"],
         ends=bounds["ends"],
         source=f"{reader.display}:{node_line(item)}",
     )
+
+
+def _read_categories(reader: PolicyReader, node: yaml.Node | None, where: str) -> frozenset[str]:
+    """The categories an exemption lifts; an illegal one is refused, whoever approved it."""
+    categories: set[str] = set()
+    for category, item in reader.strings(node, where):
+        known = reader.spec.categories.get(category)
+        if known is None:
+            reader.problem(item, where, f"unknown {category!r}")
+        elif known.illegal:
+            reader.problem(
+                item,
+                where,
+                f"{category!r} is marked illegal: true (unlawful content): no exemption can "
+                "lift it; remove it from the exemption",
+            )
+        else:
+            categories.add(category)
+    return frozenset(categories)
+
+
+def _read_scope(
+    reader: PolicyReader, fields: dict[str, yaml.Node], where: str
+) -> tuple[frozenset[str], frozenset[str]]:
+    """Who an exemption covers: `groups`, named `pupils` and a `class_list` file of user names.
+    None of the three means everyone."""
+    groups: set[str] = set()
+    for group, item in reader.strings(fields.get("groups"), f"{where}.groups"):
+        if group not in reader.spec.groups:
+            reader.problem(item, f"{where}.groups", f"no such group {group!r}")
+        groups.add(group)
+    pupils: set[str] = set()
+    for pupil, item in reader.strings(fields.get("pupils"), f"{where}.pupils"):
+        if not USER_NAME.fullmatch(pupil.strip()):
+            reader.problem(item, f"{where}.pupils", f"{pupil!r} is not a user name")
+            continue
+        pupils.add(pupil.strip().lower())
+    node = fields.get("class_list")
+    value = reader.scalar(node, f"{where}.class_list")
+    if node is not None and value:
+        pupils.update(_read_class_list(reader, node, value, f"{where}.class_list"))
+    elif node is not None:
+        reader.problem(node, f"{where}.class_list", "name a file of user names, one per line")
+    return frozenset(groups), frozenset(pupils)
+
+
+def _read_class_list(reader: PolicyReader, node: yaml.Node, value: str, where: str) -> set[str]:
+    """A class list: one user name a line, `#` comments, inside the policy folder."""
+    path = reader.path(value)
+    folder = reader.spec.path.parent.resolve()
+    if not path.resolve().is_relative_to(folder):
+        reader.problem(node, where, f"{value!r} is outside the policy folder {folder}")
+        return set()
+    reader.spec.files.append(path)
+    try:
+        lines = path.read_text(encoding="utf-8-sig", errors="replace").splitlines()
+    except OSError as exc:
+        reader.problem(node, where, f"cannot read {value!r} ({exc.strerror or exc})")
+        return set()
+    display = display_name(path)
+    names: set[str] = set()
+    for number, raw in enumerate(lines, start=1):
+        name = raw.split("#", 1)[0].strip()
+        if not name:
+            continue
+        if not USER_NAME.fullmatch(name):
+            reader.spec.problems.append(
+                ListProblem(display, number, f"{name!r} is not a user name (one per line)")
+            )
+            continue
+        names.add(name.lower())
+    if not names:
+        reader.problem(node, where, f"{value!r} names no pupils")
+    return names
 
 
 def read_schedules(reader: PolicyReader, node: yaml.Node | None) -> None:

@@ -7,7 +7,8 @@ teaching resource about a subject stays below the threshold a propaganda page cr
 combination (e2guardian `<a>,<b><weight>`) counts once per page when all its parts are present.
 
 Phrases and page text both go through `filters.textfold.fold`; phrases then match at word
-boundaries and, unlike search terms, in their written word order. One Aho-Corasick pass over the
+boundaries and, unlike search terms, in their written word order, with or without separators
+between the words ("zorblax_front", "zorblaxfront"). One Aho-Corasick pass over the
 folded text finds every phrase, so the cost is linear in the page and flat in the list size.
 
 `page_text` turns a response body into the text a pupil sees. It is a linear-time regex stripper,
@@ -24,7 +25,7 @@ from dataclasses import dataclass
 
 import ahocorasick
 
-from filters.textfold import fold
+from filters.textfold import fold, spellings
 
 # --- page text ---------------------------------------------------------------------------------
 
@@ -193,6 +194,7 @@ class WeightedPhrases:
         self._parts: list[tuple[int, ...]] = []  # per phrase: indices of its folded parts
         self._users: list[list[int]] = []  # per part: phrases that use it
         keys: dict[str, int] = {}
+        spelled: dict[str, int] = {}  # every way of writing a part -> its key
         self._automaton = ahocorasick.Automaton()
         for phrase in phrases:
             folded = [fold(part) for part in phrase.words]
@@ -206,14 +208,24 @@ class WeightedPhrases:
                 if key is None:
                     key = keys[part] = len(keys)
                     self._users.append([])
-                    # Spaces around both phrase and text make every match whole words.
-                    self._automaton.add_word(f" {part} ", key)
+                    self._add_spellings(part, key, spelled)
                 self._users[key].append(index)
                 parts.append(key)
             self._parts.append(tuple(parts))
         if keys:
             self._automaton.make_automaton()
         self._empty = not keys
+
+    def _add_spellings(self, part: str, key: int, spelled: dict[str, int]) -> None:
+        """A part and its joined spellings ("zorblax front", "zorblaxfront"). Spaces around
+        both phrase and text make every match whole words. A spelling another part already
+        owns stays that part's (the part as written wins over a joined spelling)."""
+        for number, words in enumerate(spellings(part.split())):
+            text = f" {' '.join(words)} "
+            if text in spelled and (number or spelled[text] == key):
+                continue
+            spelled[text] = key
+            self._automaton.add_word(text, key)
 
     def __len__(self) -> int:
         return len(self._phrases)

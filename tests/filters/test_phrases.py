@@ -53,6 +53,22 @@ def listed() -> PhraseList:
         "ＺＯＲＢＬＡＸ front",  # full-width
         "zorblax,front",  # comma splits words
         "what is zorblax? the front!",
+        # separators as pupils type them, or none
+        "zorblax.front",
+        "zorblax_front",
+        "zorblax-front",
+        "zorblax+front",
+        "zorblaxfront",
+        "ZorblaxFront",
+        "#zorblaxfront",
+        "z0rblaxfr0nt",
+        "zorblax\u2060front",  # word joiner
+        "zorblax\u00adfront",  # soft hyphen
+        "zor\U000e0020blax front",  # a tag character
+        # look-alike letters from other scripts (UTS #39 confusables)
+        "z\u043erbl\u0430\u0445 front",  # Cyrillic о, а, х
+        "\u0396\u039fRBL\u0391\u03a7 FRONT",  # Greek capitals
+        "zorblax fr\u043ent",
     ],
 )
 def test_tolerances_match(listed: PhraseList, query: str) -> None:
@@ -63,8 +79,10 @@ def test_tolerances_match(listed: PhraseList, query: str) -> None:
     "query",
     [
         "zorblax",  # one word of two
-        "zorblaxfront",  # not two words
         "zorblaxes frontier",  # words inside longer words
+        "zorblaxian frontier",
+        "zorblaxfrontier",  # joined, but a longer word
+        "frontzorblax",  # joined spellings keep the written order
         "front",
         "",
     ],
@@ -94,8 +112,17 @@ def test_several_phrases_in_list_order(listed: PhraseList) -> None:
 
 def test_cyrillic(listed: PhraseList) -> None:
     assert _texts(listed, "огня КНИГА") == ["книга огня"]
-    assert _texts(listed, "книгаогня") == []
+    assert _texts(listed, "книгаогня") == ["книга огня"]  # written without a space
+    assert _texts(listed, "к.н.и.г.а огня") == ["книга огня"]
+    assert _texts(listed, "огнякнига") == []
     assert _texts(listed, "книга") == []
+
+
+def test_three_word_phrase_any_joins() -> None:
+    listed = PhraseList([Phrase("alpha beta gamma", "c", 2, "r", "f:1")])
+    for query in ("alphabeta gamma", "alpha betagamma", "alphabetagamma", "gamma alphabeta"):
+        assert len(listed.find(query)) == 1, query
+    assert listed.find("alphagamma beta") == []
 
 
 def test_arabic_with_harakat_tatweel_and_urdu_letters(listed: PhraseList) -> None:

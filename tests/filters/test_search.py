@@ -140,12 +140,20 @@ def test_not_searches(host: str, path: str, query: str) -> None:
     assert extract_search(host, path, query) is None
 
 
-def test_first_listed_parameter_wins_and_first_value() -> None:
+def test_every_parameter_and_every_repeated_value_is_read() -> None:
     assert extract_search("www.youtube.com", "/results", "q=second&search_query=first") == (
-        SearchQuery("youtube", "first")
+        SearchQuery("youtube", "first | second")
     )
-    assert extract_search("www.google.com", "/search", "q=one&q=two").terms == "one"  # type: ignore[union-attr]
+    assert extract_search("www.google.com", "/search", "q=one&q=two").terms == "one | two"  # type: ignore[union-attr]
     assert extract_search("www.google.com", "/search", "q=&q=two").terms == "two"  # type: ignore[union-attr]
+    assert extract_search("www.google.com", "/search", "q=x&q=x").terms == "x"  # type: ignore[union-attr]
+    found = extract_search("www.google.com", "/search", "q=maths&oq=zorblax+front")
+    assert found is not None and found.terms == "maths | zorblax front"
+    found = extract_search("www.google.com", "/search", "q=a&as_epq=zorblax%2Bfront")
+    assert found is not None and found.terms == "a | zorblax+front"
+    long = "&".join(f"q={i}{'x' * 100}" for i in range(100))
+    found = extract_search("www.google.com", "/search", long)
+    assert found is not None and len(found.terms) <= 2048
 
 
 def test_decoding() -> None:

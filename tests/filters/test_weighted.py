@@ -293,3 +293,25 @@ def test_page_text_matches_the_reference_patterns(page: str) -> None:
 )
 def test_page_text_matches_the_reference_on_soup(page: str) -> None:
     assert page_text(page, "text/html") == _reference_page_text(page)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "join zorblax_front today",
+        "join zorblax.front today",
+        "join zorblaxfront today",
+        "join ZorblaxFront today",
+        "join z\u043erbl\u0430\u0445 front today",  # Cyrillic look-alikes
+        "join zorblax\u200b front today",
+    ],
+)
+def test_page_phrases_with_or_without_separators(text: str) -> None:
+    phrases = WeightedPhrases([_wp("zorblax front", weight=40)])
+    assert phrases.score(text, "text/plain").score == 40
+
+
+@pytest.mark.parametrize("text", ["zorblaxian frontier", "front zorblax", "zorblaxfrontier"])
+def test_page_phrases_stay_whole_words_in_order(text: str) -> None:
+    phrases = WeightedPhrases([_wp("zorblax front", weight=40)])
+    assert phrases.score(text, "text/plain").score == 0
