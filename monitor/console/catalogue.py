@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from filters.policyfile import PolicySpec, read_policy
+from filters.policyspec import liftable_categories
 
 if TYPE_CHECKING:
     from monitor.console.web import Console
@@ -21,6 +22,8 @@ class Options:
     categories: tuple[str, ...]
     groups: tuple[str, ...]
     spec: PolicySpec | None
+    # What a study exemption may lift: every category but the illegal ones, which nothing lifts.
+    liftable: tuple[str, ...] = ()
 
 
 async def options(console: Console) -> Options:
@@ -37,4 +40,9 @@ def _read(console: Console) -> Options:
         spec = read_policy(console.policy_path)
     except Exception:  # an unreadable policy must not take the queue down with it
         return Options((), (), None)
-    return Options(tuple(sorted(spec.categories)), tuple(sorted(spec.groups)), spec)
+    return Options(
+        tuple(sorted(spec.categories)),
+        tuple(sorted(spec.groups)),
+        spec,
+        tuple(liftable_categories(spec)),
+    )

@@ -175,7 +175,7 @@ async def unblock_page(request: web.Request) -> web.Response:
             if sees_identities(signin.user.role) or not item.requester
             else "(hidden)",
             "site": site_of(item.host or "") or "",
-            "categories": opts.categories,
+            "categories": opts.liftable,  # illegal categories are never offered
             "groups": opts.groups,
             "today": today.isoformat(),
             "default_end": (today + timedelta(days=42)).isoformat(),
@@ -211,6 +211,13 @@ async def approve(request: web.Request) -> web.Response:
             if Can.EXEMPTION not in grants(signin.user.role):
                 raise web.HTTPForbidden(text="A study exemption needs the Prevent lead's approval.")
             entry = _exemption_from(form, item, approver, note)
+            opts = await options(console)
+            illegal = set(entry.categories) & (set(opts.categories) - set(opts.liftable))
+            if illegal:
+                raise ValueError(
+                    f"No exemption can lift {', '.join(sorted(illegal))}: it is marked illegal "
+                    "content, which nothing unblocks."
+                )
             path = await _edit(lambda: add_exemption(console.policy_path, entry))
             decision = f"study exemption {entry.id} ({entry.starts} to {entry.ends})"
         else:

@@ -148,3 +148,23 @@ async def test_denying_records_why(
         )
         entry = session.scalar(select(AuditEntry).where(AuditEntry.action == "unblock.deny"))
         assert entry is not None and entry.note == "a proxy site"
+
+
+async def test_illegal_categories_are_neither_offered_nor_accepted(
+    client: TestClient[Any, Any], store: Any, login: Any, new_request: Any
+) -> None:
+    request_id = new_request(reason="Y13 Politics")
+    csrf = await login(client, "prevent_lead")
+    page = await (await client.get(f"/unblock/{request_id}")).text()
+    assert 'value="extremism"' in page
+    assert 'value="unlawful-terrorist-content"' not in page  # marked illegal: true
+    path = store.policy.parent / "local/exemptions.yaml"
+    before = path.read_text()
+    response = await client.post(
+        f"/unblock/{request_id}/approve",
+        data=[("csrf_token", csrf), ("mode", "exemption"),
+              ("categories", "unlawful-terrorist-content"),
+              ("starts", "2026-11-02"), ("ends", "2026-12-18")],
+    )  # fmt: skip
+    assert "No exemption can lift unlawful-terrorist-content" in await response.text()
+    assert path.read_text() == before
