@@ -8,7 +8,7 @@ schedule is considered. `filters.policy.Policy` builds on it to decide what to d
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from filters.decision import Kind, Severity
@@ -16,8 +16,9 @@ from filters.listcache import load_domains, store_domains
 from filters.lists import ListEntry, ListProblem, guess_format, read_list
 from filters.matchers import DomainTable, RegexSet, UrlPrefixTable, pack_ref, unpack_ref
 from filters.phrases import Phrase, PhraseList
-from filters.policyspec import ListSpec, PolicySpec
+from filters.policyspec import ListSpec, PolicySpec, StudyExemption
 from filters.search import extract_search, is_search_site
+from filters.suffixes import too_broad
 from filters.unwrap import carries_targets, embedded_targets
 from filters.urls import NormalisedURL, normalise_url
 from filters.weighted import WeightedPhrase, WeightedPhrases
@@ -90,7 +91,7 @@ class CompiledLists:
             index = len(self._lists)
             self._lists.append(spec)
             fmt = spec.format or guess_format(spec.path)
-            if spec.use in ("block", "allow") and fmt in ("domains", "hosts"):
+            if spec.use == "block" and fmt in ("domains", "hosts"):
                 count, found = self._load_domains(index, spec, fmt)
                 problems.extend(found)
                 self.stats.per_list[spec.display] = count
@@ -103,7 +104,9 @@ class CompiledLists:
             elif spec.use == "page":
                 page.extend(self._weighted_phrase(spec, e) for e in listed.entries)
             else:
+                problems.extend(broad_entries(spec, listed.entries))
                 self._add_entries(index, spec, listed.entries)
+        problems.extend(broad_exemptions(self.spec.exemptions))
         if problems:
             return problems
         self._block_regex.compile()
@@ -319,3 +322,29 @@ class CompiledLists:
         listed, ref = found[0]
         index, line = unpack_ref(ref)
         return f"{listed} is on the study allowlist ({self._lists[index].display}:{line})"
+
+
+def broad_entries(spec: ListSpec, entries: list[ListEntry]) -> list[ListProblem]:
+    """An allowlist's entries that would lift the filter for a public suffix (filters.suffixes)."""
+    if spec.use != "allow":
+        return []
+    problems = []
+    for entry in entries:
+        if entry.kind not in ("domain", "url"):
+            continue
+        why = too_broad(entry.value.split("/", 1)[0])
+        if why:
+            problems.append(ListProblem(spec.display, entry.line, why))
+    return problems
+
+
+def broad_exemptions(exemptions: Sequence[StudyExemption]) -> list[ListProblem]:
+    problems = []
+    for exemption in exemptions:
+        for site in exemption.sites:
+            why = too_broad(site)
+            if why:
+                where, _, line = exemption.source.rpartition(":")
+                file, number = (where, int(line)) if line.isdigit() else (exemption.source, 0)
+                problems.append(ListProblem(file, number, f"exemption {exemption.id}: {why}"))
+    return problems

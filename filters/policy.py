@@ -24,7 +24,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from filters.compiled import CompiledLists, Hit
+from filters.compiled import CompiledLists, Hit, broad_entries, broad_exemptions
 from filters.decision import Action, Decision, Kind, Severity
 from filters.lists import ListProblem, read_list
 from filters.policyfile import read_policy
@@ -82,6 +82,8 @@ class Policy(CompiledLists):
         for list_spec in spec.lists:
             listed = read_list(list_spec.path, list_spec.format, display=list_spec.display)
             problems.extend(listed.problems)
+            problems.extend(broad_entries(list_spec, listed.entries))
+        problems.extend(broad_exemptions(spec.exemptions))
         return problems
 
     # --- who ---------------------------------------------------------------------------------

@@ -168,3 +168,27 @@ async def test_illegal_categories_are_neither_offered_nor_accepted(
     )  # fmt: skip
     assert "No exemption can lift unlawful-terrorist-content" in await response.text()
     assert path.read_text() == before
+
+
+async def test_a_public_suffix_or_a_broader_site_is_never_allowlisted(
+    client: TestClient[Any, Any], store: Any, login: Any, new_request: Any
+) -> None:
+    request_id = new_request(url="https://www.research.example.co.uk/unit",
+                             host="www.research.example.co.uk")  # fmt: skip
+    allow = store.policy.parent / "local/allow.yaml"
+    before = allow.read_text()
+    csrf = await login(client, "it_staff")
+    for value, said in (("co.uk", "public suffix"), ("com", "top-level domain")):
+        response = await client.post(
+            f"/unblock/{request_id}/approve",
+            data={"csrf_token": csrf, "mode": "allow", "allow_kind": "domain",
+                  "allow_value": value},
+        )  # fmt: skip
+        assert said in await response.text()
+    assert allow.read_text() == before
+    ok = await client.post(
+        f"/unblock/{request_id}/approve",
+        data={"csrf_token": csrf, "mode": "allow", "allow_kind": "domain",
+              "allow_value": "research.example.co.uk"},
+    )  # fmt: skip
+    assert "Approved: allowlist research.example.co.uk" in await ok.text()
