@@ -261,6 +261,11 @@ def _allow_from(form: MultiMapping[str | bytes | bytearray | FileField], note: s
     return AllowEntry(site, None, note)
 
 
+def _requested_by(item: UnblockRequest) -> str:
+    event = f", event {item.event_id}" if item.event_id else ""
+    return f"unblock request {item.id}{event}"[:128]
+
+
 def _refuse_too_broad(allow: AllowEntry) -> None:
     """A public suffix is refused (asked for www.bbc.co.uk: bbc.co.uk may be allowed, co.uk
     never). Anything broader than the site that was asked for is one, by definition."""
@@ -295,7 +300,9 @@ def _exemption_from(
     return ExemptionEntry(
         id=exemption_id(item.id, starts, sites[0] if sites else categories[0]),
         reason=reason or f"unblock request {item.id}",
-        requested_by=(item.requester or "block page")[:128],
+        # Never the name typed on the block page (it may be a pupil's, and policy files and the
+        # annual review reach IT staff): the request and event references say who, to the lead.
+        requested_by=_requested_by(item),
         approved_by=approver,
         groups=groups,
         categories=categories,
