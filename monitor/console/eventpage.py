@@ -6,7 +6,7 @@ from __future__ import annotations
 import aiohttp_jinja2
 from aiohttp import web
 
-from monitor.console.eventview import audit_view, event_view
+from monitor.console.eventview import audit_view, event_view, folded_view
 from monitor.console.formatting import status_name
 from monitor.console.queue import event_id_of
 from monitor.console.roles import Can, grants
@@ -36,6 +36,7 @@ def _context(request: web.Request, detail: EventDetail, leads: list[str]) -> dic
     return {
         "event": event_view(detail.event, role, console.pseudonyms),
         "audit": [audit_view(a, role) for a in detail.audit],
+        "folded": folded_view(detail.folded, role),
         "leads": leads,
         "triage": Can.TRIAGE in grants(role),
         "status_choices": [(s.value, status_name(s.value)) for s in ReviewStatus],

@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from monitor.console.roles import Pseudonyms, sees_identities
+from monitor.console.roles import Pseudonyms, sees_identities, sees_search_terms
+from monitor.store.details import FoldedDetails
 from monitor.store.models import AuditEntry, Event
 
 HIDDEN = "(hidden)"
@@ -94,3 +95,36 @@ def audit_view(entry: AuditEntry, role: str) -> AuditView:
         to_value=entry.to_value or "",
         note=(entry.note or "") if identified else (HIDDEN if entry.note else ""),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Seen:
+    """One distinct search term or path of a folded event's visits."""
+
+    value: str
+    count: int
+    first_seen: datetime
+    last_seen: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class FoldedView:
+    """Every distinct search term and path the visits of an event had, and how many visits
+    had a value past the store's bound (counted, not listed)."""
+
+    terms: list[Seen]
+    paths: list[Seen]
+    more_terms: int
+    more_paths: int
+    terms_hidden: bool = False
+
+
+def folded_view(folded: FoldedDetails, role: str) -> FoldedView:
+    """Search terms follow the event's own `search_terms`: shown to every role that may open
+    the event page (the Prevent lead, and IT staff judging a false positive by the term that
+    matched), never to a role that may not. Paths carry no query string (the store drops it)."""
+    paths = [Seen(*p) for p in folded.paths]
+    if not sees_search_terms(role):
+        return FoldedView([], paths, 0, folded.more_paths, terms_hidden=bool(folded.terms))
+    return FoldedView([Seen(*t) for t in folded.terms], paths, folded.more_terms,
+                      folded.more_paths)  # fmt: skip

@@ -57,6 +57,13 @@ def sees_identities(role: str) -> bool:
     return Can.QUEUE in grants(role)
 
 
+def sees_search_terms(role: str) -> bool:
+    """What a pupil typed into a search engine: for the roles that may open an event page,
+    as the event's own search terms have always been (IT staff need the term a rule matched
+    to fix a false positive; they see the pupil only by pseudonym)."""
+    return Can.EVENT_RULES in grants(role)
+
+
 def home_for(role: str) -> str:
     """Where a user lands after signing in."""
     can = grants(role)

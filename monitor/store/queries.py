@@ -7,7 +7,7 @@
     counts_per_category(session, flt)    # [CategoryCount(category, events, sightings)]
     user_ranking(session, flt, limit=20) # [UserScore]: score = sum of severity x repeat count
     events_around(session, event_id)     # same user (or device) within an hour either side
-    get_event(session, event_id)         # EventDetail(event, audit trail) or None
+    get_event(session, event_id)         # EventDetail(event, audit trail, folded) or None
 
 Pages use keyset pagination: the sort columns plus the primary key, compared as a row value
 against the last row of the previous page, so page 1 and page 10,000 cost the same and each is
@@ -32,6 +32,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Date, cast, func, literal, or_, select, tuple_
 from sqlalchemy.orm import Session
 
+from monitor.store.details import FoldedDetails, details_of
 from monitor.store.models import AuditEntry, Event, UTCDateTime
 from monitor.store.review import audit_trail
 
@@ -127,6 +128,7 @@ class UserScore:
 class EventDetail:
     event: Event
     audit: Sequence[AuditEntry] = field(default_factory=list)
+    folded: FoldedDetails = field(default_factory=lambda: FoldedDetails([], [], 0, 0))
 
 
 # -- the event list
@@ -259,7 +261,9 @@ def get_event(session: Session, event_id: str) -> EventDetail | None:
     event = session.scalars(select(Event).where(Event.event_id == event_id)).one_or_none()
     if event is None:
         return None
-    return EventDetail(event=event, audit=audit_trail(session, event_id))
+    return EventDetail(
+        event=event, audit=audit_trail(session, event_id), folded=details_of(session, event.pk)
+    )
 
 
 def events_around(
