@@ -17,7 +17,7 @@ unless ``ascending=True``. A cursor is opaque text; a damaged one raises `ValueE
 
 The date range applies to when an event was last seen (since <= last_seen < until). The text
 search is a case-insensitive substring match on URL, host, search terms, rule, category, reason
-and user.
+and user, or the exact reference of any visit the event holds (its block page's).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from sqlalchemy import ColumnElement, Date, cast, func, literal, or_, select, tu
 from sqlalchemy.orm import Session
 
 from monitor.store.details import FoldedDetails, details_of
-from monitor.store.models import AuditEntry, Event, UTCDateTime
+from monitor.store.models import AuditEntry, Event, EventReceipt, UTCDateTime
 from monitor.store.review import audit_trail
 
 SORTS: dict[str, tuple[Any, ...]] = {
@@ -86,8 +86,13 @@ class EventFilter:
         if self.until:
             where.append(Event.last_seen < self.until)
         if self.text and self.text.strip():
-            pattern = "%" + _escape_like(self.text.strip()) + "%"
-            where.append(or_(*(c.ilike(pattern, escape="\\") for c in TEXT_COLUMNS)))
+            text = self.text.strip()
+            pattern = "%" + _escape_like(text) + "%"
+            # A block page's reference (any visit's id, folded or not) finds its event.
+            reference = select(EventReceipt.event_pk).where(EventReceipt.event_id == text[:64])
+            where.append(
+                or_(*(c.ilike(pattern, escape="\\") for c in TEXT_COLUMNS), Event.pk.in_(reference))
+            )
         return where
 
 

@@ -91,3 +91,56 @@ async def test_csv_export_carries_every_term_and_path(
         ]  # fmt: skip
         assert row["all_paths"].splitlines() == ["3\u00d7 /search/0", "2\u00d7 /search/1"]
         assert (row["more_search_terms"], row["more_paths"], row["repeat_count"]) == ("0", "0", "5")
+
+
+# -- a block page's reference opens the event that holds its visit
+
+
+def folded_visits(store: Any) -> tuple[str, str]:
+    """Three visits to a blocked site, folded into one event: (the event's id, the reference
+    the third visit's block page showed)."""
+    visits = [visit(9 - i, kind="url", action="block", url=f"https://bad.test/p{i}",
+                    host="bad.test", rule="bad.test", search_terms=None) for i in range(3)]
+    store.store_visits(*visits)
+    with store.sessions() as session:
+        (event,) = session.scalars(select(Event)).all()
+    assert event.event_id == visits[0].id != visits[2].id
+    return event.event_id, visits[2].id
+
+
+async def test_a_folded_visits_reference_opens_the_event_holding_it(
+    client: TestClient[Any, Any], login: Any, store: Any
+) -> None:
+    event_id, reference = folded_visits(store)
+    await login(client, "prevent_lead")
+    response = await client.get(f"/events/{reference}", allow_redirects=False)
+    assert response.status == 303
+    assert response.headers["Location"] == f"/events/{event_id}"
+    page = await client.get(f"/events/{reference}")
+    html = await page.text()
+    assert page.status == 200 and event_id in html and "/p2</code>" in html
+    assert "no such event" not in html
+    printed = await client.get(f"/events/{reference}/print", allow_redirects=False)
+    assert printed.headers["Location"] == f"/events/{event_id}/print"
+    missing = await client.get("/events/0123456789abcdef0123456789abcdef")
+    assert missing.status == 404 and "no such event" in await missing.text()
+
+
+async def test_the_search_box_finds_an_event_by_any_visits_reference(
+    client: TestClient[Any, Any], login: Any, store: Any
+) -> None:
+    event_id, reference = folded_visits(store)
+    store.add_event(host="other.test")
+    await login(client, "prevent_lead")
+    html = await (await client.get(f"/events?q={reference}")).text()
+    assert f'href="/events/{event_id}"' in html and "other.test" not in html
+
+
+async def test_it_staff_follow_a_reference_too(
+    client: TestClient[Any, Any], login: Any, store: Any
+) -> None:
+    event_id, reference = folded_visits(store)
+    await login(client, "it_staff")
+    response = await client.get(f"/events/{reference}")
+    html = await response.text()
+    assert response.status == 200 and event_id in html and "pupil.amy" not in html
