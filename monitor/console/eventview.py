@@ -31,6 +31,7 @@ class EventView:
     reason: str
     search_terms: str
     user: str  # the name, or a pseudonym
+    who: str  # the best identity, labelled: "pupil.a", "device lab-pc-01", "address 10.0.0.21"
     device: str
     client_ip: str
     group: str
@@ -54,8 +55,27 @@ class AuditView:
     note: str
 
 
+def best_identity(user: str | None, device: str | None, client_ip: str | None) -> tuple[str, str]:
+    """(kind, value): the user, else the device (the device map's name), else the address."""
+    if user:
+        return "user", user
+    if device:
+        return "device", device
+    return "address", client_ip or ""
+
+
+def who_of(event: Event, identified: bool, pseudonyms: Pseudonyms) -> str:
+    kind, value = best_identity(event.user, event.device, event.client_ip)
+    if not value:
+        return "—"
+    if not identified:
+        return pseudonyms(value, kind)
+    return value if kind == "user" else f"{kind} {value}"
+
+
 def event_view(event: Event, role: str, pseudonyms: Pseudonyms) -> EventView:
     identified = sees_identities(role)
+    who = who_of(event, identified, pseudonyms)
     return EventView(
         event_id=event.event_id,
         source=event.source,
@@ -69,7 +89,8 @@ def event_view(event: Event, role: str, pseudonyms: Pseudonyms) -> EventView:
         host=event.host or "",
         reason=event.reason or "",
         search_terms=event.search_terms or "",
-        user=(event.user or "") if identified else pseudonyms(event.user or event.device),
+        user=(event.user or "") if identified else who,
+        who=who,
         device=(event.device or "") if identified else HIDDEN,
         client_ip=(event.client_ip or "") if identified else HIDDEN,
         group=event.group or "",

@@ -80,9 +80,13 @@ def parse_queue_query(
     until = _day(query.get("until"), "until", zone, problems)
     values["since"] = query.get("since", "") if since else ""
     values["until"] = query.get("until", "") if until else ""
-    user = _text(query.get("user"), 128) if allow_identity_filters else None
-    if user:
-        values["user"] = user
+    user, device, address = (
+        _text(query.get(name), 128) if allow_identity_filters else None
+        for name in ("user", "device", "address")
+    )
+    for name, value in (("user", user), ("device", device), ("address", address)):
+        if value:
+            values[name] = value
     sort = query.get("sort", "last_seen")
     if sort not in SORTS:
         problems.append(f"ignored sort {sort[:20]!r}")
@@ -97,6 +101,8 @@ def parse_queue_query(
         categories=[category] if category else [],
         group=group or None,
         user=user or None,
+        device=device or None,
+        client_ip=address or None,
         since=since,
         until=until + timedelta(days=1) if until else None,
         text=text or None,

@@ -83,8 +83,10 @@ class Pseudonyms:
     def __init__(self, key: bytes) -> None:
         self._key = key
 
-    def __call__(self, name: str | None) -> str:
+    def __call__(self, name: str | None, kind: str = "user") -> str:
+        """`user-xxxxxxxx`; a device or an address (an event without a user name) is
+        `device-xxxxxxxx` / `address-xxxxxxxx`, so IT staff can tell them apart."""
         if not name:
             return "—"
         digest = hmac.new(self._key, name.encode(), hashlib.sha256).digest()
-        return "user-" + base64.b32encode(digest[:5]).decode().lower()
+        return f"{kind}-" + base64.b32encode(digest[:5]).decode().lower()
