@@ -6,13 +6,14 @@ from __future__ import annotations
 import aiohttp_jinja2
 from aiohttp import web
 
-from monitor.console.eventview import audit_view, event_view
+from monitor.console.eventview import audit_view, event_view, folded_view
 from monitor.console.formatting import status_name
 from monitor.console.queue import event_id_of
 from monitor.console.roles import Can, grants
 from monitor.console.web import console_of, requires, see_other, signin_of
 from monitor.store import review
 from monitor.store.accounts import review_leads
+from monitor.store.details import event_id_for_reference
 from monitor.store.models import ReviewStatus
 from monitor.store.queries import EventDetail, get_event
 from monitor.store.review import ReviewError, TriageDone, record
@@ -21,12 +22,19 @@ routes = web.RouteTableDef()
 NOTE_MAX = 5000
 
 
-async def _detail(request: web.Request, event_id: str) -> tuple[EventDetail, list[str]]:
+async def _detail(
+    request: web.Request, event_id: str, suffix: str = ""
+) -> tuple[EventDetail, list[str]]:
+    """The event, or a redirect to the one holding the visit `event_id` names: a block page's
+    reference is its own visit's id, and a repeat visit is folded into an earlier event."""
     store = console_of(request).store
     detail = await store.read(get_event, event_id)
-    leads = await store.read(review_leads)
     if detail is None:
+        holding = await store.read(event_id_for_reference, event_id)
+        if holding and holding != event_id:
+            raise web.HTTPSeeOther(f"/events/{holding}{suffix}")
         raise web.HTTPNotFound(text="There is no such event: it may have been purged.")
+    leads = await store.read(review_leads)
     return detail, leads
 
 
@@ -36,6 +44,7 @@ def _context(request: web.Request, detail: EventDetail, leads: list[str]) -> dic
     return {
         "event": event_view(detail.event, role, console.pseudonyms),
         "audit": [audit_view(a, role) for a in detail.audit],
+        "folded": folded_view(detail.folded, role),
         "leads": leads,
         "triage": Can.TRIAGE in grants(role),
         "status_choices": [(s.value, status_name(s.value)) for s in ReviewStatus],
@@ -58,7 +67,7 @@ async def event_print(request: web.Request) -> web.Response:
     console = console_of(request)
     signin = signin_of(request)
     event_id = event_id_of(request)
-    detail, leads = await _detail(request, event_id)
+    detail, leads = await _detail(request, event_id, "/print")
     await console.store.write(
         record, actor=signin.user.username, action="export.print", event_id=event_id
     )

@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from monitor.console.roles import Pseudonyms, sees_identities
+from monitor.console.roles import Pseudonyms, sees_identities, sees_search_terms
+from monitor.store.details import FoldedDetails
 from monitor.store.models import AuditEntry, Event
 
 HIDDEN = "(hidden)"
@@ -30,6 +31,7 @@ class EventView:
     reason: str
     search_terms: str
     user: str  # the name, or a pseudonym
+    who: str  # the best identity, labelled: "pupil.a", "device lab-pc-01", "address 10.0.0.21"
     device: str
     client_ip: str
     group: str
@@ -53,8 +55,27 @@ class AuditView:
     note: str
 
 
+def best_identity(user: str | None, device: str | None, client_ip: str | None) -> tuple[str, str]:
+    """(kind, value): the user, else the device (the device map's name), else the address."""
+    if user:
+        return "user", user
+    if device:
+        return "device", device
+    return "address", client_ip or ""
+
+
+def who_of(event: Event, identified: bool, pseudonyms: Pseudonyms) -> str:
+    kind, value = best_identity(event.user, event.device, event.client_ip)
+    if not value:
+        return "—"
+    if not identified:
+        return pseudonyms(value, kind)
+    return value if kind == "user" else f"{kind} {value}"
+
+
 def event_view(event: Event, role: str, pseudonyms: Pseudonyms) -> EventView:
     identified = sees_identities(role)
+    who = who_of(event, identified, pseudonyms)
     return EventView(
         event_id=event.event_id,
         source=event.source,
@@ -68,7 +89,8 @@ def event_view(event: Event, role: str, pseudonyms: Pseudonyms) -> EventView:
         host=event.host or "",
         reason=event.reason or "",
         search_terms=event.search_terms or "",
-        user=(event.user or "") if identified else pseudonyms(event.user or event.device),
+        user=(event.user or "") if identified else who,
+        who=who,
         device=(event.device or "") if identified else HIDDEN,
         client_ip=(event.client_ip or "") if identified else HIDDEN,
         group=event.group or "",
@@ -94,3 +116,36 @@ def audit_view(entry: AuditEntry, role: str) -> AuditView:
         to_value=entry.to_value or "",
         note=(entry.note or "") if identified else (HIDDEN if entry.note else ""),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Seen:
+    """One distinct search term or path of a folded event's visits."""
+
+    value: str
+    count: int
+    first_seen: datetime
+    last_seen: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class FoldedView:
+    """Every distinct search term and path the visits of an event had, and how many visits
+    had a value past the store's bound (counted, not listed)."""
+
+    terms: list[Seen]
+    paths: list[Seen]
+    more_terms: int
+    more_paths: int
+    terms_hidden: bool = False
+
+
+def folded_view(folded: FoldedDetails, role: str) -> FoldedView:
+    """Search terms follow the event's own `search_terms`: shown to every role that may open
+    the event page (the Prevent lead, and IT staff judging a false positive by the term that
+    matched), never to a role that may not. Paths carry no query string (the store drops it)."""
+    paths = [Seen(*p) for p in folded.paths]
+    if not sees_search_terms(role):
+        return FoldedView([], paths, 0, folded.more_paths, terms_hidden=bool(folded.terms))
+    return FoldedView([Seen(*t) for t in folded.terms], paths, folded.more_terms,
+                      folded.more_paths)  # fmt: skip

@@ -80,9 +80,7 @@ def parse_queue_query(
     until = _day(query.get("until"), "until", zone, problems)
     values["since"] = query.get("since", "") if since else ""
     values["until"] = query.get("until", "") if until else ""
-    user = _text(query.get("user"), 128) if allow_identity_filters else None
-    if user:
-        values["user"] = user
+    user, device, address = _identities(query, values) if allow_identity_filters else ("",) * 3
     sort = query.get("sort", "last_seen")
     if sort not in SORTS:
         problems.append(f"ignored sort {sort[:20]!r}")
@@ -97,12 +95,23 @@ def parse_queue_query(
         categories=[category] if category else [],
         group=group or None,
         user=user or None,
+        device=device or None,
+        client_ip=address or None,
         since=since,
         until=until + timedelta(days=1) if until else None,
         text=text or None,
     )
     after = _text(query.get("after"), 512) or None
     return QueueQuery(flt, sort, ascending, after, values, problems)
+
+
+def _identities(query: MultiMapping[str], values: dict[str, Any]) -> tuple[str, str, str]:
+    """The user, device and address filters (the ranking links to each)."""
+    found = tuple(_text(query.get(name), 128) for name in ("user", "device", "address"))
+    for name, value in zip(("user", "device", "address"), found, strict=True):
+        if value:
+            values[name] = value
+    return found[0], found[1], found[2]
 
 
 def _text(value: str | None, limit: int) -> str:

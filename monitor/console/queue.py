@@ -18,8 +18,8 @@ from monitor.console.queryform import KINDS, STATUSES, parse_queue_query
 from monitor.console.roles import Can
 from monitor.console.web import console_of, requires, signin_of
 from monitor.events import SOURCES
-from monitor.store.exports import export_chosen, export_matching, view_timeline
-from monitor.store.models import Event, ReviewStatus
+from monitor.store.exports import Exported, export_chosen, export_matching, view_timeline
+from monitor.store.models import ReviewStatus
 from monitor.store.queries import EventFilter, EventPage, list_events, user_ranking
 
 routes = web.RouteTableDef()
@@ -31,6 +31,9 @@ CSV_COLUMNS = (
     "user", "device", "client_ip", "group", "policy_version", "status", "assignee",
     "referral_ref",
 )  # fmt: skip
+# Every distinct search term and path of a folded event, one "count× value" a line (a count
+# first, so no line of a cell can start a spreadsheet formula), and the visits not listed.
+FOLDED_COLUMNS = ("all_search_terms", "more_search_terms", "all_paths", "more_paths")
 
 
 def event_id_of(request: web.Request) -> str:
@@ -110,17 +113,20 @@ async def export_filtered(request: web.Request) -> web.Response:
     return _csv_response(events, "events")
 
 
-def _csv_response(events: list[Event], name: str) -> web.Response:
+def _csv_response(exported: list[Exported], name: str) -> web.Response:
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(CSV_COLUMNS)
-    for event in events:
+    writer.writerow((*CSV_COLUMNS, *FOLDED_COLUMNS))
+    for item in exported:
         row = []
         for column in CSV_COLUMNS:
-            value = getattr(event, column)
+            value = getattr(item.event, column)
             if column == "severity":
                 value = f"{value} ({severity_name(value)})"
             row.append(csv_cell(value))
+        folded = item.folded
+        row += [_counted(folded.terms), str(folded.more_terms)]
+        row += [_counted(folded.paths), str(folded.more_paths)]
         writer.writerow(row)
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M")
     return web.Response(
@@ -129,6 +135,10 @@ def _csv_response(events: list[Event], name: str) -> web.Response:
         charset="utf-8",
         headers={"Content-Disposition": f'attachment; filename="prevent-{name}-{stamp}.csv"'},
     )
+
+
+def _counted(values: list[tuple[str, int, datetime, datetime]]) -> str:
+    return "\n".join(f"{count}\u00d7 {value}" for value, count, _first, _last in values)
 
 
 @routes.get("/ranking")

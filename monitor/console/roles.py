@@ -58,6 +58,13 @@ def sees_identities(role: str) -> bool:
     return Can.QUEUE in grants(role)
 
 
+def sees_search_terms(role: str) -> bool:
+    """What a pupil typed into a search engine: for the roles that may open an event page,
+    as the event's own search terms have always been (IT staff need the term a rule matched
+    to fix a false positive; they see the pupil only by pseudonym)."""
+    return Can.EVENT_RULES in grants(role)
+
+
 def home_for(role: str) -> str:
     """Where a user lands after signing in."""
     can = grants(role)
@@ -77,8 +84,10 @@ class Pseudonyms:
     def __init__(self, key: bytes) -> None:
         self._key = key
 
-    def __call__(self, name: str | None) -> str:
+    def __call__(self, name: str | None, kind: str = "user") -> str:
+        """`user-xxxxxxxx`; a device or an address (an event without a user name) is
+        `device-xxxxxxxx` / `address-xxxxxxxx`, so IT staff can tell them apart."""
         if not name:
             return "—"
         digest = hmac.new(self._key, name.encode(), hashlib.sha256).digest()
-        return "user-" + base64.b32encode(digest[:5]).decode().lower()
+        return f"{kind}-" + base64.b32encode(digest[:5]).decode().lower()

@@ -153,20 +153,30 @@ class FoldedDetails:
 
 
 def details_of(session: Any, event_pk: int) -> FoldedDetails:
-    rows = session.execute(
-        select(
-            EventDetail.kind, EventDetail.value, EventDetail.count, EventDetail.first_seen,
-            EventDetail.last_seen,
+    return details_for(session, [event_pk]).get(event_pk) or FoldedDetails([], [], 0, 0)
+
+
+def details_for(session: Any, event_pks: Sequence[int]) -> dict[int, FoldedDetails]:
+    """The terms and paths of many events at once (an export), most frequent first."""
+    found: dict[int, FoldedDetails] = {}
+    ordered = sorted(set(event_pks))
+    for start in range(0, len(ordered), 500):
+        chunk = ordered[start : start + 500]
+        more = select(Event.pk, Event.more_terms, Event.more_paths).where(Event.pk.in_(chunk))
+        for pk, more_terms, more_paths in session.execute(more):
+            found[pk] = FoldedDetails([], [], int(more_terms or 0), int(more_paths or 0))
+        rows = session.execute(
+            select(
+                EventDetail.event_pk, EventDetail.kind, EventDetail.value, EventDetail.count,
+                EventDetail.first_seen, EventDetail.last_seen,
+            )
+            .where(EventDetail.event_pk.in_(chunk))
+            .order_by(EventDetail.count.desc(), EventDetail.first_seen, EventDetail.id)
         )
-        .where(EventDetail.event_pk == event_pk)
-        .order_by(EventDetail.count.desc(), EventDetail.first_seen)
-    ).all()
-    more = session.execute(
-        select(Event.more_terms, Event.more_paths).where(Event.pk == event_pk)
-    ).first()
-    terms = [(v, c, f, la) for k, v, c, f, la in rows if k == TERM]
-    paths = [(v, c, f, la) for k, v, c, f, la in rows if k == PATH]
-    return FoldedDetails(terms, paths, int(more[0]) if more else 0, int(more[1]) if more else 0)
+        for pk, kind, value, count, first, last in rows:
+            folded = found.setdefault(pk, FoldedDetails([], [], 0, 0))
+            (folded.terms if kind == TERM else folded.paths).append((value, count, first, last))
+    return found
 
 
 def event_id_for_reference(session: Any, reference: str) -> str | None:

@@ -7,15 +7,27 @@ its `AuditEntry` in one transaction, so it runs as a write (`await store.write(.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
+from monitor.store.details import FoldedDetails, details_for
 from monitor.store.models import Event
 from monitor.store.queries import EventFilter, events_around, get_event, list_events
 from monitor.store.review import record
 
 
-def export_chosen(session: Session, event_ids: Sequence[str], *, actor: str) -> list[Event]:
+@dataclass(frozen=True, slots=True)
+class Exported:
+    """An exported event with every search term and path its visits had."""
+
+    event: Event
+    folded: FoldedDetails
+
+
+def export_chosen(
+    session: Session, event_ids: Sequence[str], *, actor: str
+) -> list[Exported]:
     """The events named (those still stored), recorded as one CSV export."""
     events = []
     for event_id in event_ids:
@@ -23,20 +35,27 @@ def export_chosen(session: Session, event_ids: Sequence[str], *, actor: str) -> 
         if detail is not None:
             events.append(detail.event)
     _record_export(session, actor, events, " ".join(e.event_id for e in events))
-    return events
+    return _with_details(session, events)
 
 
 def export_matching(
     session: Session, flt: EventFilter, *, sort: str, actor: str, described: str, limit: int
-) -> list[Event]:
+) -> list[Exported]:
     """Every event `flt` matches (up to `limit`), recorded as a CSV export of `described`."""
     page = list_events(session, flt, sort=sort, limit=500)
     events = list(page.events)
     while page.next_cursor and len(events) < limit:
         page = list_events(session, flt, sort=sort, limit=500, after=page.next_cursor)
         events.extend(page.events)
+    events = events[:limit]
     _record_export(session, actor, events, f"filter {described}")
-    return events[:limit]
+    return _with_details(session, events)
+
+
+def _with_details(session: Session, events: Sequence[Event]) -> list[Exported]:
+    folded = details_for(session, [e.pk for e in events])
+    empty = FoldedDetails([], [], 0, 0)
+    return [Exported(e, folded.get(e.pk, empty)) for e in events]
 
 
 def _record_export(session: Session, actor: str, events: Sequence[Event], what: str) -> None:

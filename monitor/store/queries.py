@@ -5,9 +5,10 @@
     count_events(session, flt)
     counts_per_day(session, flt)         # [DayCount(day, events, sightings)] by first sighting
     counts_per_category(session, flt)    # [CategoryCount(category, events, sightings)]
-    user_ranking(session, flt, limit=20) # [UserScore]: score = sum of severity x repeat count
+    user_ranking(session, flt, limit=20) # [UserScore]: score = sum of severity x repeat count,
+                                         # by the best identity: user, else device, else address
     events_around(session, event_id)     # same user (or device) within an hour either side
-    get_event(session, event_id)         # EventDetail(event, audit trail) or None
+    get_event(session, event_id)         # EventDetail(event, audit trail, folded) or None
 
 Pages use keyset pagination: the sort columns plus the primary key, compared as a row value
 against the last row of the previous page, so page 1 and page 10,000 cost the same and each is
@@ -17,7 +18,7 @@ unless ``ascending=True``. A cursor is opaque text; a damaged one raises `ValueE
 
 The date range applies to when an event was last seen (since <= last_seen < until). The text
 search is a case-insensitive substring match on URL, host, search terms, rule, category, reason
-and user.
+and user, or the exact reference of any visit the event holds (its block page's).
 """
 
 from __future__ import annotations
@@ -29,10 +30,11 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Date, cast, func, literal, or_, select, tuple_
+from sqlalchemy import ColumnElement, Date, case, cast, func, literal, or_, select, tuple_
 from sqlalchemy.orm import Session
 
-from monitor.store.models import AuditEntry, Event, UTCDateTime
+from monitor.store.details import FoldedDetails, details_of
+from monitor.store.models import AuditEntry, Event, EventReceipt, UTCDateTime
 from monitor.store.review import audit_trail
 
 SORTS: dict[str, tuple[Any, ...]] = {
@@ -56,6 +58,7 @@ class EventFilter:
     group: str | None = None
     user: str | None = None
     device: str | None = None
+    client_ip: str | None = None
     since: datetime | None = None
     until: datetime | None = None
     text: str | None = None
@@ -80,13 +83,20 @@ class EventFilter:
             where.append(Event.user == self.user)
         if self.device:
             where.append(Event.device == self.device)
+        if self.client_ip:
+            where.append(Event.client_ip == self.client_ip)
         if self.since:
             where.append(Event.last_seen >= self.since)
         if self.until:
             where.append(Event.last_seen < self.until)
         if self.text and self.text.strip():
-            pattern = "%" + _escape_like(self.text.strip()) + "%"
-            where.append(or_(*(c.ilike(pattern, escape="\\") for c in TEXT_COLUMNS)))
+            text = self.text.strip()
+            pattern = "%" + _escape_like(text) + "%"
+            # A block page's reference (any visit's id, folded or not) finds its event.
+            reference = select(EventReceipt.event_pk).where(EventReceipt.event_id == text[:64])
+            where.append(
+                or_(*(c.ilike(pattern, escape="\\") for c in TEXT_COLUMNS), Event.pk.in_(reference))
+            )
         return where
 
 
@@ -116,17 +126,27 @@ class CategoryCount:
 
 @dataclass(frozen=True, slots=True)
 class UserScore:
+    """One identity's score. `user` holds the best identity known of its events: the user
+    name, else (`kind` "device") the device the device map named, else (`kind` "address")
+    the client address."""
+
     user: str
     events: int
     sightings: int
     score: int  # sum of severity x repeat count
     max_severity: int
+    kind: str = "user"  # user | device | address
+
+    @property
+    def label(self) -> str:
+        return self.user if self.kind == "user" else f"{self.kind} {self.user}"
 
 
 @dataclass(frozen=True, slots=True)
 class EventDetail:
     event: Event
     audit: Sequence[AuditEntry] = field(default_factory=list)
+    folded: FoldedDetails = field(default_factory=lambda: FoldedDetails([], [], 0, 0))
 
 
 # -- the event list
@@ -228,28 +248,35 @@ def counts_per_category(session: Session, flt: EventFilter | None = None) -> lis
     ]
 
 
+def identity() -> tuple[ColumnElement[str], ColumnElement[str]]:
+    """(kind, value) of an event's best identity: the user, else the device, else the client
+    address (as the instant alerts and the timeline choose it)."""
+    user, device = func.nullif(Event.user, ""), func.nullif(Event.device, "")
+    kind = case((user.is_not(None), "user"), (device.is_not(None), "device"), else_="address")
+    return kind, func.coalesce(user, device, func.nullif(Event.client_ip, ""), "unknown")
+
+
 def user_ranking(
     session: Session, flt: EventFilter | None = None, *, limit: int = 20
 ) -> list[UserScore]:
-    """Users by severity x frequency (sum over their events of severity x repeat count)."""
+    """Identities by severity x frequency (sum over their events of severity x repeat count):
+    users, and devices or addresses for events without a user name."""
     score = func.sum(Event.severity * Event.repeat_count).label("score")
+    kind, who = identity()
     query = (
         select(
-            Event.user,
-            func.count(),
-            func.sum(Event.repeat_count),
-            score,
-            func.max(Event.severity),
+            kind, who, func.count(), func.sum(Event.repeat_count), score, func.max(Event.severity)
         )
-        .where(Event.user.is_not(None), *(flt or EventFilter()).conditions())
-        .group_by(Event.user)
-        .order_by(score.desc(), Event.user)
+        .where(*(flt or EventFilter()).conditions())
+        .group_by(kind, who)
+        .order_by(score.desc(), who)
         .limit(limit)
     )
     return [
-        UserScore(user=u or "", events=int(n), sightings=int(s), score=int(sc), max_severity=int(m))
-        for u, n, s, sc, m in session.execute(query)
-    ]
+        UserScore(user=u, events=int(n), sightings=int(s), score=int(sc), max_severity=int(m),
+                  kind=k)
+        for k, u, n, s, sc, m in session.execute(query)
+    ]  # fmt: skip
 
 
 # -- one event
@@ -259,7 +286,9 @@ def get_event(session: Session, event_id: str) -> EventDetail | None:
     event = session.scalars(select(Event).where(Event.event_id == event_id)).one_or_none()
     if event is None:
         return None
-    return EventDetail(event=event, audit=audit_trail(session, event_id))
+    return EventDetail(
+        event=event, audit=audit_trail(session, event_id), folded=details_of(session, event.pk)
+    )
 
 
 def events_around(

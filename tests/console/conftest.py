@@ -18,10 +18,13 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.console import ConsoleSettings, create_app
+from monitor.events import FlaggedEvent
 from monitor.store.accounts import add_user
 from monitor.store.database import make_engine, make_sessionmaker
+from monitor.store.folding import store_rows
 from monitor.store.migrate import upgrade
 from monitor.store.models import Event, UnblockRequest
+from monitor.store.rows import event_row
 
 REPO = Path(__file__).resolve().parents[2]
 ROLES = ("prevent_lead", "it_staff", "comms")
@@ -68,6 +71,28 @@ class Store:
             session.add(event)
             session.commit()
             return event
+
+    def store_visits(self, *visits: FlaggedEvent, fold_minutes: int = 10) -> None:
+        """Store visits as the gateway's writer does: repeats fold into one event, each
+        visit's reference kept as a receipt, its term and path counted."""
+        engine = make_engine(self.url)
+        with engine.begin() as connection:
+            store_rows(connection, [event_row(v) for v in visits], timedelta(minutes=fold_minutes))
+        engine.dispose()
+
+
+def visit(minutes_ago: float, **fields: Any) -> FlaggedEvent:
+    """One fictional gateway visit `minutes_ago` (a search on a fictional engine by default)."""
+    values: dict[str, Any] = {
+        "source": "gateway", "kind": "search", "action": "flag", "category": "proscribed",
+        "severity": 2, "rule": "search:zorblax front", "rule_source": "lists/terms.yaml:4",
+        "url": "https://search.example/search?q=zorblax", "host": "search.example",
+        "reason": "search for a proscribed organisation", "user": "pupil.amy",
+        "device": "lab-pc-01", "client_ip": "10.0.0.21", "group": "year10",
+        "policy_version": "v1", "when": datetime.now(UTC) - timedelta(minutes=minutes_ago),
+    }  # fmt: skip
+    values.update(fields)
+    return FlaggedEvent(**values)
 
 
 @pytest.fixture

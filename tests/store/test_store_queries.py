@@ -140,3 +140,22 @@ def test_a_damaged_cursor_says_what_to_do(session: Session, stored: list[Any]) -
         list_events(session, after="not-a-cursor")
     with pytest.raises(ValueError, match="unknown sort"):
         list_events(session, sort="name")
+
+
+def test_ranking_uses_the_best_identity_known(
+    engine: Engine, session: Session, make_event: Any
+) -> None:
+    """User, else device, else address: events without a user name are ranked too."""
+    made = [
+        make_event(user="pupil.a", severity=1),
+        make_event(user=None, device="lab-pc-01", severity=3, host="x.test"),
+        make_event(user=None, device=None, client_ip="10.0.0.21", severity=2, host="y.test"),
+    ]
+    with engine.begin() as conn:
+        store_rows(conn, [event_row(e) for e in made], timedelta(minutes=10))
+    ranking = user_ranking(session)
+    assert [(r.kind, r.user, r.score, r.label) for r in ranking] == [
+        ("device", "lab-pc-01", 3, "device lab-pc-01"),
+        ("address", "10.0.0.21", 2, "address 10.0.0.21"),
+        ("user", "pupil.a", 1, "pupil.a"),
+    ]
