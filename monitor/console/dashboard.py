@@ -1,5 +1,6 @@
 """The dashboard: events over the last 30 days (a server-drawn SVG chart), top categories and
-rules, failing feeds, and gateway health (policy version, last reload, errors).
+rules, failing feeds, instant alerts waiting or failing to send, and gateway health (policy
+version, last reload, errors).
 
 Gateway health comes from the status file the gateway writes (`console.gateway_status_file`,
 JSON with `policy_version`, `last_reload`, `errors`), the newest event's policy version, and a
@@ -24,6 +25,7 @@ from filters.policy import Policy
 from monitor.console.chart import bar_chart
 from monitor.console.roles import Can
 from monitor.console.web import Console, console_of, requires
+from monitor.store.alerting import alert_health
 from monitor.store.stats import overview
 
 routes = web.RouteTableDef()
@@ -60,6 +62,8 @@ async def _figures(console: Console) -> dict[str, Any]:
     since = now - timedelta(days=DAYS)
     counts = await console.store.read(overview, since)
     figures = {f.name: getattr(counts, f.name) for f in fields(counts)}
+    # Instant alerts that could not be sent: a safeguarding matter for the lead and an IT one.
+    figures["alerts"] = await console.store.read(alert_health, now)
     problems = await asyncio.to_thread(_validate, console)
     status, status_problem = await asyncio.to_thread(read_status_file, console.status_file)
     errors = status.get("errors") or []
