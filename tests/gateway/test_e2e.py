@@ -10,7 +10,6 @@ import asyncio
 import base64
 import hashlib
 import json
-import ssl
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -83,36 +82,6 @@ async def test_http_study_passes_and_is_recorded(proxy: Proxy, origin: Origin) -
     [event] = proxy.events("host = 'extremist.test' AND action = 'study'")
     assert (event["group_name"], event["client_ip"]) == ("year13", "10.13.2.2")
     assert "Year 13 Politics" in event["reason"]
-
-
-async def test_connect_to_blocked_host_is_refused_before_tls(
-    proxy: Proxy, origin: Origin
-) -> None:
-    with pytest.raises(aiohttp.ClientHttpProxyError) as refused:
-        await fetch(proxy, "https://doh-resolver.test/dns-query", headers=PUPIL)
-    assert refused.value.status == 403
-    assert "doh-resolver.test" not in origin.hosts()
-    [event] = proxy.events("host = 'doh-resolver.test'")
-    assert (event["action"], event["kind"]) == ("block", "circumvention")
-
-
-async def test_tls_to_blocked_sni_is_refused(proxy: Proxy, origin: Origin) -> None:
-    """A tunnel opened for an allowed name whose TLS names a blocked one (domain fronting,
-    or transparent mode where only the SNI is known) is closed before any handshake."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", proxy.port)
-    writer.write(b"CONNECT allowed.test:443 HTTP/1.1\r\nHost: allowed.test:443\r\n\r\n")
-    await writer.drain()
-    assert (await reader.readuntil(b"\r\n\r\n")).startswith(b"HTTP/1.1 200")
-    with pytest.raises((ssl.SSLError, ConnectionError, OSError)):
-        await writer.start_tls(proxy.client_tls(), server_hostname="vpn-like.test")
-        writer.write(b"GET / HTTP/1.1\r\nHost: vpn-like.test\r\n\r\n")
-        await writer.drain()
-        assert await reader.read(100) == b""
-        raise ConnectionError("closed without an answer")  # reached only on a clean EOF
-    writer.close()
-    assert "vpn-like.test" not in origin.hosts()
-    [event] = proxy.events("host = 'vpn-like.test'")
-    assert (event["action"], event["kind"]) == ("block", "circumvention")
 
 
 async def test_intercepted_https_shows_the_block_page(proxy: Proxy, origin: Origin) -> None:
