@@ -12,8 +12,8 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from urllib.parse import urlsplit
 from typing import Any
+from urllib.parse import urlsplit
 
 from monitor.commands.shared import add_config_option, read_config
 from monitor.config import MAX_GATEWAY_INSTANCES, Config, port_clashes
