@@ -106,10 +106,11 @@ async def test_without_interception_connect_is_refused_with_a_reference(
         reader, writer = await asyncio.open_connection("127.0.0.1", gateway.port)
         writer.write(f"CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n".encode())
         await writer.drain()
-        answer = (await asyncio.wait_for(reader.read(4096), 10)).decode()
+        head = (await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)).decode()
+        assert head.startswith("HTTP/1.1 403"), head
+        [length] = re.findall(r"(?im)^content-length: *(\d+)", head)
+        body = (await asyncio.wait_for(reader.readexactly(int(length)), 10)).decode()
         writer.close()
-        head, _, body = answer.partition("\r\n\r\n")
-        assert head.startswith("HTTP/1.1 403"), answer
         event: Any = referenced(gateway, body)
         assert (event["host"], event["action"]) == (target.rsplit(":", 1)[0], "block")
         assert body.startswith("Blocked by the school's web filter: ")
