@@ -144,7 +144,8 @@ class Policy(CompiledLists):
         )
         moment = _aware(when)
         if host_only:
-            hits = self._host_hits(normalised) or self._domain_hits(normalised, None)
+            # Both: a listed IP literal is also an IP literal, and the list must win.
+            hits = self._host_hits(normalised) + self._domain_hits(normalised, None)
             return self._conclude(normalised, hits, (group_name, user), moment, None)
         if normalised.host_kind == "domain":
             facts = self._facts(normalised.host)

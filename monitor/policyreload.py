@@ -4,10 +4,11 @@ One `PolicyReloader` serves every part that decides with the policy: the gateway
 brand-alert watcher. Compiling a policy (a million domains) takes seconds and reads files, so it
 never runs on an event loop: `asyncio.to_thread` runs `LivePolicy.reload()`, and requests keep
 being decided with the policy in force until the new one is swapped in whole. A change that does
-not load keeps the previous policy, and is recorded the same way for every part: each problem
-logged with its file:line, `prevent_monitor_policy_reload_failures_total` counted, one warning
-event (kind `policy`) handed to the store for IT staff, and the errors kept in `status()` (and,
-when a status file is named, written to it for the console's dashboard).
+not load keeps the previous policy, and is reported the same way for every part: each problem
+logged with its file:line, `prevent_monitor_policy_reload_failures_total` counted, and the
+problems kept in `status()` (the part's `/healthz`, and, when a status file is named, the file
+the console's dashboard reads). It is an operational warning for IT staff, not a safeguarding
+event: nothing goes to the Prevent lead's queue.
 """
 
 from __future__ import annotations
@@ -24,40 +25,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from filters.decision import Action, Kind, Severity
 from filters.live import LivePolicy, ReloadResult
 from monitor import metrics
-from monitor.events import FlaggedEvent, Source, utcnow
+from monitor.events import utcnow
 
 log = logging.getLogger("prevent_monitor.policy")
-
-RELOAD_RULE = "policy:reload-refused"
-MAX_PROBLEMS_IN_EVENT = 5
-
-
-def refused_reload_event(
-    result: ReloadResult, policy_path: Path, source: Source = Source.GATEWAY
-) -> FlaggedEvent:
-    """The warning for IT staff: which files and lines, and that the old policy stays."""
-    problems = result.problems
-    shown = "; ".join(str(p) for p in problems[:MAX_PROBLEMS_IN_EVENT])
-    more = f" (and {len(problems) - MAX_PROBLEMS_IN_EVENT} more)" if len(problems) > 5 else ""
-    first = problems[0] if problems else None
-    return FlaggedEvent(
-        source=source,
-        kind=Kind.POLICY,
-        action=Action.FLAG,
-        category="policy",
-        severity=int(Severity.MEDIUM),
-        rule=RELOAD_RULE,
-        url=None,
-        host=None,
-        reason=f"a change to the policy was refused and the previous policy "
-        f"({result.version}) stays in force: {shown}{more}. Fix the file and save it again, "
-        f"or run `prevent-monitor lists validate`.",
-        rule_source=f"{first.file}:{first.line}" if first else str(policy_path),
-        policy_version=result.version,
-    )
 
 
 class PolicyReloader:
@@ -66,15 +38,11 @@ class PolicyReloader:
     def __init__(
         self,
         live: LivePolicy,
-        submit: Callable[[FlaggedEvent], None],
         *,
-        source: Source = Source.GATEWAY,
         status_file: str = "",
         status_extra: Callable[[], dict[str, Any]] | None = None,
     ) -> None:
         self.live = live
-        self.submit = submit
-        self.source = source
         self.status_file = status_file
         self.status_extra = status_extra or dict
         self.failures = 0
@@ -137,7 +105,6 @@ class PolicyReloader:
         )
         for problem in result.problems:
             log.warning("  %s", problem)
-        self.submit(refused_reload_event(result, self.live.path, self.source))
 
     async def _every(self, interval: float) -> None:
         while True:

@@ -13,6 +13,7 @@ import argparse
 import os
 import sys
 from typing import Any
+from urllib.parse import urlsplit
 
 from monitor.commands.shared import add_config_option, read_config
 from monitor.config import MAX_GATEWAY_INSTANCES, Config, port_clashes
@@ -101,6 +102,7 @@ def proxy_options(config: Config, *, instance: int = 0) -> dict[str, Any]:
         gateway_spool_dir=str(config.path(config.database.spool_dir)),
         gateway_school="" if config.school == DEFAULT_SCHOOL else config.school,
         gateway_review_url=gateway.review_url or _review_url(config),
+        gateway_own_hosts=[*gateway.own_hosts, *_console_hosts(config)],
         gateway_device_map=str(config.path(gateway.device_map)) if gateway.device_map else "",
         gateway_reload_interval=max(0, round(config.policy.reload_interval)),
         gateway_status_file=str(_status_file(config, instance)),
@@ -137,6 +139,12 @@ def _status_file(config: Config, instance: int) -> Any:
     if instance:
         status = status.with_name(f"{status.stem}-{instance}{status.suffix}")
     return status
+
+
+def _console_hosts(config: Config) -> list[str]:
+    """The console's public host, never filtered even when review_url points elsewhere."""
+    host = urlsplit(config.console.public_url).hostname if config.console.public_url else None
+    return [host] if host else []
 
 
 def _review_url(config: Config) -> str:

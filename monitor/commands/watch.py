@@ -29,7 +29,6 @@ from filters.policy import PolicyError
 from monitor import metrics
 from monitor.commands.shared import add_config_option, read_config
 from monitor.config import Config
-from monitor.events import Source
 from monitor.firstrun import prepare_embedded_store
 from monitor.policyreload import PolicyReloader
 from monitor.store import make_engine
@@ -124,8 +123,9 @@ async def _run_until_stopped(
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     metrics.set_policy(live.current.version, live.loaded_at)
-    # The same reloader as the gateway's: a refused change is logged, counted and recorded.
-    reloader = PolicyReloader(live, writer.submit, source=Source.BRAND_WATCH)
+    # The same reloader as the gateway's: a refused change is logged, counted and shown on
+    # /healthz (policy_errors, with file:line); it is not a safeguarding event.
+    reloader = PolicyReloader(live)
 
     alerts = InstantAlerts(
         config.alerting, mailer, store.write, school=config.school, console_url=config.console_url()

@@ -8,9 +8,10 @@ every value on it (the URL above all) comes from outside.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 from zoneinfo import ZoneInfo
 
 import jinja2
@@ -46,6 +47,18 @@ def review_link(review_url: str, url: str, reference: str) -> str:
         return ""
     joiner = "&" if "?" in review_url else "?"
     return f"{review_url}{joiner}{urlencode({'url': url[:2048], 'ref': reference})}"
+
+
+def own_hosts(review_url: str, extra: Sequence[str] = ()) -> frozenset[str]:
+    """The school's own prevent-monitor hosts: the review link's, and any named besides."""
+    hosts = {h.strip().lower().strip(".") for h in extra if h.strip()}
+    try:
+        review_host = urlsplit(review_url).hostname if review_url else None
+    except ValueError:
+        review_host = None
+    if review_host:
+        hosts.add(review_host.rstrip("."))
+    return frozenset(hosts)
 
 
 class BlockPage:

@@ -64,12 +64,18 @@ async def _serve_metrics(gateway: Gateway, at: tuple[str, int]) -> Any:
         live = gateway.live
         writer = gateway.writer
         stats = writer.stats if writer is not None else None
+        reloader = gateway.reloader
+        # Operational warnings (refused reloads, faults, spool trouble) are IT's, shown here.
         return {
             "ok": live is not None,
             "policy_version": live.current.version if live else None,
+            "policy_errors": list(reloader.errors) if reloader else [],
+            "reload_failures": reloader.failures if reloader else 0,
             "faults": gateway.faults,
             "event_queue": stats.queue_depth if stats else None,
             "database_up": stats.database_up if stats else None,
+            "spool_records": stats.spool_records if stats else None,
+            "spool_errors": stats.spool_errors if stats else None,
         }
 
     def before_scrape() -> None:

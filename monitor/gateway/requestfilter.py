@@ -8,7 +8,8 @@
   replaced by the block page. Larger or binary bodies stream through untouched.
 
 The block page names the school (`gateway_school`, else the policy's) and links to the
-console's review form (`gateway_review_url`).
+console's review form (`gateway_review_url`). The school's own prevent-monitor hosts (the review
+link's, and `gateway_own_hosts`) are never filtered, unwrapped or recorded.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from mitmproxy import ctx, exceptions, http
 from filters.decision import stronger
 from monitor import metrics
 from monitor.gateway import options, pagescan, safesearch
-from monitor.gateway.blockpage import BlockPage
+from monitor.gateway.blockpage import BlockPage, own_hosts
 from monitor.gateway.requesturl import RequestURLs
 from monitor.gateway.state import FAULT_KEY, METADATA_KEY, SCAN_KEY, GatewayState, Verdict
 
@@ -41,7 +42,7 @@ class RequestFilter:
         self.page_limit = pagescan.DEFAULT_LIMIT
 
     def load(self, loader: Any) -> None:
-        options.declare(loader, "gateway_school", "gateway_review_url")
+        options.declare(loader, "gateway_school", "gateway_review_url", "gateway_own_hosts")
         options.declare(loader, "gateway_page_scan", "gateway_page_limit")
 
     def configure(self, updated: set[str]) -> None:
@@ -54,6 +55,8 @@ class RequestFilter:
             self.page_limit = opts.gateway_page_limit
         if "gateway_page_scan" in updated:
             self.page_scan = opts.gateway_page_scan
+        if updated & {"gateway_review_url", "gateway_own_hosts"}:
+            self.state.own_hosts = own_hosts(opts.gateway_review_url, opts.gateway_own_hosts)
         live = self.state.live
         if updated & {"gateway_school", "gateway_review_url", "gateway_policy"} and live:
             policy = live.current
@@ -69,6 +72,8 @@ class RequestFilter:
             policy = state.policy()
             person = state.who(policy, flow)
             url, pretty_host = self.urls.of(flow.request)
+            if state.is_own(flow.request.host, pretty_host):
+                return  # the console or the block page: "Ask for a review" must work
             started = time.perf_counter()
             decision = policy.decide(url, group=person.group)
             request = flow.request

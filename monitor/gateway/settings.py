@@ -77,6 +77,12 @@ class GatewaySettings:
         "Where the block page's 'Ask for a review' link goes. "
         "Empty: the console's <public_url>/request-review.",
     )
+    own_hosts: list[str] = setting(  # noqa: RUF009
+        [],
+        "Further hosts of the school's own prevent-monitor pages (the console, a block-page "
+        "host), never filtered, unwrapped or recorded. The host of review_url (and of the "
+        "console's public_url) always is one, so 'Ask for a review' works through the gateway.",
+    )
     status_file: str = setting(
         "",
         "JSON file the gateway writes its health to. Empty: console.gateway_status_file, "

@@ -49,6 +49,8 @@ class GatewayState:
         self.devices = DeviceMap()
         self.trusted: list[Network] = []
         self.block_page = BlockPage("Our school")
+        # the console's and the block page's hosts: never filtered, unwrapped or recorded
+        self.own_hosts: frozenset[str] = frozenset()
         self.faults = 0
         self.decisions: dict[str, int] = dict.fromkeys((a.value for a in Action), 0)
         self.events_submitted = 0
@@ -73,6 +75,11 @@ class GatewayState:
             forwarded_for=flow.request.headers.get("x-forwarded-for"),
             trusted=self.trusted,
         )
+
+    def is_own(self, *hosts: str) -> bool:
+        """Whether every one of these names is one of the school's own prevent-monitor hosts."""
+        own = self.own_hosts
+        return bool(own) and all(h.lower().rstrip(".") in own for h in hosts)
 
     def record(self, decision: Decision, person: Person) -> str:
         """Hand the decision over as an event; its id is the block page's reference."""

@@ -80,6 +80,13 @@ class TestLists:
         assert (d.action, d.category) == (Action.BLOCK, "extremism")
         assert policy.decide("http://192.0.2.67/", when=TERM_TIME).category == "ip-literal"
 
+    @pytest.mark.parametrize("host", ["192.0.2.66", "192.0.2.66:443"])
+    def test_ip_entry_blocks_a_connect_or_sni(self, policy: Policy, host: str) -> None:
+        """A CONNECT or SNI to a listed IP literal is decided as plain HTTP to it is."""
+        d = policy.decide_host(host, when=TERM_TIME)
+        assert (d.action, d.category) == (Action.BLOCK, "extremism")
+        assert policy.decide_host("192.0.2.67:443", when=TERM_TIME).category == "ip-literal"
+
 
 class TestEvasion:
     @pytest.mark.parametrize(

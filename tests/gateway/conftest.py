@@ -24,7 +24,9 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+from monitor.gateway.addon import Gateway
 from monitor.store.migrate import upgrade
+from tests.gateway.kit import Recorder
 from tests.localnet import free_port, self_signed
 
 ROOT = Path(__file__).parents[2]
@@ -204,3 +206,14 @@ def proxy(proxy_factory: Callable[..., Proxy]) -> Proxy:
     """The shared gateway: X-Forwarded-For trusted from loopback so tests can be 'a pupil in
     Year 13' (10.13.x.x) or 'a pupil' (192.168.x.x) from one machine."""
     return proxy_factory(gateway_trusted_proxies="127.0.0.1")
+
+
+@pytest.fixture
+def recorder() -> Recorder:
+    return Recorder()
+
+
+@pytest.fixture
+def gateway(recorder: Recorder) -> Gateway:
+    """The addon for unit tests, its events going to `recorder`."""
+    return Gateway(writer=recorder)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
-import ssl
+import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -84,36 +84,6 @@ async def test_http_study_passes_and_is_recorded(proxy: Proxy, origin: Origin) -
     assert "Year 13 Politics" in event["reason"]
 
 
-async def test_connect_to_blocked_host_is_refused_before_tls(
-    proxy: Proxy, origin: Origin
-) -> None:
-    with pytest.raises(aiohttp.ClientHttpProxyError) as refused:
-        await fetch(proxy, "https://doh-resolver.test/dns-query", headers=PUPIL)
-    assert refused.value.status == 403
-    assert "doh-resolver.test" not in origin.hosts()
-    [event] = proxy.events("host = 'doh-resolver.test'")
-    assert (event["action"], event["kind"]) == ("block", "circumvention")
-
-
-async def test_tls_to_blocked_sni_is_refused(proxy: Proxy, origin: Origin) -> None:
-    """A tunnel opened for an allowed name whose TLS names a blocked one (domain fronting,
-    or transparent mode where only the SNI is known) is closed before any handshake."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", proxy.port)
-    writer.write(b"CONNECT allowed.test:443 HTTP/1.1\r\nHost: allowed.test:443\r\n\r\n")
-    await writer.drain()
-    assert (await reader.readuntil(b"\r\n\r\n")).startswith(b"HTTP/1.1 200")
-    with pytest.raises((ssl.SSLError, ConnectionError, OSError)):
-        await writer.start_tls(proxy.client_tls(), server_hostname="vpn-like.test")
-        writer.write(b"GET / HTTP/1.1\r\nHost: vpn-like.test\r\n\r\n")
-        await writer.drain()
-        assert await reader.read(100) == b""
-        raise ConnectionError("closed without an answer")  # reached only on a clean EOF
-    writer.close()
-    assert "vpn-like.test" not in origin.hosts()
-    [event] = proxy.events("host = 'vpn-like.test'")
-    assert (event["action"], event["kind"]) == ("block", "circumvention")
-
-
 async def test_intercepted_https_shows_the_block_page(proxy: Proxy, origin: Origin) -> None:
     status, page = await fetch(proxy, "https://forum.test/threads/12", headers=PUPIL)
     assert status == 403 and "This page is blocked" in page
@@ -175,19 +145,22 @@ async def test_proxy_authenticated_user_is_in_the_event(
     )
 
 
-async def test_bad_list_change_keeps_the_policy_and_warns(proxy: Proxy) -> None:
+async def test_bad_list_change_keeps_the_policy_and_warns_it_staff(proxy: Proxy) -> None:
     domains = proxy.policy_dir / "block.domains"
+    status_file = proxy.folder / "status.json"
     original = domains.read_text()
     try:
         domains.write_text(original + "newly-listed.test\nthis is not a domain\n")
-        [warning] = proxy.events("kind = 'policy'", timeout=15)
-        assert warning["action"] == "flag" and warning["rule"] == "policy:reload-refused"
-        assert warning["rule_source"].endswith("block.domains:9")
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and "block.domains:9" not in status_file.read_text():
+            await asyncio.sleep(0.2)
+        assert "block.domains:9" in json.loads(status_file.read_text())["errors"][0]
+        # The warning is IT staff's (status file, /healthz): not in the Prevent lead's queue.
+        assert proxy.events("kind = 'policy'", at_least=1, timeout=1) == []
         status, _ = await fetch(proxy, "http://newly-listed.test/", headers=PUPIL)
         assert status == 200  # the previous policy is still in force
         status, _ = await fetch(proxy, "http://extremist.test/", headers=PUPIL)
         assert status == 403
-        assert "block.domains:9" in (proxy.folder / "status.json").read_text()
         # Fixing the file brings the new entry in.
         domains.write_text(original + "newly-listed.test\n")
         deadline = time.monotonic() + 15
