@@ -103,6 +103,12 @@ class DemoSettings:
         "so the watcher has something to read without the internet. Empty: off.",
     )
     feed_port: int = setting(8471, "Demo only: the port the sample feeds are served on.")
+    mailbox_port: int = setting(
+        0,
+        "Demo only: run a local mail server (aiosmtpd, from the dev extra) on 127.0.0.1 at this "
+        "port that prints every email it receives, standing for the Prevent lead's mailbox. "
+        "0: off.",
+    )
 
 
 @dataclass(slots=True)
@@ -186,6 +192,7 @@ def ports(config: Config, instance: int = 0) -> dict[str, int]:
         "metrics.daemon_port": config.metrics.daemon_port,
         "metrics.watcher_port": config.metrics.watcher_port,
         "demo.feed_port": config.demo.feed_port if config.demo.feed_folder else 0,
+        "demo.mailbox_port": config.demo.mailbox_port,
     }
     return {key: port for key, port in every.items() if port}
 

@@ -78,6 +78,11 @@ def parts_for(config: Config, config_path: str | None) -> list[Part]:
         folder = str(config.path(config.demo.feed_folder))
         argv = [sys.executable, "-m", "http.server", str(config.demo.feed_port)]
         parts.append(Part("demo-feeds", [*argv, "--bind", "127.0.0.1", "--directory", folder]))
+    if config.demo.mailbox_port:
+        # The Prevent lead's mailbox in the demo: prints each alert and digest it receives.
+        listen = f"127.0.0.1:{config.demo.mailbox_port}"
+        argv = [sys.executable, "-m", "aiosmtpd", "-n", "-l", listen]
+        parts.append(Part("demo-mailbox", [*argv, "-c", "aiosmtpd.handlers.Debugging"]))
     if config.watcher.enabled or config.digest.enabled or config.alerting.enabled:
         parts.append(
             Part(
