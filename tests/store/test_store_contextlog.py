@@ -23,8 +23,10 @@ from .conftest import T0, fictional_event
 USER = "user:pupil.a"
 
 
-def visit(minutes: float, host: str = "www.news.test", action: str = "allow", **kw: str) -> ContextVisit:
-    return ContextVisit(T0 + timedelta(minutes=minutes), kw.get("who", USER), host, action)
+def visit(
+    minutes: float, host: str = "www.news.test", action: str = "allow", who: str = USER
+) -> ContextVisit:
+    return ContextVisit(T0 + timedelta(minutes=minutes), who, host, action)
 
 
 def _rows(session: Session) -> list[ContextEntry]:
