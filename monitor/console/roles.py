@@ -27,6 +27,7 @@ class Can(StrEnum):
     EXEMPTION = "exemption"  # approve a time-boxed study exemption (the Prevent lead)
     MENTIONS = "mentions"  # brand mentions and digests
     ANNUAL_REVIEW = "annual_review"
+    CONTEXT = "context"  # the host-only context log around an event (identities)
 
 
 GRANTS: dict[str, frozenset[Can]] = {
