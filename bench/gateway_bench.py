@@ -9,7 +9,9 @@ p50/p99 latency for each and the ratios; p50/p99 at one connection (the time a r
 the proxy without queueing: at 50 connections on a saturated single-threaded proxy p50 is mostly
 the queue, ~connections / rate, so "added p50" there follows the throughput ratio); and
 mitmdump's CPU time per request, which is what sets throughput on a dedicated core and moves far
-less than requests/s when other work shares the machine. Each run starts measuring only once
+less than requests/s when other work shares the machine. The host-only context log
+(`gateway_context_log_days`, on by default) is measured too: the addon with page scanning on,
+with the log off and on, and the ratio of the two. Each run starts measuring only once
 the addon answers (mitmdump listens before its scripts have loaded the policy).
 
     .venv/bin/python bench/gateway_bench.py [--domains 1000000] [--seconds 15] [--connections 50]
@@ -257,11 +259,15 @@ def main() -> None:
                 folder, origin_port, lua, args, [*addon, "--set", "gateway_page_scan=false"],
                 blocked,
             )
-            print("mitmdump + gateway addon (page scanning on):")
-            gateway = run_proxy(
-                folder, origin_port, lua, args, [*addon, "--set", "gateway_page_scan=true"],
-                blocked,
-            )
+            runs: dict[int, dict[str, float]] = {}
+            for days in (0, 7):  # the host-only context log off, then on (the default)
+                print(f"mitmdump + gateway addon (page scanning on, context log {days} days):")
+                scan = ["--set", "gateway_page_scan=true"]
+                context = ["--set", f"gateway_context_log_days={days}"]
+                runs[days] = run_proxy(
+                    folder, origin_port, lua, args, [*addon, *scan, *context], blocked
+                )
+            no_context, gateway = runs[0], runs[7]
         finally:
             origin.terminate()
             origin.wait(10)
@@ -269,17 +275,21 @@ def main() -> None:
             events, repeats = db.execute(
                 "SELECT count(*), coalesce(sum(repeat_count), 0) FROM events"
             ).fetchone()
+            context_rows, context_requests = db.execute(
+                "SELECT count(*), coalesce(sum(requests), 0) FROM context_log"
+            ).fetchone()
     print()
     print(
         f"{'':28}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'non-2xx':>10}"
         f"{'1-conn p50':>12}{'1-conn p99':>12}{'CPU ms/req':>12}"
     )
-    runs = (
+    table = (
         ("bare mitmdump", bare),
         ("addon, no page scanning", no_scan),
-        ("addon, page scanning on", gateway),
+        ("addon, scanning, no context", no_context),
+        ("addon, scanning, context on", gateway),
     )
-    for name, fig in runs:
+    for name, fig in table:
         print(
             f"{name:28}{fig['rps']:>10.0f}{fig['p50']:>10.2f}{fig['p99']:>10.2f}"
             f"{fig['non2xx']:>10.0f}{fig['p50_1']:>12.2f}{fig['p99_1']:>12.2f}"
@@ -305,6 +315,13 @@ def main() -> None:
         f"added p99 {gateway['p99_1'] - bare['p99_1']:+.2f} ms"
     )
     print(f"events stored: {events} rows covering {repeats} flagged/blocked requests")
+    print(
+        f"context log: on {gateway['rps']:.0f} req/s, {gateway['cpu_ms']:.3f} CPU ms/req; "
+        f"off {no_context['rps']:.0f} req/s, {no_context['cpu_ms']:.3f} CPU ms/req; "
+        f"on/off throughput {gateway['rps'] / no_context['rps']:.1%}, "
+        f"CPU per request {gateway['cpu_ms'] / no_context['cpu_ms']:.1%}; "
+        f"{context_rows} rows covering {context_requests} requests"
+    )
 
 
 if __name__ == "__main__":

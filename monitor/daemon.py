@@ -200,7 +200,10 @@ class Supervisor:
         while True:
             try:
                 report = await asyncio.to_thread(
-                    purge_expired, self.config.database_url(), self.config.database.retention_days
+                    purge_expired,
+                    self.config.database_url(),
+                    self.config.database.retention_days,
+                    self.config.gateway.context_log_days,
                 )
                 log.info("retention purge: %s", report)
             except Exception as exc:  # a failed purge is retried tomorrow, never fatal
@@ -278,15 +281,16 @@ async def _ask(client: Any, part: Part) -> bool:
         return False
 
 
-def purge_expired(database_url: str, retention_days: int) -> object:
-    """The daily retention purge, in its own short transaction."""
+def purge_expired(database_url: str, retention_days: int, context_days: int = 7) -> object:
+    """The daily retention purge (the context log on its own period), in one short
+    transaction."""
     from monitor.store.database import make_engine, make_sessionmaker
     from monitor.store.retention import purge
 
     engine = make_engine(database_url)
     try:
         with make_sessionmaker(engine)() as session:
-            result = purge(session, retention_days)
+            result = purge(session, retention_days, context_days=context_days)
             session.commit()
             return result
     finally:

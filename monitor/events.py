@@ -5,6 +5,10 @@ request path or in the watcher, handed to the store's writer without waiting, an
 It never carries a page body. Review state, repeat counts and the audit trail belong to the store.
 `EventSink` is what a producer needs of the store's `EventWriter`; `utcnow()` is the one clock
 events are timestamped with.
+
+A `ContextVisit` is smaller still: who, when, which host and what the gateway did, for the
+optional host-only context log (no path, no query, no page body). `identity_of()` names who, the
+same way for events, alerts and the context log: the user, else the device, else the address.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from filters.decision import Action, Decision, Kind
 
@@ -116,3 +120,21 @@ class EventSink(Protocol):
     """What the gateway and the watcher need of the store's `EventWriter`."""
 
     def submit(self, event: FlaggedEvent) -> None: ...
+
+
+def identity_of(user: str | None, device: str | None, client_ip: str | None) -> str:
+    """Who, as one string: `user:x`, else `device:x`, else `address:x`."""
+    if user:
+        return f"user:{user}"
+    if device:
+        return f"device:{device}"
+    return f"address:{client_ip or 'unknown'}"
+
+
+class ContextVisit(NamedTuple):
+    """One request for the host-only context log: never a path, a query or a page body."""
+
+    when: datetime
+    identity: str  # identity_of(...)
+    host: str
+    action: str  # block | flag | study | allow

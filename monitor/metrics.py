@@ -43,6 +43,14 @@ EVENTS_DROPPED = Gauge(
     "prevent_monitor_events_dropped",
     "Events lost because neither the database nor the spool could take them (should be 0).",
 )
+CONTEXT_WRITTEN = Gauge(
+    "prevent_monitor_context_requests_written",
+    "Requests stored in the host-only context log (folded per minute) since start.",
+)
+CONTEXT_DROPPED = Gauge(
+    "prevent_monitor_context_requests_dropped",
+    "Requests left out of the context log because the database was away (never spooled).",
+)
 POLICY_VERSION = Gauge(
     "prevent_monitor_policy_info", "The policy version in force (value 1).", ["version"]
 )
@@ -74,6 +82,8 @@ def observe_writer(stats: Any) -> None:
     EVENT_SPOOL_BYTES.set(getattr(stats, "spool_bytes", 0))
     EVENTS_WRITTEN.set(getattr(stats, "written", 0))
     EVENTS_DROPPED.set(getattr(stats, "dropped", 0))
+    CONTEXT_WRITTEN.set(getattr(stats, "context_written", 0))
+    CONTEXT_DROPPED.set(getattr(stats, "context_dropped", 0))
 
 
 HealthCheck = Callable[[], dict[str, Any]]

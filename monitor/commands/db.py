@@ -11,7 +11,8 @@ merged). The config is found as every command finds it: --config, else $PREVENT_
 else /etc/prevent-monitor/prevent-monitor.yaml. With no config file, $PREVENT_MONITOR_DATABASE_URL
 alone will do; with neither, the command refuses and names the file it looked for. `db purge`
 never creates a store. The retention period is --older-than, else the config's
-`database.retention_days`, else 365 days.
+`database.retention_days`, else 365 days; the host-only context log's is the config's
+`gateway.context_log_days`, else 7 days.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
+from monitor.store.contextlog import DEFAULT_CONTEXT_DAYS
 from monitor.store.database import (
     ENV_DATABASE_URL,
     StoreError,
@@ -78,6 +80,7 @@ class Target:
 
     url: str
     retention_days: int
+    context_days: int = DEFAULT_CONTEXT_DAYS  # the host-only context log's own period
 
 
 class TargetError(Exception):
@@ -109,7 +112,7 @@ def resolve_target(database_url: str | None, config_path: str | None) -> Target:
         raise TargetError(str(exc)) from None
     except Exception as exc:  # e.g. a database.url that is not a URL at all
         raise TargetError(f"{path}: database.url: {exc}") from None
-    return Target(url, config.database.retention_days)
+    return Target(url, config.database.retention_days, config.gateway.context_log_days)
 
 
 def _target(args: argparse.Namespace, command: str) -> Target | None:
@@ -171,14 +174,14 @@ def run_purge(args: argparse.Namespace) -> int:
         return 1
     try:
         with make_sessionmaker(engine).begin() as session:
-            plan = plan_purge(session, days)
+            plan = plan_purge(session, days, context_days=target.context_days)
             if args.dry_run:
                 print(
                     f"dry run, nothing deleted ({_safe_url(target.url)}, "
                     f"retention {days} days)\n{plan.describe()}"
                 )
                 return 0
-            result = purge(session, days)
+            result = purge(session, days, context_days=target.context_days)
         print(
             f"{result}; kept {plan.held_open_cases} open cases, "
             f"{plan.held_pending_requests} pending unblock requests and "

@@ -17,6 +17,7 @@ import jinja2
 from aiohttp import web
 
 from monitor.console.annual import routes as annual_routes
+from monitor.console.contextpage import routes as context_routes
 from monitor.console.dashboard import routes as dashboard_routes
 from monitor.console.eventpage import routes as event_routes
 from monitor.console.formatting import install as install_formatting
@@ -39,7 +40,7 @@ HERE = Path(__file__).parent
 READERS = 8  # reader threads, one per pooled connection
 PAGES = (
     signin_routes, queue_routes, event_routes, unblock_routes, mention_routes, dashboard_routes,
-    annual_routes,
+    annual_routes, context_routes,
 )  # fmt: skip
 
 

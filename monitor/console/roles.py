@@ -28,6 +28,7 @@ class Can(StrEnum):
     MENTIONS = "mentions"  # brand mentions and digests
     ANNUAL_REVIEW = "annual_review"
     ACCOUNTS = "accounts"  # lift an account's sign-in delay (the Prevent lead)
+    CONTEXT = "context"  # the host-only context log around an event (identities)
 
 
 GRANTS: dict[str, frozenset[Can]] = {

@@ -27,7 +27,7 @@ from filters.live import LivePolicy
 from monitor.events import EventSink
 from monitor.gateway import options
 from monitor.gateway.policyload import PolicyLoader
-from monitor.gateway.recording import EventRecording
+from monitor.gateway.recording import ContextRecording, EventRecording
 from monitor.gateway.requestfilter import RequestFilter
 from monitor.gateway.state import FAIL_MODES, GatewayState
 from monitor.gateway.tlsguard import TLSGuard
@@ -52,6 +52,7 @@ class Gateway:
             Identification(self.state),
             self.tls,
             self.requests,
+            ContextRecording(self.state),  # last: it logs each flow's final verdict
         ]
 
     def load(self, loader: Any) -> None:

@@ -6,6 +6,11 @@ without the event loop ever waiting on the database. The store must already be a
 schema: migrations are run by `prevent-monitor db upgrade` and by first run, never here, and a
 store that is missing or behind stops start-up saying so. While the database is unreachable,
 events wait in `gateway_spool_dir`.
+
+`ContextRecording` keeps the optional host-only context log (`gateway_context_log_days`, 0: off):
+at the end of each flow, the host and what the gateway did, for the person behind it, handed to
+the same writer (which folds them per minute, and drops them rather than spool them while the
+database is away). It runs after the other addons, so it sees each flow's final verdict.
 """
 
 from __future__ import annotations
@@ -14,11 +19,11 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from mitmproxy import ctx, exceptions
+from mitmproxy import ctx, exceptions, http
 
 from monitor.events import EventSink
 from monitor.gateway import options
-from monitor.gateway.state import GatewayState
+from monitor.gateway.state import METADATA_KEY, GatewayState, Verdict
 
 log = logging.getLogger("prevent_monitor.gateway")
 
@@ -33,12 +38,19 @@ class EventRecording:
         state.sink = sink
 
     def load(self, loader: Any) -> None:
-        options.declare(loader, "gateway_database", "gateway_spool_dir")
+        options.declare(loader, "gateway_database", "gateway_spool_dir", "gateway_context_log_days")
 
     def configure(self, updated: set[str]) -> None:
         if updated & {"gateway_database", "gateway_spool_dir"} and self._owns_writer:
             self._close_writer()
             self._open_writer(ctx.options.gateway_database, ctx.options.gateway_spool_dir)
+        if ctx.options.gateway_context_log_days < 0:
+            raise exceptions.OptionsError(
+                "gateway_context_log_days must be 0 (off) or a number of days to keep it"
+            )
+        sink = self.writer if self._owns_writer else self.state.sink
+        on = ctx.options.gateway_context_log_days > 0
+        self.state.context = getattr(sink, "submit_visit", None) if on else None
 
     def done(self) -> None:
         self._close_writer()
@@ -74,6 +86,45 @@ class EventRecording:
             self.writer.close(timeout=10)
             self.writer = None
             self.state.sink = None
+            self.state.context = None
+
+
+class ContextRecording:
+    """The host-only context log: each flow's host and action, once, at its end. Last of the
+    gateway's addons, so the verdict it reads is the final one (a page score included)."""
+
+    def __init__(self, state: GatewayState) -> None:
+        self.state = state
+        self.inside_tunnels = True  # False when interception is off: a tunnel is one visit
+
+    def configure(self, updated: set[str]) -> None:
+        if "ignore_hosts" in updated:
+            self.inside_tunnels = ".*" not in ctx.options.ignore_hosts
+
+    def response(self, flow: http.HTTPFlow) -> None:
+        self._note(flow)
+
+    def error(self, flow: http.HTTPFlow) -> None:
+        self._note(flow)
+
+    def http_connect(self, flow: http.HTTPFlow) -> None:
+        state = self.state
+        if state.context is None or flow.error:
+            return
+        if METADATA_KEY in flow.metadata:  # refused, or a recorded passthrough host
+            self._note(flow)
+        elif flow.response is None and not self.inside_tunnels and state.live is not None:
+            # Nothing inside the tunnel will be seen: its host is the visit.
+            with state.guard(flow, "http_connect (context log)", respond_now=False):
+                policy = state.policy()
+                person = state.who(policy, flow)
+                decision = policy.decide_host(flow.request.host, group=person.group)
+                state.note_visit(flow, decision, person)
+
+    def _note(self, flow: http.HTTPFlow) -> None:
+        verdict: Verdict | None = flow.metadata.get(METADATA_KEY)
+        if verdict is not None and self.state.context is not None:
+            self.state.note_visit(flow, verdict.decision, verdict.person)
 
 
 def check_embedded_store(url: str, sqlite_file: str) -> None:

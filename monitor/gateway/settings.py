@@ -88,6 +88,12 @@ class GatewaySettings:
         "JSON file the gateway writes its health to. Empty: console.gateway_status_file, "
         "else <data_dir>/gateway-status.json.",
     )
+    context_log_days: int = setting(
+        7,
+        "Keep a host-only context log (time, host, action per user, else device, else address; "
+        "no path, query or page) for this many days, which the Prevent lead sees an hour either "
+        "side of an event. 0: off (and the next purge removes what was kept).",
+    )
     mitmproxy: dict[str, object] = setting(  # noqa: RUF009
         {},
         "Further mitmproxy options by name (e.g. {ssl_insecure: false}), for what this "

@@ -2,8 +2,9 @@
 
 The addons (`monitor.gateway.addon` lists them) each own a concern and its options; this is
 where what they all need meets: the policy in force (set by the policy addon), who is who (the
-device map and trusted proxies, set by the identity addon), where events go (set by the
-recording addon), the block page (set by the request addon), and the fault and decision counts.
+device map and trusted proxies, set by the identity addon), where events and the host-only
+context log go (set by the recording addon), the block page (set by the request addon), and
+the fault and decision counts.
 A flow's own results travel in `flow.metadata` under the keys below.
 """
 
@@ -11,7 +12,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 from mitmproxy import ctx, http
@@ -20,7 +22,7 @@ from filters.decision import Action, Decision
 from filters.live import LivePolicy
 from filters.policy import Policy
 from monitor import metrics
-from monitor.events import EventSink, FlaggedEvent, new_event_id, utcnow
+from monitor.events import ContextVisit, EventSink, FlaggedEvent, identity_of, new_event_id, utcnow
 from monitor.gateway.blockpage import BlockPage
 from monitor.gateway.identity import DeviceMap, Network, Person, identify
 
@@ -29,6 +31,7 @@ log = logging.getLogger("prevent_monitor.gateway")
 METADATA_KEY = "prevent_monitor"  # the flow's Verdict
 SCAN_KEY = "prevent_monitor_scan"  # (media type, charset) of a response held back to be scored
 FAULT_KEY = "prevent_monitor_fault"  # a fault at response headers: the error page comes later
+CONTEXT_KEY = "prevent_monitor_context"  # the flow is already in the context log
 FAIL_MODES = ("closed", "open")
 
 
@@ -46,6 +49,8 @@ class GatewayState:
     def __init__(self) -> None:
         self.live: LivePolicy | None = None
         self.sink: EventSink | None = None
+        # the context log's `submit_visit` (the EventWriter's), None while the log is off
+        self.context: Callable[[ContextVisit], None] | None = None
         self.devices = DeviceMap()
         self.trusted: list[Network] = []
         self.block_page = BlockPage("Our school")
@@ -95,6 +100,16 @@ class GatewayState:
             log.info("event (not stored): %s %s %s", event.action, event.kind, event.rule)
             return
         self.sink.submit(event)
+
+    def note_visit(self, flow: http.HTTPFlow, decision: Decision, person: Person) -> None:
+        """Put the flow's host and action in the context log (once), if the log is on."""
+        submit = self.context
+        if submit is None or flow.metadata.get(CONTEXT_KEY):
+            return
+        flow.metadata[CONTEXT_KEY] = True
+        when = datetime.fromtimestamp(flow.request.timestamp_start, UTC)
+        who = identity_of(person.user, person.device, person.client_ip)
+        submit(ContextVisit(when, who, decision.host, decision.action.value))
 
     def count(self, decision: Decision) -> None:
         action = decision.action.value

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
+from monitor.events import identity_of
 from monitor.store.models import Event, SafeguardingAlert
 
 PENDING, SENT, OFF = "pending", "sent", "off"
@@ -58,14 +59,6 @@ class AlertHealth:
     failing: int
     last_error: str | None
     oldest_waiting: datetime | None
-
-
-def identity_of(user: str | None, device: str | None, client_ip: str | None) -> str:
-    if user:
-        return f"user:{user}"
-    if device:
-        return f"device:{device}"
-    return f"address:{client_ip or 'unknown'}"
 
 
 def assign_due_events(

@@ -15,6 +15,8 @@ Tables:
   it belongs to still exists (retention removes the trail only together with its event).
 - `BrandMention`, `BrandSighting`, `FeedState`: the brand-alert watcher's findings, which feed
   entries led to them, and its per-feed polling state.
+- `ContextEntry` (``context_log``): the optional host-only context log, one row per identity,
+  minute, host and action with the number of requests; no path, no query, no page body.
 - `ConsoleUser`, `UnblockRequest`, `DigestSent`: the review console's users (role, argon2 hash),
   unblock requests from pupils or staff, and the brand-alert digests sent.
 
@@ -361,3 +363,21 @@ class SafeguardingAlert(Base):
         Index("ix_safeguarding_alerts_identity", "identity", "window_start"),
         Index("ix_safeguarding_alerts_due", "sent_at", "send_after"),
     )
+
+
+class ContextEntry(Base):
+    """Host-only context around events: who visited which host in which minute, and what the
+    gateway did (block, flag, study, allow), with the number of requests folded in. Kept for
+    `gateway.context_log_days` (7), then purged; the Prevent lead alone sees it, and each look
+    is recorded in the audit trail."""
+
+    __tablename__ = "context_log"
+
+    id: Mapped[int] = mapped_column(BigID, primary_key=True, autoincrement=True)
+    identity: Mapped[str] = mapped_column(String(200))  # "user:x" | "device:x" | "address:x"
+    minute: Mapped[datetime] = mapped_column(UTCDateTime, index=True)  # UTC, seconds cut off
+    host: Mapped[str] = mapped_column(String(255))
+    action: Mapped[str] = mapped_column(String(8))
+    requests: Mapped[int] = mapped_column(Integer, default=1)
+
+    __table_args__ = (UniqueConstraint("identity", "minute", "host", "action"),)

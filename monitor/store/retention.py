@@ -12,10 +12,12 @@ Rules (docs/store.md), all counted against one cut-off (now minus the retention 
   guard, migration 0004, allows deleting those rows only once request N is gone).
 - **Brand mentions** go when last seen before the cut-off, unless they are linked to an event the
   store keeps (an open case, or one still within its period). Their feed sightings go with them.
+- **The context log** (hosts a pupil reached, `monitor.store.contextlog`) has its own, short
+  period (`context_days`, the config's `gateway.context_log_days`, 7 by default; 0 purges all).
 - Digests-sent records stay: they hold counts, periods and recipients (staff), no pupil data.
 
     plan = plan_purge(session, older_than_days=365)      # what would go (the --dry-run answer)
-    result = purge(session, older_than_days=365)         # delete in batches; caller commits
+    result = purge(session, older_than_days=365, context_days=7)  # in batches; caller commits
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, delete, exists, func, not_, or_, select
 from sqlalchemy.orm import Session
 
+from monitor.store.contextlog import DEFAULT_CONTEXT_DAYS, count_context, purge_context
 from monitor.store.models import (
     OPEN_CASES,
     AuditEntry,
@@ -63,6 +66,8 @@ class PurgePlan:
     mentions: int = 0  # brand mentions that would go
     mention_sightings: int = 0  # their feed sightings
     held_mentions: int = 0  # old, kept because linked to an event that stays
+    context_rows: int = 0  # context-log rows older than their own (short) period
+    context_cutoff: datetime | None = None
 
     def describe(self) -> str:
         oldest = f", oldest {self.oldest.date().isoformat()}" if self.oldest else ""
@@ -77,6 +82,8 @@ class PurgePlan:
             f"brand mentions to purge: {self.mentions} "
             f"(with {self.mention_sightings} feed sightings)",
             f"kept as brand mentions of events still kept: {self.held_mentions}",
+            f"context-log rows (hosts only) to purge: {self.context_rows}"
+            + (f", older than {self.context_cutoff:%Y-%m-%d %H:%M}" if self.context_cutoff else ""),
             "digests-sent records are kept (counts and recipients, no pupil data)",
         ]
         return "\n".join(lines)
@@ -91,13 +98,14 @@ class PurgeResult:
     mentions: int = 0
     mention_sightings: int = 0
     unblock_audit_entries: int = 0
+    context_rows: int = 0
 
     def __str__(self) -> str:
         return (
             f"purged {self.events} events and {self.audit_entries} audit entries, "
             f"{self.unblock_requests} decided unblock requests "
             f"({self.unblock_audit_entries} audit entries), {self.mentions} brand mentions "
-            f"({self.mention_sightings} feed sightings), "
+            f"({self.mention_sightings} feed sightings), {self.context_rows} context-log rows, "
             f"all older than {self.cutoff.isoformat(timespec='seconds')}"
         )
 
@@ -139,9 +147,14 @@ def _count(session: Session, entity: Any, *where: ColumnElement[bool]) -> int:
 
 
 def plan_purge(
-    session: Session, older_than_days: int = DEFAULT_RETENTION_DAYS, now: datetime | None = None
+    session: Session,
+    older_than_days: int = DEFAULT_RETENTION_DAYS,
+    now: datetime | None = None,
+    *,
+    context_days: int = DEFAULT_CONTEXT_DAYS,
 ) -> PurgePlan:
     cutoff = cutoff_for(older_than_days, now)
+    context_cutoff = cutoff_for(context_days, now)
     expired = _expired(cutoff)
     sightings = func.coalesce(func.sum(Event.repeat_count), 0)
     count, repeats, oldest = session.execute(
@@ -181,11 +194,17 @@ def plan_purge(
         held_mentions=_count(
             session, BrandMention, BrandMention.last_seen < cutoff, _linked_to_kept_event(cutoff)
         ),
+        context_rows=count_context(session, context_cutoff),
+        context_cutoff=context_cutoff,
     )
 
 
 def purge(
-    session: Session, older_than_days: int = DEFAULT_RETENTION_DAYS, now: datetime | None = None
+    session: Session,
+    older_than_days: int = DEFAULT_RETENTION_DAYS,
+    now: datetime | None = None,
+    *,
+    context_days: int = DEFAULT_CONTEXT_DAYS,
 ) -> PurgeResult:
     """Delete what has expired (see the module docstring), in batches; the caller commits."""
     cutoff = cutoff_for(older_than_days, now)
@@ -216,6 +235,7 @@ def purge(
         mentions=mentions,
         mention_sightings=sightings,
         unblock_audit_entries=unblock_audit,
+        context_rows=purge_context(session, cutoff_for(context_days, now)),
     )
 
 

@@ -7,6 +7,7 @@
     writer.close(timeout=10)      # flush, replay what it can, stop (the daemon's SIGTERM path)
     writer.stats                  # WriterStats for metrics
     writer.call(job)              # run job() on the writer thread (a `Store`'s writes)
+    writer.submit_visit(visit)    # the host-only context log (`monitor.store.contextlog`)
 
 `submit()` only puts the event on a thread-safe queue (`queue.SimpleQueue.put`, a C call that
 takes no lock the writer holds for long). One writer thread takes up to `batch_size` events at a
@@ -21,6 +22,7 @@ error even on its own) is kept in the spool's `rejected.jsonl` and counted in `s
 If the spool cannot be written either (disk full), that is logged at CRITICAL every time, counted
 in `stats.spool_errors`, and the rows are held in memory (up to `max_held`) to be written when
 the database is back; beyond that the oldest are dropped, loudly (`stats.dropped`).
+Context visits are never spooled: while the database is away they are dropped and counted.
 """
 
 from __future__ import annotations
@@ -39,7 +41,8 @@ from typing import Any, TypeVar
 from sqlalchemy import Engine
 from sqlalchemy import exc as sa_exc
 
-from monitor.events import FlaggedEvent
+from monitor.events import ContextVisit, FlaggedEvent
+from monitor.store.contextlog import ContextLog
 from monitor.store.database import make_engine
 from monitor.store.folding import store_rows
 from monitor.store.rows import event_row, row_from_json, row_to_json
@@ -51,14 +54,9 @@ DEFAULT_FOLD_WINDOW = timedelta(minutes=10)
 
 # Errors a later retry may cure: the server is away, the file is locked, the schema is missing.
 TRANSIENT = (
-    sa_exc.OperationalError,
-    sa_exc.InterfaceError,
-    sa_exc.ProgrammingError,
-    sa_exc.InternalError,
-    sa_exc.DisconnectionError,
-    sa_exc.TimeoutError,
-    ConnectionError,
-)
+    sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.ProgrammingError, sa_exc.InternalError,
+    sa_exc.DisconnectionError, sa_exc.TimeoutError, ConnectionError,
+)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +77,8 @@ class WriterStats:
     spool_errors: int  # failed spool writes (disk full, ...)
     dropped: int
     database_up: bool
+    context_written: int = 0  # context-log requests stored (folded per minute)
+    context_dropped: int = 0  # context-log requests dropped (database away; never spooled)
 
 
 class _Flush:
@@ -146,6 +146,7 @@ class EventWriter:
         self._errors = 0
         self._spool_errors = 0
         self._dropped = 0
+        self.context = ContextLog()
 
     # -- the producers' side
 
@@ -165,6 +166,10 @@ class EventWriter:
             self._submitted += 1  # a racy counter is fine for metrics
         except Exception:  # pragma: no cover - SimpleQueue.put does not fail short of MemoryError
             log.exception("could not queue a flagged event")
+
+    def submit_visit(self, visit: ContextVisit) -> None:
+        """Hand over one request for the context log; as `submit`, never blocks or raises."""
+        self._queue.put(visit)
 
     def call(self, job: Callable[[], T]) -> Future[T]:
         """Run `job()` on the writer thread, after the events submitted before it, so that a
@@ -227,6 +232,8 @@ class EventWriter:
             spool_errors=self._spool_errors,
             dropped=self._dropped,
             database_up=self._database_up,
+            context_written=self.context.written,
+            context_dropped=self.context.dropped,
         )
 
     # -- the writer thread
@@ -246,9 +253,13 @@ class EventWriter:
         flushes = [item for item in items if isinstance(item, _Flush)]
         jobs = [item for item in items if isinstance(item, _Job)]
         stopping = any(item is _STOP for item in items)
-        events = [i for i in items if i is not _STOP and not isinstance(i, _Flush | _Job)]
+        visits = [item for item in items if isinstance(item, ContextVisit)]
+        other = (_Flush, _Job, ContextVisit)
+        events = [i for i in items if i is not _STOP and not isinstance(i, other)]
         if events:
             self._deliver(self._rows(events))
+        if visits:  # optional: while the database is away, dropped rather than spooled
+            self.context.write(None if self._spool or self._held else self._engine, visits)
         for job in jobs:
             job.run()
         if (self._spool or self._held) and (
