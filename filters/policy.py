@@ -29,6 +29,7 @@ from filters.decision import Action, Decision, Kind, Severity
 from filters.lists import ListProblem, read_list
 from filters.policyfile import read_policy
 from filters.policyspec import Category, Group, PolicySpec
+from filters.unwrap import may_carry_target
 from filters.urls import NormalisedURL, normalise_url
 from filters.weighted import PageScore
 
@@ -146,7 +147,7 @@ class Policy(CompiledLists):
             return self._conclude(normalised, hits, (group_name, user), moment, None)
         if normalised.host_kind == "domain":
             facts = self._facts(normalised.host)
-            if not facts.path_sensitive and "http" not in normalised.query.lower():
+            if not facts.path_sensitive and not may_carry_target(normalised.query):
                 # The common case: only the host can matter, and its lookups are cached.
                 hits = [
                     self._list_hit(ref, f"domain:{listed}", normalised, None)
