@@ -95,7 +95,9 @@ class CompiledLists:
                 problems.extend(found)
                 self.stats.per_list[spec.display] = count
                 continue
-            listed = read_list(spec.path, spec.format, display=spec.display)
+            listed = read_list(
+                spec.path, spec.format, display=spec.display, root=self.spec.path.parent
+            )
             problems.extend(listed.problems)
             self.stats.per_list[spec.display] = len(listed.entries)
             if spec.use == "search":
@@ -178,8 +180,8 @@ class CompiledLists:
             text=entry.value,
             category=category,
             severity=int(severity),
-            rule=f"search:{spec.name}:{entry.line}",
-            source=f"{spec.display}:{entry.line}",
+            rule=f"search:{spec.name}:{_where(entry)}",
+            source=f"{entry.file or spec.display}:{entry.line}",
         )
 
     def _weighted_phrase(self, spec: ListSpec, entry: ListEntry) -> WeightedPhrase:
@@ -187,8 +189,8 @@ class CompiledLists:
             words=entry.words or (entry.value,),
             weight=entry.weight,
             category=entry.category or spec.category or "page-content",
-            rule=f"page:{spec.name}:{entry.line}",
-            source=f"{spec.display}:{entry.line}",
+            rule=f"page:{spec.name}:{_where(entry)}",
+            source=f"{entry.file or spec.display}:{entry.line}",
         )
 
     def _severity(self, category: str, override: str | None) -> Severity:
@@ -319,3 +321,8 @@ class CompiledLists:
         listed, ref = found[0]
         index, line = unpack_ref(ref)
         return f"{listed} is on the study allowlist ({self._lists[index].display}:{line})"
+
+
+def _where(entry: ListEntry) -> str:
+    """An entry's place in its list, for rule ids: `12`, or `included/file:12` for an include."""
+    return f"{entry.file}:{entry.line}" if entry.file else str(entry.line)

@@ -81,7 +81,9 @@ class Policy(CompiledLists):
         spec = read_policy(Path(path))
         problems = list(spec.problems)
         for list_spec in spec.lists:
-            listed = read_list(list_spec.path, list_spec.format, display=list_spec.display)
+            listed = read_list(
+                list_spec.path, list_spec.format, display=list_spec.display, root=spec.path.parent
+            )
             problems.extend(listed.problems)
         return problems
 
