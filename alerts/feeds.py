@@ -192,27 +192,57 @@ def _when(parsed: time.struct_time | None) -> datetime | None:
         return None
 
 
+# Elements whose content is code, not words: a browser never shows it, so neither do we (their
+# text would otherwise become "alert(1)" or CSS in a title, and be classified).
+_HIDDEN = frozenset({"script", "style", "template", "noembed", "noframes", "xmp", "iframe"})
+_MAX_UNESCAPES = 3  # tags escaped once or twice (&amp;lt;script&amp;gt;) are still tags
+
+
 class _TextOnly(HTMLParser):
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.parts: list[str] = []
+        self._hidden = 0  # inside a script or style element
 
     def handle_data(self, data: str) -> None:
-        self.parts.append(data)
+        if not self._hidden:
+            self.parts.append(data)
 
     def handle_starttag(self, tag: str, attrs: Any) -> None:
-        if tag in ("br", "p", "div", "li"):
+        if tag in _HIDDEN:
+            self._hidden += 1
+        elif tag in ("br", "p", "div", "li"):
             self.parts.append(" ")
+
+    def handle_startendtag(self, tag: str, attrs: Any) -> None:
+        if tag not in _HIDDEN:  # <script/> opens nothing
+            self.handle_starttag(tag, attrs)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in _HIDDEN and self._hidden:
+            self._hidden -= 1
+
+
+def _strip_tags(value: str) -> str:
+    reader = _TextOnly()
+    reader.feed(value)
+    reader.close()
+    return "".join(reader.parts)
 
 
 def plain_text(value: Any) -> str:
-    """Text without tags or entities, on one line: what a title or snippet says."""
+    """Text without tags, script or style bodies, or entities, on one line: what a title or
+    snippet says. Escaped markup (`&lt;script&gt;`, also double-escaped) is markup too."""
     if not isinstance(value, str) or not value:
         return ""
-    if "<" in value or "&" in value:
-        reader = _TextOnly()
-        reader.feed(value)
-        reader.close()
-        value = html.unescape("".join(reader.parts))  # double-escaped feeds (&amp;nbsp;)
+    for _ in range(_MAX_UNESCAPES):
+        if "<" not in value and "&" not in value:
+            break
+        text = html.unescape(_strip_tags(value))  # double-escaped feeds (&amp;nbsp;)
+        if text == value:
+            break
+        value = text
+    else:
+        value = _strip_tags(value)
     value = value.replace("\u00a0", " ")
     return _SPACE_RE.sub(" ", value).strip()

@@ -96,7 +96,9 @@ class CompiledLists:
                 problems.extend(found)
                 self.stats.per_list[spec.display] = count
                 continue
-            listed = read_list(spec.path, spec.format, display=spec.display)
+            listed = read_list(
+                spec.path, spec.format, display=spec.display, root=self.spec.path.parent
+            )
             problems.extend(listed.problems)
             self.stats.per_list[spec.display] = len(listed.entries)
             if spec.use == "search":
@@ -181,8 +183,8 @@ class CompiledLists:
             text=entry.value,
             category=category,
             severity=int(severity),
-            rule=f"search:{spec.name}:{entry.line}",
-            source=f"{spec.display}:{entry.line}",
+            rule=f"search:{spec.name}:{_where(entry)}",
+            source=f"{entry.file or spec.display}:{entry.line}",
         )
 
     def _weighted_phrase(self, spec: ListSpec, entry: ListEntry) -> WeightedPhrase:
@@ -190,8 +192,8 @@ class CompiledLists:
             words=entry.words or (entry.value,),
             weight=entry.weight,
             category=entry.category or spec.category or "page-content",
-            rule=f"page:{spec.name}:{entry.line}",
-            source=f"{spec.display}:{entry.line}",
+            rule=f"page:{spec.name}:{_where(entry)}",
+            source=f"{entry.file or spec.display}:{entry.line}",
         )
 
     def _severity(self, category: str, override: str | None) -> Severity:
@@ -348,3 +350,8 @@ def broad_exemptions(exemptions: Sequence[StudyExemption]) -> list[ListProblem]:
                 file, number = (where, int(line)) if line.isdigit() else (exemption.source, 0)
                 problems.append(ListProblem(file, number, f"exemption {exemption.id}: {why}"))
     return problems
+
+
+def _where(entry: ListEntry) -> str:
+    """An entry's place in its list, for rule ids: `12`, or `included/file:12` for an include."""
+    return f"{entry.file}:{entry.line}" if entry.file else str(entry.line)

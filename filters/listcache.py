@@ -27,7 +27,7 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 2  # bump when what a list compiles to changes
+FORMAT_VERSION = 3  # bump when what a list compiles to changes
 CHUNK = 5_000
 _MAGIC = "prevent-monitor domains"
 SYSTEM_CACHE = Path("/var/cache/prevent-monitor")

@@ -14,9 +14,9 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 
-from filters.lists import ListFile, read_list
+from filters.lists import ListEntry, ListFile, read_list
 
-IMPORT_KINDS = ("ut1", "domains", "hosts", "urls")
+IMPORT_KINDS = ("ut1", "domains", "hosts", "urls", "e2guardian")
 # A UT1 archive is ~30 MB; a member far larger than that is not a list.
 MAX_MEMBER_BYTES = 512 * 1024 * 1024
 
@@ -34,6 +34,8 @@ def import_list(
         raise ListImportError(f"{source} does not exist: download the list first, then import it")
     if kind == "ut1":
         return _import_ut1(src, Path(into), category, licence)
+    if kind == "e2guardian":
+        return _import_e2guardian(src, Path(into), licence)
     fmt = {"domains": "domains", "hosts": "hosts", "urls": "urls"}[kind]
     if src.is_dir():
         raise ListImportError(f"{source} is a folder: give the list file itself")
@@ -42,6 +44,25 @@ def import_list(
         out = out / f"{src.stem}.{'urls' if fmt == 'urls' else 'domains'}"
     listed = read_list(src, fmt)
     return _write(listed, out, source, licence)
+
+
+def _import_e2guardian(src: Path, into: Path, licence: str) -> list[str]:
+    """An e2guardian weighted or banned phrase list, its `.Include<...>`s flattened into one
+    file (includes may name files in the list's own folder tree, as the Debian lists do)."""
+    if src.is_dir():
+        raise ListImportError(f"{src} is a folder: give the phrase list itself")
+    fmt = "weighted" if "weighted" in src.name.lower() else "phrases"
+    out = into
+    if not out.name.endswith((".weighted", ".phrases")):
+        out = out / f"{src.name}.{fmt}"
+    listed = read_list(src, fmt, root=src.parent)
+    return _write(listed, out, f"e2guardian {src.name} from {src}", licence or "GPL-2.0")
+
+
+def _line(entry: ListEntry) -> str:
+    if entry.kind == "weighted":
+        return ",".join(f"<{word}>" for word in entry.words) + f"<{entry.weight}>"
+    return entry.value
 
 
 def _import_ut1(src: Path, into: Path, category: str | None, licence: str) -> list[str]:
@@ -128,10 +149,11 @@ def _write(listed: ListFile, out: Path, source: str, licence: str) -> list[str]:
     seen: set[str] = set()
     lines = []
     for entry in listed.entries:
-        if entry.value in seen:
+        line = _line(entry)
+        if line in seen:
             continue
-        seen.add(entry.value)
-        lines.append(entry.value)
+        seen.add(line)
+        lines.append(line)
     tmp = out.with_name(out.name + ".tmp")
     tmp.write_text("\n".join(header + lines) + "\n", encoding="utf-8")
     tmp.replace(out)  # a reload never sees half a file

@@ -4,12 +4,18 @@ Formats, chosen by the policy's `format:` key or else by the file name:
 
 - `domains`  — one domain per line, `#` comments (UT1/squidGuard `domains` files). `*.x` and `.x`
   are accepted and mean the same as `x`: a domain always covers its subdomains, label-aligned.
+  dnsmasq (`address=/x/0.0.0.0`, `server=/x/`) and adblock (`||x^`) host lines are read too
+  (`filters/hostlines.py`); `dnsmasq` and `adblock` are names for the same format.
 - `hosts`    — a hosts file (`0.0.0.0 bad.test other.test`); `localhost` lines are skipped.
 - `urls`     — squidGuard `urls`: `host/path` prefixes (a scheme, if present, is ignored).
 - `expressions` / `regex` — one regular expression per line, run by RE2 (linear time, so a hostile
   URL cannot make a list entry take seconds); matched against `host/path?query`, lowercased.
-- `phrases`  — one search phrase per line.
+- `phrases`  — one search phrase per line, or an e2guardian banned phrase (`<phrase>`,
+  `<a>,<b>`: all of the words).
 - `weighted` — e2guardian weighted phrases: `<phrase><weight>`, combinations `<a>,<b><weight>`.
+  Both phrase formats follow e2guardian's `.Include<path>` (`filters/includes.py`).
+
+A UTF-8 byte-order mark at the start of any list is ignored.
 - `yaml`     — the project's own format: `entries:` of `{domain|url|regex|phrase: ..., ...}`.
 
 Nothing here raises on bad content: problems are collected as `ListProblem(file, line, reason)`,
@@ -20,20 +26,22 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
 import re2
 import yaml
 
+from filters.hostlines import foreign_domains, foreign_line
 from filters.hosts import normalise_host
+from filters.includes import read_with_includes
+from filters.listentries import EntryKind, ListEntry, ListFile
+from filters.listentries import ListProblem as ListProblem  # re-exported: the public name
 from filters.urls import normalise_url
 
-EntryKind = Literal["domain", "url", "regex", "phrase", "weighted"]
-Format = Literal["domains", "hosts", "urls", "expressions", "phrases", "weighted", "yaml"]
 FORMATS: tuple[str, ...] = (
     "domains",
+    "dnsmasq",
+    "adblock",
     "hosts",
     "urls",
     "expressions",
@@ -49,48 +57,8 @@ _RE2_OPTIONS = re2.Options()
 _RE2_OPTIONS.log_errors = False
 _WEIGHTED_LINE = re.compile(r"^((?:\s*<[^<>]+>\s*,?)+)\s*<\s*(-?\d+)\s*>\s*$")
 _WEIGHTED_PART = re.compile(r"<([^<>]+)>")
+_BANNED_LINE = re.compile(r"^(?:\s*<[^<>]+>\s*,?)+$")
 _HOSTS_SKIP = frozenset({"localhost", "localhost.localdomain", "local", "broadcasthost", "0.0.0.0"})
-
-
-@dataclass(frozen=True, slots=True)
-class ListProblem:
-    """One bad line, in words an IT technician can act on."""
-
-    file: str
-    line: int
-    reason: str
-
-    def __str__(self) -> str:
-        return f"{self.file}:{self.line}: {self.reason}"
-
-
-@dataclass(frozen=True, slots=True)
-class ListEntry:
-    """One usable line of a list. `extra` holds per-entry overrides from YAML lists."""
-
-    kind: EntryKind
-    value: str
-    line: int
-    category: str | None = None
-    severity: str | None = None
-    weight: int = 0
-    words: tuple[str, ...] = ()
-    note: str | None = None
-
-
-@dataclass(slots=True)
-class ListFile:
-    """The entries and problems of one file, in file order."""
-
-    path: Path
-    display: str
-    format: str
-    entries: list[ListEntry] = field(default_factory=list)
-    problems: list[ListProblem] = field(default_factory=list)
-    on_domain: Callable[[str, int], None] | None = None
-
-    def problem(self, line: int, reason: str) -> None:
-        self.problems.append(ListProblem(self.display, line, reason))
 
 
 def guess_format(path: Path) -> str:
@@ -114,14 +82,19 @@ def read_list(
     *,
     display: str | None = None,
     on_domain: Callable[[str, int], None] | None = None,
+    root: Path | None = None,
 ) -> ListFile:
     """Read one list file. Never raises: an unreadable file is a problem at line 0.
+
+    `root` is the policy folder: the `.Include<...>` lines of phrase lists may name files
+    inside it only (the list's own folder when not given).
 
     With `on_domain`, domain entries of `domains` and `hosts` files are handed to it as
     (domain, line) instead of being kept: a million-line list then never exists as a million
     objects (the policy adds them straight to its table).
     """
     fmt = fmt or guess_format(path)
+    fmt = "domains" if fmt in ("dnsmasq", "adblock") else fmt
     bulk = on_domain if fmt in ("domains", "hosts") else None
     result = ListFile(path=path, display=display or str(path), format=fmt, on_domain=bulk)
     if fmt not in FORMATS:
@@ -130,11 +103,14 @@ def read_list(
     try:
         # Line by line, not one big decode: a reload in a worker thread then never holds the
         # interpreter for long, so decisions on other threads keep flowing.
-        with path.open(encoding="utf-8", errors="replace") as handle:
+        with path.open(encoding="utf-8-sig", errors="replace") as handle:
             if fmt == "yaml":
                 _read_yaml(handle.read(), result)
                 return result
             reader = _LINE_READERS[fmt]
+            if fmt in ("phrases", "weighted"):
+                read_with_includes(handle, result, reader, _lines, root or path.parent)
+                return result
             for number, line in _lines(handle, result):
                 reader(line, number, result)
     except OSError as exc:
@@ -183,7 +159,14 @@ def _domain_entry(token: str, number: int, result: ListFile) -> None:
 
 
 def _read_domain_line(line: str, number: int, result: ListFile) -> None:
-    _domain_entry(line, number, result)
+    if not foreign_line(line):
+        _domain_entry(line, number, result)
+        return
+    domains, problem = foreign_domains(line)
+    if problem:
+        result.problem(number, problem)
+    for domain in domains:
+        _domain_entry(domain, number, result)
 
 
 def _read_hosts_line(line: str, number: int, result: ListFile) -> None:
@@ -237,6 +220,15 @@ def _read_regex_line(line: str, number: int, result: ListFile) -> None:
 
 
 def _read_phrase_line(line: str, number: int, result: ListFile) -> None:
+    if line.startswith("<"):  # an e2guardian banned phrase: <phrase> or <a>,<b>
+        if not _BANNED_LINE.match(line) or line.rstrip().endswith(","):
+            result.problem(number, "expected <phrase> or <phrase>,<phrase>, e.g. <zorblax front>")
+            return
+        words = [w.strip() for w in _WEIGHTED_PART.findall(line) if w.strip()]
+        if not words:
+            result.problem(number, f"{line!r} has no words between its < >")
+            return
+        line = " ".join(words)
     result.entries.append(ListEntry("phrase", line, number))
 
 

@@ -29,6 +29,7 @@ from filters.decision import Action, Decision, Kind, Severity
 from filters.lists import ListProblem, read_list
 from filters.policyfile import read_policy
 from filters.policyspec import Category, Group, PolicySpec
+from filters.unwrap import may_carry_target
 from filters.urls import NormalisedURL, normalise_url
 from filters.weighted import PageScore
 
@@ -80,7 +81,9 @@ class Policy(CompiledLists):
         spec = read_policy(Path(path))
         problems = list(spec.problems)
         for list_spec in spec.lists:
-            listed = read_list(list_spec.path, list_spec.format, display=list_spec.display)
+            listed = read_list(
+                list_spec.path, list_spec.format, display=list_spec.display, root=spec.path.parent
+            )
             problems.extend(listed.problems)
             problems.extend(broad_entries(list_spec, listed.entries))
         problems.extend(broad_exemptions(spec.exemptions))
@@ -149,7 +152,7 @@ class Policy(CompiledLists):
             return self._conclude(normalised, hits, (group_name, user), moment, None)
         if normalised.host_kind == "domain":
             facts = self._facts(normalised.host)
-            if not facts.path_sensitive and "http" not in normalised.query.lower():
+            if not facts.path_sensitive and not may_carry_target(normalised.query):
                 # The common case: only the host can matter, and its lookups are cached.
                 hits = [
                     self._list_hit(ref, f"domain:{listed}", normalised, None)

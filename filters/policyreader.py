@@ -8,6 +8,7 @@ from pathlib import Path
 import yaml
 
 from filters.decision import Action, Severity
+from filters.includes import display_name as display_name  # re-exported
 from filters.lists import ListProblem, mapping_items, node_line
 from filters.policyspec import PolicySpec
 
@@ -120,11 +121,3 @@ class PolicyReader:
                 continue
             actions[category] = self.action(value, f"{keypath}.{category}", Action.BLOCK)
         return actions
-
-
-def display_name(path: Path) -> str:
-    """A path as the user will recognise it: relative to the working folder when inside it."""
-    try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(path)

@@ -37,7 +37,10 @@ _ARCHIVED_URL_START_RE = re.compile(r"https?:/+|https?%3a", re.IGNORECASE)
 _YAHOO_RU_RE = re.compile(r"/RU=([^/]+)")
 _CACHE_ID_RE = re.compile(r"[A-Za-z0-9_-]{8,16}:(?!//)")
 _ABSOLUTE_RE = re.compile(r"https?://", re.IGNORECASE)
-_TARGET_LIKE_RE = re.compile(r"https?://|//|www\.", re.IGNORECASE)
+# A scheme-relative reference ("//bad.test/x"): browsers read "\\" as "/" in it, and any run of
+# two or more slashes still starts the host, so "/\\bad.test" and "///bad.test" go there too.
+_SCHEME_RELATIVE_RE = re.compile(r"[/\\]{2,}(?=[^/\\])")
+_TARGET_LIKE_RE = re.compile(r"https?://|[/\\]{2}|www\.", re.IGNORECASE)
 
 
 def embedded_targets(url: NormalisedURL) -> tuple[str, ...]:
@@ -54,16 +57,34 @@ def _targets(url: NormalisedURL) -> tuple[str, ...]:
         site_rule = _site_rule(url.host)
         if site_rule is not None:
             found.extend(site_rule(url))
-    if url.query and ":/" in url.query:
-        found.extend(value for _, value in _params(url.query) if _ABSOLUTE_RE.match(value))
+    if url.query and may_carry_target(url.query):
+        found.extend(value for _, value in _params(url.query) if _is_target(value))
     targets: dict[str, None] = {}
     for target in found:
-        target = target.strip()
+        target = _absolute(target.strip(), url.scheme)
         if target and len(target) <= MAX_VALUE:
             targets.setdefault(target)
             if len(targets) == MAX_TARGETS:
                 break
     return tuple(targets)
+
+
+def may_carry_target(query: str) -> bool:
+    """Whether a (normalised) query could hold an absolute or scheme-relative URL: a cheap test
+    that lets the common request skip unwrapping."""
+    return "//" in query or "\\" in query or "http" in query.lower()
+
+
+def _is_target(value: str) -> bool:
+    return bool(_ABSOLUTE_RE.match(value) or _SCHEME_RELATIVE_RE.match(value))
+
+
+def _absolute(target: str, scheme: str) -> str:
+    """A scheme-relative target with the carrying page's scheme (as the browser resolves it)."""
+    start = _SCHEME_RELATIVE_RE.match(target)
+    if start is None:
+        return target
+    return f"{scheme if scheme in ('http', 'https') else 'https'}://{target[start.end() :]}"
 
 
 def _params(query: str) -> list[tuple[str, str]]:

@@ -14,15 +14,13 @@ takes no lock the writer holds for long). One writer thread takes up to `batch_s
 time, turns them into safe rows (`monitor.store.rows`) and stores each batch in one transaction
 (`monitor.store.folding`: folding of repeats within `fold_window`, exactly-once on event ids).
 
-When the database cannot be reached (or refuses for a reason a retry may cure) the batch goes to
-the spool (`monitor.store.spool`, fsync per batch) and every later batch follows it there, so
-order is kept; every `retry_interval` seconds the writer tries to replay the spool, oldest first,
-and goes back to writing directly once it is empty. A row the database refuses for good (a data
-error even on its own) is kept in the spool's `rejected.jsonl` and counted in `stats.errors`.
-If the spool cannot be written either (disk full), that is logged at CRITICAL every time, counted
-in `stats.spool_errors`, and the rows are held in memory (up to `max_held`) to be written when
-the database is back; beyond that the oldest are dropped, loudly (`stats.dropped`).
-Context visits are never spooled: while the database is away they are dropped and counted.
+When the database cannot be reached (or refuses for a reason a retry may cure) the batch and every
+later one go to the spool (`monitor.store.spool`, fsync per batch), in order; every
+`retry_interval` seconds the writer replays it, oldest first. A row refused for good is kept in
+the spool's `rejected.jsonl` (`stats.errors`). If the spool cannot be written either (disk full),
+that is logged at CRITICAL, counted (`stats.spool_errors`) and the rows held in memory (up to
+`max_held`); beyond that the oldest are dropped, loudly (`stats.dropped`). Context visits are
+never spooled: while the database is away they are dropped and counted.
 """
 
 from __future__ import annotations

@@ -141,6 +141,20 @@ class TestEvasion:
         d = policy.decide("https://web.archive.org/web/2020/http://extremist.test/", when=TERM_TIME)
         assert d.action is Action.BLOCK
 
+    @pytest.mark.parametrize(
+        "url",
+        [
+            "https://good.example/go?u=//extremist.test/",
+            "https://good.example/go?u=%2F%2Fextremist.test%2F",
+            "https://good.example/go?u=%252F%252Fwww.extremist.test%252Fx",
+            "https://www.google.com/url?q=//extremist.test/&sa=U",
+        ],
+    )
+    def test_scheme_relative_targets_are_decided(self, policy: Policy, url: str) -> None:
+        d = policy.decide(url, when=TERM_TIME)
+        assert d.action is Action.BLOCK and d.via is not None
+        assert d.via.startswith("https://") and "extremist.test" in d.via
+
     def test_doh_resolver_is_circumvention(self, policy: Policy) -> None:
         d = policy.decide("https://doh-resolver.test/dns-query?dns=AAAB", when=TERM_TIME)
         assert (d.action, d.kind) == (Action.BLOCK, Kind.CIRCUMVENTION)

@@ -192,6 +192,30 @@ def test_any_parameter_holding_an_absolute_url() -> None:
     assert targets("https://good.example/go?next=javascript:alert(1)") == ()
 
 
+@pytest.mark.parametrize(
+    ("url", "target"),
+    [
+        ("https://good.example/go?u=//bad.test/x", "https://bad.test/x"),
+        ("http://good.example/go?u=%2F%2Fbad.test%2Fx", "http://bad.test/x"),
+        ("https://good.example/go?u=%2f%2fbad.test%2fx", "https://bad.test/x"),
+        ("https://good.example/go?u=%252F%252Fbad.test%252Fx", "https://bad.test/x"),
+        ("https://good.example/go?next=///bad.test/", "https://bad.test/"),
+        ("https://good.example/go?next=%5C%5Cbad.test/", "https://bad.test/"),
+        ("https://good.example/go?next=/%5Cbad.test/", "https://bad.test/"),
+        ("https://www.google.com/url?q=//bad.test/page", "https://bad.test/page"),
+        ("https://www.google.com/url?q=%2F%2Fbad.test%2Fpage", "https://bad.test/page"),
+    ],
+)
+def test_scheme_relative_targets_take_the_pages_scheme(url: str, target: str) -> None:
+    assert targets(url) == (target,)
+
+
+def test_paths_and_bare_slashes_are_not_targets() -> None:
+    assert targets("https://good.example/go?next=/local//page") == ()
+    assert targets("https://good.example/go?u=//") == ()
+    assert targets("https://good.example/go?u=%2F%2F%2F") == ()
+
+
 def test_plain_urls_carry_nothing() -> None:
     assert targets("https://good.example/a/b?c=d") == ()
     assert targets("bad.test:443") == ()
