@@ -13,7 +13,8 @@
 - `tls_failed_client`: a device that does not trust the school's CA fails the handshake with a
   blocked host; the attempt is recorded by the host name all the same.
 - `tls_clienthello`: hosts that must not be intercepted (`gateway_passthrough`: banking,
-  health) pass through as they are.
+  health) pass through as they are. A fault here never passes a connection through: in closed
+  mode it is refused right after the handshake (`next_layer`), before any request is read.
 
 The school's own prevent-monitor hosts (`GatewayState.own_hosts`) are never decided here.
 mitmproxy's `connection_strategy` is kept at `lazy`: eager connections would reach a blocked
@@ -26,7 +27,7 @@ import logging
 import re
 from typing import Any
 
-from mitmproxy import ctx, http, tls
+from mitmproxy import connection, ctx, http, tls
 from mitmproxy.net.tls import starts_like_tls_record
 from mitmproxy.proxy import commands, events, layer, layers
 from mitmproxy.proxy.context import Context
@@ -61,6 +62,8 @@ class TLSGuard:
         # mitmproxy's own ignore_hosts / allow_hosts: what it will not decrypt
         self.ignore: list[re.Pattern[str]] = []
         self.allow: list[re.Pattern[str]] = []
+        # client connections whose ClientHello faulted: refused at their next layer
+        self.refused: set[str] = set()
 
     def load(self, loader: Any) -> None:
         options.declare(loader, "gateway_passthrough")
@@ -113,6 +116,10 @@ class TLSGuard:
                 flow.response = refusal(decision, event_id)
 
     def next_layer(self, nextlayer: layer.NextLayer) -> None:
+        if self.refused and nextlayer.context.client.id in self.refused:
+            self.refused.discard(nextlayer.context.client.id)  # a fault at tls_clienthello
+            nextlayer.layer = Refusal(nextlayer.context)
+            return
         if self.state.live is None:
             return
         try:
@@ -181,8 +188,22 @@ class TLSGuard:
 
     def tls_clienthello(self, data: tls.ClientHelloData) -> None:
         sni = data.client_hello.sni
-        if sni and self.passthrough and self.passes_through(sni):
-            data.ignore_connection = True
+        if not sni or not self.passthrough:
+            return
+        try:
+            if self.passes_through(sni):
+                data.ignore_connection = True
+        except Exception:
+            # Never passed through unseen. This hook cannot replace the layer, so in closed
+            # mode the connection is refused at the next one, right after the handshake,
+            # before any request inside is read (open: it is decrypted and decided by URL).
+            self.state.fault("tls_clienthello")
+            data.ignore_connection = False
+            if ctx.options.gateway_fail_mode == "closed":
+                self.refused.add(data.context.client.id)
+
+    def client_disconnected(self, client: connection.Client) -> None:
+        self.refused.discard(client.id)
 
 
 def refusal(decision: Decision, event_id: str) -> http.Response:

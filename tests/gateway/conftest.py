@@ -16,7 +16,7 @@ import ssl
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -137,7 +137,10 @@ class Proxy:
         return rows
 
 
-def start_proxy(folder: Path, origin: Origin, **options: object) -> Proxy:
+def start_proxy(
+    folder: Path, origin: Origin, *, scripts: Sequence[Path] = (), **options: object
+) -> Proxy:
+    """A mitmdump with the gateway addon, `loopback.py` and then any other test `scripts`."""
     folder.mkdir(parents=True, exist_ok=True)
     shutil.copytree(POLICY_DIR, folder / "policy", dirs_exist_ok=True)
     port = free_port()
@@ -157,7 +160,8 @@ def start_proxy(folder: Path, origin: Origin, **options: object) -> Proxy:
         **options,
     }
     argv = [str(MITMDUMP), "--listen-host", "127.0.0.1", "-p", str(port)]
-    argv += ["-s", str(ADDON), "-s", str(LOOPBACK)]
+    for script in (ADDON, LOOPBACK, *scripts):
+        argv += ["-s", str(script)]
     for name, value in settings.items():
         argv += ["--set", f"{name}={value}"]
     log = folder / "mitmdump.log"
@@ -191,8 +195,8 @@ def proxy_factory(
 ) -> Iterator[Callable[..., Proxy]]:
     started: list[Proxy] = []
 
-    def make(**options: object) -> Proxy:
-        proxy = start_proxy(tmp_path_factory.mktemp("gateway"), origin, **options)
+    def make(*, scripts: Sequence[Path] = (), **options: object) -> Proxy:
+        proxy = start_proxy(tmp_path_factory.mktemp("gateway"), origin, scripts=scripts, **options)
         started.append(proxy)
         return proxy
 

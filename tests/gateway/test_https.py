@@ -162,6 +162,45 @@ def test_passthrough_hosts_are_not_intercepted(gateway: Gateway) -> None:
             assert data.ignore_connection is ignored
 
 
+def test_a_fault_at_the_client_hello_refuses_the_connection(
+    gateway: Gateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Never passed through unseen: refused at the next layer, before any request is read."""
+
+    def broken(host: str) -> bool:
+        raise RuntimeError("a bug in the passthrough list")
+
+    with taddons.context(gateway) as tctx:
+        configured(tctx, gateway, gateway_passthrough=["bank.test"])
+        monkeypatch.setattr(gateway.tls, "passes_through", broken)
+        nextlayer = next_layer_for(tctx, b"GET / HTTP/1.1\r\n")
+        hello = parse_client_hello(client_hello("online.bank.test"))
+        assert hello is not None
+        data = tls.ClientHelloData(nextlayer.context, hello)
+        gateway.tls.tls_clienthello(data)
+        assert data.ignore_connection is False and gateway.faults == 1
+        gateway.tls.next_layer(nextlayer)
+        assert isinstance(nextlayer.layer, Refusal)
+        assert gateway.tls.refused == set()  # once only
+
+
+def test_a_fault_at_the_client_hello_decrypts_when_failing_open(
+    gateway: Gateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(host: str) -> bool:
+        raise RuntimeError("a bug in the passthrough list")
+
+    with taddons.context(gateway) as tctx:
+        configured(tctx, gateway, gateway_passthrough=["bank.test"], gateway_fail_mode="open")
+        monkeypatch.setattr(gateway.tls, "passes_through", broken)
+        hello = parse_client_hello(client_hello("online.bank.test"))
+        assert hello is not None
+        data = tls.ClientHelloData(context.Context(tflow.tclient_conn(), tctx.options), hello)
+        gateway.tls.tls_clienthello(data)
+        assert data.ignore_connection is False and gateway.faults == 1
+        assert gateway.tls.refused == set()
+
+
 # --- the gateway's own hosts ---------------------------------------------------------------
 
 
