@@ -29,6 +29,7 @@ from zoneinfo import ZoneInfo
 
 from alerts.mail import TEMPLATES, Mailer, build_message, severity_name
 from alerts.settings import WEEKDAYS, DigestSettings
+from monitor.events import utcnow
 from monitor.store.mentions import (
     claim_digest,
     digest_status,
@@ -277,7 +278,7 @@ async def build_digest(
     mentions: list[BrandMention] = await store.read(mentions_for_digest, period.end)
     feeds: list[FeedState] = list((await store.read(load_feed_states)).values())
     gateway = await store.read(gateway_summary, period.start, period.end)
-    return assemble_digest(mentions, feeds, gateway, settings, period, school, now or _now())
+    return assemble_digest(mentions, feeds, gateway, settings, period, school, now or utcnow())
 
 
 def digest_message(digest: Digest, settings: DigestSettings) -> tuple[str, str, EmailMessage]:
@@ -300,7 +301,7 @@ async def send_digest(
     if not settings.recipients:
         log.warning("digest: no recipients (digest.recipients); nothing sent")
         return "no-recipients"
-    now = _now()
+    now = utcnow()
     digest_id = await store.write(
         claim_digest, period.key, period.start, period.end, ", ".join(settings.recipients), now
     )
@@ -310,7 +311,7 @@ async def send_digest(
     _, _, message = digest_message(digest, settings)
     sent = await mailer.send(message)
     await store.write(
-        finish_digest, digest_id, sent=sent, when=_now(), mention_ids=digest.mention_ids,
+        finish_digest, digest_id, sent=sent, when=utcnow(), mention_ids=digest.mention_ids,
         message_id=str(message["Message-ID"]), error=mailer.last_error,
     )
     return "sent" if sent else "failed"
@@ -336,20 +337,17 @@ async def run_digest(
         return
     mailer = mailer or Mailer(settings)
     while not stop_event.is_set():
-        period = digest_period(_now(), settings)
+        period = digest_period(utcnow(), settings)
         sent = await store.read(digest_status, period.key)
         wait_until = period.next_end()
         if sent != "sent" and sent != "sending":
             outcome = await send_digest(store, mailer, settings, period, school)
             log.info("digest %s: %s", period.key, outcome)
             if outcome == "failed":
-                wait_until = min(wait_until, _now() + timedelta(seconds=retry_after_failure))
-        delay = max(1.0, (wait_until - _now()).total_seconds())
+                wait_until = min(wait_until, utcnow() + timedelta(seconds=retry_after_failure))
+        delay = max(1.0, (wait_until - utcnow()).total_seconds())
         try:
             await asyncio.wait_for(stop_event.wait(), timeout=delay)
         except TimeoutError:
             continue
 
-
-def _now() -> datetime:
-    return datetime.now(UTC)

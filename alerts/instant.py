@@ -20,7 +20,7 @@ import ipaddress
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
@@ -30,6 +30,7 @@ import aiohttp
 from alerts.addresses import GuardedResolver, guard_from
 from alerts.mail import TEMPLATES, Mailer, build_message, severity_name
 from alerts.settings import AlertingSettings
+from monitor.events import utcnow
 from monitor.store.alerting import (
     AlertHealth,
     AlertToSend,
@@ -47,9 +48,6 @@ Clock = Callable[[], datetime]
 FIRST_RETRY = timedelta(seconds=30)
 KIND_WORDS = {"user": "a signed-in user", "device": "a known device", "address": "an address"}
 
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class InstantAlerts:

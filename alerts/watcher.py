@@ -31,7 +31,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from alerts.addresses import guard_from
@@ -44,7 +44,7 @@ from alerts.mail import Mailer
 from alerts.settings import FeedSource, WatcherSettings
 from filters.decision import Action, Kind, Severity
 from filters.policy import Policy
-from monitor.events import EventSink, FlaggedEvent, Source
+from monitor.events import EventSink, FlaggedEvent, Source, utcnow
 from monitor.store.mentions import (
     FeedPoll,
     NewMention,
@@ -159,7 +159,7 @@ class Watcher:
         if not self.sources:
             log.warning("brand watcher: no feeds configured (watcher.sources); nothing to poll")
         states = await self.store.read(load_feed_states, [s.url for s in self.sources])
-        now = _now()
+        now = utcnow()
         due: dict[str, datetime] = {}
         for source in self.sources:
             state = states.get(source.url)
@@ -173,7 +173,7 @@ class Watcher:
         try:
             async with FeedFetcher(self.limits, self.guard) as fetcher:
                 while not stop.is_set():
-                    now = _now()
+                    now = utcnow()
                     busy = {source.url for source in running.values()}
                     for source in self.sources:
                         if source.url not in busy and due[source.url] <= now:
@@ -181,7 +181,7 @@ class Watcher:
                             running[polling] = source
                             due[source.url] = now + timedelta(days=1)  # until it reports
                     wake = min(due.values(), default=now + timedelta(minutes=5))
-                    timeout = max(0.05, min(300.0, (wake - _now()).total_seconds()))
+                    timeout = max(0.05, min(300.0, (wake - utcnow()).total_seconds()))
                     done, _ = await asyncio.wait(
                         [stopper, *running], timeout=timeout, return_when=asyncio.FIRST_COMPLETED
                     )
@@ -205,8 +205,8 @@ class Watcher:
             report: PollReport = task.result()
         except Exception:
             log.exception("brand watcher: polling %s failed unexpectedly", source.label)
-            return _now() + timedelta(minutes=self.settings.interval_minutes)
-        return report.next_poll_at or _now() + timedelta(minutes=self.settings.interval_minutes)
+            return utcnow() + timedelta(minutes=self.settings.interval_minutes)
+        return report.next_poll_at or utcnow() + timedelta(minutes=self.settings.interval_minutes)
 
     async def _poll_fresh(self, fetcher: FeedFetcher, source: FeedSource) -> PollReport:
         states = await self.store.read(load_feed_states, [source.url])
@@ -230,7 +230,7 @@ class Watcher:
         modified = state.last_modified if state else None
         failures = state.error_count if state else 0
         result = await fetcher.fetch(source.url, etag, modified)
-        now = _now()
+        now = utcnow()
         poll = FeedPoll(
             feed_url=source.url, label=source.label, kind=source.kind, polled_at=now,
             next_poll_at=now, status="ok", http_status=result.status,
@@ -330,7 +330,7 @@ class Watcher:
             sent = await self.mailer.send_alert(due, self.school)
             if not sent:
                 return 0  # kept: tried again after the next poll
-            await self.store.write(mark_alerted, [m.id for m in due], _now())
+            await self.store.write(mark_alerted, [m.id for m in due], utcnow())
             return len(due)
 
 
@@ -351,9 +351,6 @@ async def run_watcher(
     watcher = Watcher(settings, policy_provider, store, writer=writer, mailer=mailer, school=school)
     await watcher.run(stop_event)
 
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 __all__ = ["PollReport", "Severity", "Watcher", "run_watcher"]

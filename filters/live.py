@@ -37,7 +37,6 @@ class LivePolicy:
     path: Path
     current: Policy
     loaded_at: float = field(default_factory=time.time)
-    last_result: ReloadResult | None = None
     _stamps: dict[Path, tuple[int, int] | None] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -67,17 +66,14 @@ class LivePolicy:
             except PolicyError as exc:
                 # Remember the stamps so a bad file is reported once, not on every poll.
                 self._stamps = stamps
-                result = ReloadResult(
+                return ReloadResult(
                     False, self.current.version, tuple(exc.problems), time.perf_counter() - started
                 )
-                self.last_result = result
-                return result
             changed = policy.version != self.current.version
             old, self.current = self.current, policy
             self._stamps = _stamps(policy)
             self.loaded_at = time.time()
             result = ReloadResult(changed, policy.version, (), time.perf_counter() - started)
-            self.last_result = result
         _retire(old)
         return result
 

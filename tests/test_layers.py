@@ -130,3 +130,19 @@ def test_the_checker_catches_a_bad_import(tmp_path: Path) -> None:
         "monitor/metrics.py:1: 'import monitor.daemon' (the base imports no part: "
         "not monitor.daemon)",
     ]
+
+
+def test_only_the_store_talks_sql() -> None:
+    """Issue 11: every query the product runs is in monitor/store/ (no SQLAlchemy import and no
+    `select(` anywhere else in filters/, monitor/ or alerts/)."""
+    root = Path(__file__).resolve().parents[1]
+    outside = []
+    for package in ("filters", "monitor", "alerts"):
+        for path in sorted((root / package).rglob("*.py")):
+            if path.is_relative_to(root / "monitor" / "store"):
+                continue
+            for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+                code = line.split("#", 1)[0]
+                if "sqlalchemy" in code or "select(" in code:
+                    outside.append(f"{path.relative_to(root)}:{number}: {line.strip()}")
+    assert not outside, "SQL outside monitor/store:\n" + "\n".join(outside)

@@ -19,11 +19,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from monitor.events import utcnow
 from monitor.store.models import AuditEntry, Event, ReviewStatus
 from monitor.store.rows import safe_text
 
@@ -31,9 +32,6 @@ from monitor.store.rows import safe_text
 class ReviewError(ValueError):
     """A review change that cannot be made, and why."""
 
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 def _event_for_update(session: Session, event_id: str) -> Event:
@@ -67,7 +65,7 @@ def record(
 ) -> AuditEntry:
     """Append one entry to the audit trail (also for console actions not tied to an event)."""
     entry = AuditEntry(
-        at=at or _now(),
+        at=at or utcnow(),
         actor=_actor(actor),
         action=safe_text(action, 32) or "note",
         event_id=event_id,
@@ -104,7 +102,7 @@ def set_status(
     if old == new.value and ref in (None, event.referral_ref):
         raise ReviewError(f"event {event_id} is already {new.value}")
     event.status = new.value
-    event.status_changed_at = _now()
+    event.status_changed_at = utcnow()
     if ref:
         event.referral_ref = ref
     text = note if not ref else f"referral {ref}" + (f": {note}" if note else "")
