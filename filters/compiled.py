@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from filters.confusables import lookalike_of
 from filters.decision import Kind, Severity
 from filters.listcache import load_domains, store_domains
 from filters.lists import ListEntry, ListProblem, guess_format, read_list
@@ -295,6 +296,14 @@ class CompiledLists:
             self._list_hit(ref, f"domain:{listed}", url, via)
             for listed, ref in self._block_domains.lookup(url.host, exact=exact)
         ]
+        if not hits and "xn--" in url.host:
+            # A look-alike of a listed domain (a Cyrillic е for e): decided like that domain.
+            twin = lookalike_of(url.host)
+            if twin is not None:
+                hits = [
+                    self._list_hit(ref, f"lookalike:{listed}", url, via)
+                    for listed, ref in self._block_domains.lookup(twin)
+                ]
         key = url.match_key
         rest = key[len(url.host) :]
         hits.extend(

@@ -102,3 +102,28 @@ def unconfuse(word: str) -> str:
     if latin or letters == 0:
         return word.translate(table)
     return word
+
+
+@lru_cache(maxsize=8192)
+def lookalike_of(host: str) -> str | None:
+    """The plain-Latin host an IDN host imitates (`xn--xtremist-2of.test`, "еxtremist.test" with
+    a Cyrillic е, gives "extremist.test"), or None when it imitates nothing: its UTS #39 skeleton,
+    folded word by word as phrases are, so real Cyrillic or Greek names are left alone."""
+    shown = unicode_host(host)
+    if shown is None:
+        return None
+    folded = unconfuse_words(unicodedata.normalize("NFKC", shown).casefold())
+    if folded == shown or not folded.isascii():
+        return None
+    return folded
+
+
+def unicode_host(host: str) -> str | None:
+    """An IDN host as a reader sees it (`xn--xtremist-b8g.test` is "еxtremist.test")."""
+    try:
+        return ".".join(
+            label.encode("ascii").decode("idna") if label.startswith("xn--") else label
+            for label in host.split(".")
+        )
+    except UnicodeError:
+        return None

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from filters.compiled import CompiledLists, Hit, broad_entries, broad_exemptions
+from filters.confusables import unicode_host
 from filters.decision import Action, Decision, Kind, Severity
 from filters.lists import ListProblem, read_list
 from filters.policyfile import read_policy
@@ -326,6 +327,10 @@ class Policy(CompiledLists):
             found = f"the search contains {hit.phrase!r} ({what})"
         elif hit.rule.startswith("host:"):
             found = what[:1].lower() + what[1:]
+        elif hit.rule.startswith("lookalike:"):
+            listed = hit.rule.split(":", 1)[1]
+            shown = unicode_host(hit.url.host) or hit.url.host
+            found = f"{shown} looks like {listed}, which is listed as {what}"
         else:
             found = f"{hit.rule.split(':', 1)[1]} is listed as {what}"
         if hit.via:

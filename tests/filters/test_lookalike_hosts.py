@@ -1,0 +1,41 @@
+"""Look-alike hosts (UTS #39 skeletons): a host that imitates a listed domain with letters from
+another script is decided like that domain, and says so; real non-Latin names are left alone."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from filters.decision import Action
+from filters.policy import Policy
+
+POLICY = Path(__file__).resolve().parents[1] / "data" / "policy" / "policy.yaml"
+
+
+@pytest.fixture(scope="module")
+def policy() -> Policy:
+    return Policy.load(POLICY)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://\u0435xtremist.test/",  # Cyrillic е
+        "http://www.\u0435xtr\u0435mist.test/page",  # two of them, under a subdomain
+        "https://extr\u0435mist.test/forum",
+        "http://\u0435xtremist.test:8080/",
+    ],
+)
+def test_a_lookalike_of_a_listed_domain_is_decided_like_it(policy: Policy, url: str) -> None:
+    decision = policy.decide(url)
+    assert decision.action is Action.BLOCK and decision.category == "extremism"
+    assert decision.rule == "lookalike:extremist.test"
+    assert "looks like extremist.test" in decision.reason
+
+
+@pytest.mark.parametrize(
+    "url", ["http://\u043a\u043d\u0438\u0433\u0430.test/", "http://bücher.example/", "http://extremism-studies.example/"]
+)
+def test_real_names_in_other_scripts_are_not_lookalikes(policy: Policy, url: str) -> None:
+    assert policy.decide(url).action is Action.ALLOW
