@@ -107,6 +107,7 @@ def write_policy(folder: Path, domains: list[str], watched: list[str]) -> Path:
         "  extremist-language: {severity: high, action: flag}\n"
         "lists:\n  - {file: bench.domains, category: extremism}\n"
         "  - {file: watch.domains, category: watchlist}\n"
+        f"list_folders: [{SHIPPED}]\n"
         f"search_terms:\n  - {{file: {SHIPPED}/proscribed-organisations.yaml, "
         "category: proscribed}\n"
         f"page_phrases:\n  - {{file: {SHIPPED}/local/page-phrases.weighted, "

@@ -12,6 +12,8 @@ Schools bring lists from DNS filters and ad blockers. In a `domains` list (or on
 
 from __future__ import annotations
 
+from filters.listentries import excerpt
+
 _DNSMASQ_KEYS = ("address=", "server=", "local=")
 _ADBLOCK_WHOLE_SITE = frozenset({"", "important", "all", "document", "doc"})
 
@@ -32,7 +34,7 @@ def foreign_domains(line: str) -> tuple[list[str], str | None]:
         return _adblock(line)
     if line.startswith(_DNSMASQ_KEYS):
         return _dnsmasq(line)
-    return [], f"{line!r} is neither a domain nor a dnsmasq or adblock host rule"
+    return [], f"{excerpt(line)} is neither a domain nor a dnsmasq or adblock host rule"
 
 
 def _adblock(line: str) -> tuple[list[str], str | None]:
@@ -40,12 +42,12 @@ def _adblock(line: str) -> tuple[list[str], str | None]:
     whole_site = all(o.strip() in _ADBLOCK_WHOLE_SITE for o in options.split(","))
     if not rule.endswith("^") or not whole_site:
         return [], (
-            f"{line!r} is an adblock rule for less than a whole site: only ||host^ lines "
+            f"{excerpt(line)} is an adblock rule for less than a whole site: only ||host^ lines "
             "(optionally $important) can be read as domains"
         )
     host = rule[:-1]
     if not host or any(c in host for c in "/*^|"):
-        return [], f"{line!r} is not an adblock host rule of the form ||bad.test^"
+        return [], f"{excerpt(line)} is not an adblock host rule of the form ||bad.test^"
     return [host], None
 
 
@@ -54,5 +56,5 @@ def _dnsmasq(line: str) -> tuple[list[str], str | None]:
     parts = rest.split("/")
     domains = [p for p in parts[1:-1] if p and p != "#"]
     if not rest.startswith("/") or len(parts) < 3 or not domains:
-        return [], f"{line!r} is not a dnsmasq rule of the form {key}=/bad.test/..."
+        return [], f"{excerpt(line)} is not a dnsmasq rule of the form {key}=/bad.test/..."
     return domains, None

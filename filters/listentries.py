@@ -50,3 +50,16 @@ class ListFile:
 
     def problem(self, line: int, reason: str) -> None:
         self.problems.append(ListProblem(self.display, line, reason))
+
+
+EXCERPT_CHARS = 40
+
+
+def excerpt(text: str) -> str:
+    """A short, printable quote of an offending line for a problem message. Problems reach the
+    gateway's status file, logs and the console's dashboard: a list line (or a file that was
+    never a list at all) must not spill there whole."""
+    shown = "".join(c if c.isprintable() else "?" for c in text.strip()[: EXCERPT_CHARS + 1])
+    if len(shown) > EXCERPT_CHARS:
+        shown = shown[:EXCERPT_CHARS] + "…"
+    return repr(shown)

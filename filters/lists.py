@@ -34,7 +34,7 @@ import yaml
 from filters.hostlines import foreign_domains, foreign_line
 from filters.hosts import normalise_host
 from filters.includes import read_with_includes
-from filters.listentries import EntryKind, ListEntry, ListFile
+from filters.listentries import EntryKind, ListEntry, ListFile, excerpt
 from filters.listentries import ListProblem as ListProblem  # re-exported: the public name
 from filters.urls import normalise_url
 
@@ -145,12 +145,13 @@ def _domain_entry(token: str, number: int, result: ListFile) -> None:
     if "/" in token or " " in token or "\t" in token:
         result.problem(
             number,
-            f"{token!r} is not a domain (it has a path or spaces): put URL prefixes in a urls list",
+            f"{excerpt(token)} is not a domain (it has a path or spaces): put URL prefixes in "
+            "a urls list",
         )
         return
     host, kind, _ = normalise_host(token)
     if kind in ("malformed", "empty"):
-        result.problem(number, f"{token!r} is not a valid domain or IP address")
+        result.problem(number, f"{excerpt(token)} is not a valid domain or IP address")
         return
     if result.on_domain is not None:
         result.on_domain(host, number)
@@ -191,7 +192,7 @@ def _url_prefix(value: str) -> str | None:
 def _read_url_line(line: str, number: int, result: ListFile) -> None:
     prefix = _url_prefix(line)
     if prefix is None:
-        result.problem(number, f"{line!r} is not a URL prefix of the form host/path")
+        result.problem(number, f"{excerpt(line)} is not a URL prefix of the form host/path")
         return
     result.entries.append(ListEntry("url", prefix, number))
 
@@ -205,7 +206,7 @@ def regex_problem(pattern: str) -> str | None:
         if isinstance(detail, bytes):
             detail = detail.decode("utf-8", "replace")
         return (
-            f"regular expression {pattern!r} is not valid for RE2 ({detail}); "
+            f"regular expression {excerpt(pattern)} is not valid for RE2 ({detail}); "
             "back-references and look-arounds are not supported"
         )
     return None
@@ -226,7 +227,7 @@ def _read_phrase_line(line: str, number: int, result: ListFile) -> None:
             return
         words = [w.strip() for w in _WEIGHTED_PART.findall(line) if w.strip()]
         if not words:
-            result.problem(number, f"{line!r} has no words between its < >")
+            result.problem(number, f"{excerpt(line)} has no words between its < >")
             return
         line = " ".join(words)
     result.entries.append(ListEntry("phrase", line, number))
@@ -372,7 +373,7 @@ def _read_weighted_yaml(value: str, weight: str | None, number: int, result: Lis
     try:
         points = int(weight)
     except ValueError:
-        result.problem(number, f"weight {weight!r} is not a whole number")
+        result.problem(number, f"weight {excerpt(weight)} is not a whole number")
         return
     words = tuple(w.strip() for w in value.split("+") if w.strip())
     result.entries.append(ListEntry("weighted", value, number, weight=points, words=words))

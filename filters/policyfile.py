@@ -45,6 +45,7 @@ TOP_KEYS = (
     "default_group",
     "exemptions",
     "schedules",
+    "list_folders",
 )
 
 
@@ -75,6 +76,7 @@ def read_policy(path: Path) -> PolicySpec:
         return spec
     reader.known_keys(root, "", TOP_KEYS)
     top = dict(mapping_items(root))
+    _read_list_folders(reader, top.get("list_folders"))
     spec.school = reader.scalar(top.get("school"), "school") or spec.school
     _read_timezone(reader, top.get("timezone"))
     spec.categories.update(BUILTIN_CATEGORIES)
@@ -171,6 +173,8 @@ def _read_lists(reader: PolicyReader, node: yaml.Node | None, key: str, use: str
         name = reader.scalar(fields.get("name"), f"{keypath}.name")
         if folder_value:
             folder = reader.path(folder_value)
+            if not _confined(reader, folder, item, f"{keypath}.folder"):
+                continue
             if not folder.is_dir():
                 reader.problem(item, f"{keypath}.folder", f"{folder} is not a folder")
                 continue
@@ -183,10 +187,45 @@ def _read_lists(reader: PolicyReader, node: yaml.Node | None, key: str, use: str
             continue
         assert file_value is not None
         list_path = reader.path(file_value)
+        if not _confined(reader, list_path, item, f"{keypath}.file"):
+            continue
         if not list_path.is_file():
             reader.problem(item, f"{keypath}.file", f"{list_path} does not exist")
             continue
         _add_list(reader, list_path, fmt, category, use, name, item)
+
+
+def _read_list_folders(reader: PolicyReader, node: yaml.Node | None) -> None:
+    """`list_folders:` extra folders list files may be read from (imported lists kept apart
+    from the policy, say); the policy's own folder is always allowed."""
+    reader.roots = [reader.base.resolve()]
+    if node is None:
+        return
+    if not isinstance(node, yaml.SequenceNode):
+        reader.problem(node, "list_folders", "expected a list of folders")
+        return
+    for index, item in enumerate(node.value):
+        value = reader.scalar(item, f"list_folders[{index}]")
+        if value:
+            reader.roots.append(reader.path(value).resolve())
+
+
+def _confined(reader: PolicyReader, path: Path, node: yaml.Node, keypath: str) -> bool:
+    """Whether `path`, after following links, is inside the policy folder or a `list_folders`
+    entry. Absolute paths, `..` and symlinks out are refused, so a list cannot be made to read
+    /etc/shadow (and echo its lines into problems that reach logs and the dashboard)."""
+    try:
+        resolved = path.resolve()
+    except (OSError, RuntimeError):
+        resolved = path
+    if any(resolved.is_relative_to(root) for root in reader.roots):
+        return True
+    reader.problem(
+        node, keypath,
+        f"{path} is outside the policy folder (after following links): copy the list into "
+        f"{reader.base}, or name its folder under list_folders:",
+    )  # fmt: skip
+    return False
 
 
 def _add_list(

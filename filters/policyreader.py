@@ -22,6 +22,8 @@ class PolicyReader:
         self.spec = spec
         self.display = display
         self.base = spec.path.parent
+        # Where list files may be read from: the policy's folder and `list_folders:`.
+        self.roots: list[Path] = [self.base.resolve()]
 
     def problem(self, node: yaml.Node | None, keypath: str, reason: str) -> None:
         line = node_line(node) if node is not None else 0
