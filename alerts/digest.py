@@ -7,9 +7,11 @@
     await run_digest(settings, store, stop_event, ...)            # the daemon's schedule task
 
 Contents (issue 5 point 7): flagged mentions first, then the rest grouped by the feed that found
-them, counts, a cap (`max_items`) with "and N more", the feeds that are failing, and counts of
-the gateway's events for the period. A digest lists every mention no digest has carried yet, so a
-failed or missed digest loses nothing; backlog mentions (a new feed's first poll) are counted,
+them, counts, a cap (`max_items`) with "and N more", the feeds that are failing, counts of
+the gateway's events for the period, and the Prevent lead's review of mentions by status
+(issue 12 point 8: every mention found so far, and how many reviews changed in the period).
+A digest lists every mention no digest has carried yet, so a failed or missed digest loses
+nothing; backlog mentions (a new feed's first poll) are counted,
 not listed.
 
 Idempotency: the period's key ("daily:2025-03-04") is claimed in `digests_sent` before sending;
@@ -30,6 +32,7 @@ from zoneinfo import ZoneInfo
 from alerts.mail import TEMPLATES, Mailer, build_message, severity_name
 from alerts.settings import WEEKDAYS, DigestSettings
 from monitor.events import utcnow
+from monitor.store.mentionreview import MentionReviewSummary, mention_review_summary
 from monitor.store.mentions import (
     claim_digest,
     digest_status,
@@ -149,6 +152,8 @@ class Digest:
     warnings: list[FeedHealth] = field(default_factory=list)
     feeds_ok: int = 0
     gateway: GatewaySummary = field(default_factory=GatewaySummary)
+    # The Prevent lead's review of every mention found so far, by status (counts only).
+    reviews: MentionReviewSummary = field(default_factory=lambda: MentionReviewSummary({}))
     mention_ids: list[int] = field(default_factory=list)
 
     @property
@@ -177,6 +182,7 @@ def assemble_digest(
     period: DigestPeriod,
     school: str,
     now: datetime,
+    reviews: MentionReviewSummary | None = None,
 ) -> Digest:
     """A `Digest` from what the store holds (pure: no I/O)."""
     fmt = "%a %-d %b %H:%M"
@@ -184,6 +190,8 @@ def assemble_digest(
         school=school or "the school", period=period,
         generated=period.local(now).strftime("%a %-d %b %Y %H:%M"), gateway=gateway,
     )
+    if reviews is not None:
+        digest.reviews = reviews
     digest.mention_ids = [m.id for m in mentions]
     listed = [m for m in mentions if m.state != "backlog" or m.severity > 0]
     digest.backlog = len(mentions) - len(listed)
@@ -278,7 +286,10 @@ async def build_digest(
     mentions: list[BrandMention] = await store.read(mentions_for_digest, period.end)
     feeds: list[FeedState] = list((await store.read(load_feed_states)).values())
     gateway = await store.read(gateway_summary, period.start, period.end)
-    return assemble_digest(mentions, feeds, gateway, settings, period, school, now or utcnow())
+    reviews = await store.read(mention_review_summary, period.start, period.end)
+    return assemble_digest(
+        mentions, feeds, gateway, settings, period, school, now or utcnow(), reviews
+    )
 
 
 def digest_message(digest: Digest, settings: DigestSettings) -> tuple[str, str, EmailMessage]:

@@ -21,6 +21,7 @@ from filters.policyfile import PolicySpec, read_policy
 from monitor.console.formatting import csv_cell, severity_name
 from monitor.console.roles import Can
 from monitor.console.web import Console, console_of, requires, signin_of
+from monitor.store.mentionreview import MENTION_STATUS_NAMES
 from monitor.store.models import ReviewStatus
 from monitor.store.review import record
 from monitor.store.stats import review_counts
@@ -45,6 +46,7 @@ class AnnualReview:
     versions: list[Any] = field(default_factory=list)
     changes: list[Any] = field(default_factory=list)
     unblock: dict[str, int] = field(default_factory=dict)
+    mentions: list[tuple[str, str, int]] = field(default_factory=list)  # (status, name, count)
     policy_problem: str = ""
 
     @property
@@ -80,6 +82,11 @@ async def build_review(console: Console, since: date, until: date) -> AnnualRevi
     review.counts, review.months = counts.counts, counts.months
     review.statuses, review.versions = counts.statuses, counts.versions
     review.changes, review.unblock = counts.changes, counts.unblock
+    review.mentions = [
+        (status, name, counts.mention_statuses[status])
+        for status, name in MENTION_STATUS_NAMES.items()
+        if counts.mention_statuses.get(status)
+    ]
     new = review.statuses.get(ReviewStatus.NEW.value, 0)
     review.reviewed = sum(review.statuses.values()) - new
     review.false_positives = review.statuses.get(ReviewStatus.FALSE_POSITIVE.value, 0)
@@ -214,6 +221,8 @@ async def annual_review_csv(request: web.Request) -> web.Response:
         row("policy change", change.action, change.to_value or "", change.actor, when)
     for status, n in sorted(review.unblock.items()):
         row("unblock requests", status, "", n, "")
+    for status, name, n in review.mentions:
+        row("brand mentions", status, name, n, "")
     return web.Response(
         text=out.getvalue(),
         content_type="text/csv",

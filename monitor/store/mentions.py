@@ -309,10 +309,14 @@ def list_digests(session: Session, limit: int = 200) -> list[DigestSent]:
 
 
 def list_mentions(
-    session: Session, min_severity: int = 0, before: int = 0, limit: int = 100
+    session: Session, min_severity: int = 0, before: int = 0, limit: int = 100,
+    review_status: str = "",
 ) -> list[BrandMention]:
-    """Mentions at or above `min_severity`, newest first; `before` an id pages back."""
+    """Mentions at or above `min_severity` (and in `review_status`, if given), newest first;
+    `before` an id pages back."""
     query = select(BrandMention).where(BrandMention.severity >= min_severity)
+    if review_status:
+        query = query.where(BrandMention.review_status == review_status)
     if before:
         query = query.where(BrandMention.id < before)
     return list(session.scalars(query.order_by(BrandMention.id.desc()).limit(limit)))

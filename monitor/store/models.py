@@ -1,8 +1,7 @@
 """The flagged-events store's tables, as typed SQLAlchemy 2 models.
 
-One module for every table so that the gateway, the brand-alert watcher and the review console
-build on the same names. Schema changes go through Alembic (`monitor/store/migrations/`); a model
-change without a migration fails `tests/store/test_migrations.py`.
+One module for every table, so every part builds on the same names. Schema changes go through
+Alembic (`monitor/store/migrations/`); tests/store/test_store_migrations.py fails without one.
 
 Tables:
 
@@ -13,8 +12,8 @@ Tables:
 - `AuditEntry` (``audit_trail``): append-only record of who did what (review changes,
   assignment, notes, console actions). Triggers refuse UPDATE, and refuse DELETE while the event
   it belongs to still exists (retention removes the trail only together with its event).
-- `BrandMention`, `BrandSighting`, `FeedState`: the brand-alert watcher's findings, which feed
-  entries led to them, and its per-feed polling state.
+- `BrandMention`, `BrandSighting`, `FeedState`: the watcher's findings (with the lead's review
+  of each, `MentionReview`), the feed entries that led to them, and per-feed polling state.
 - `ContextEntry` (``context_log``): the optional host-only context log, one row per identity,
   minute, host and action with the number of requests; no path, no query, no page body.
 - `ConsoleUser`, `UnblockRequest`, `DigestSent`: the review console's users (role, argon2 hash),
@@ -103,6 +102,18 @@ class ReviewStatus(StrEnum):
 
 # Cases the retention purge keeps until they are closed.
 OPEN_CASES = (ReviewStatus.ESCALATED, ReviewStatus.REFERRED)
+
+
+class MentionReview(StrEnum):
+    """Where the Prevent lead's review of a brand mention stands (`BrandMention.review_status`).
+    The values shared with events are `ReviewStatus`'s, so counts and filters read alike."""
+
+    NEW = ReviewStatus.NEW.value
+    IN_REVIEW = ReviewStatus.IN_REVIEW.value
+    NO_ACTION = ReviewStatus.CLOSED_NO_CONCERN.value  # reviewed: nothing to do
+    DISMISSED = "dismissed"  # not about the school (a namesake), or noise
+    ESCALATED = ReviewStatus.ESCALATED.value
+    REFERRED = ReviewStatus.REFERRED.value  # needs a reference (police, Prevent, the platform)
 
 
 class Role(StrEnum):
@@ -239,6 +250,12 @@ class BrandMention(Base):
     reason: Mapped[str | None] = mapped_column(String(2048))  # why it was flagged
     rule_source: Mapped[str | None] = mapped_column(String(512))  # list file:line
     alerted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # emailed to the Prevent lead
+    # The Prevent lead's review (migration 0008); `state` above stays the watcher's new | backlog.
+    review_status: Mapped[str] = mapped_column(
+        String(20), default=MentionReview.NEW.value, index=True
+    )
+    status_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    referral_ref: Mapped[str | None] = mapped_column(String(128))
 
 
 class BrandSighting(Base):

@@ -10,8 +10,11 @@ Rules (docs/store.md), all counted against one cut-off (now minus the retention 
   when both the request and the decision are older than the cut-off. Pending ones stay, however
   old, until someone decides them. Their audit trail (subject `unblock:N`) goes with them (the
   guard, migration 0004, allows deleting those rows only once request N is gone).
-- **Brand mentions** go when last seen before the cut-off, unless they are linked to an event the
-  store keeps (an open case, or one still within its period). Their feed sightings go with them.
+- **Brand mentions** go when last seen and last reviewed before the cut-off, unless their review
+  is an open case (escalated or referred) or they are linked to an event the store keeps (an
+  open case, or one still within its period). Their feed sightings go with them, and so does
+  their audit trail (subject `mention:N`: the Prevent lead's notes can name a pupil; the guard,
+  migration 0008, allows deleting those rows only once mention N is gone).
 - **The context log** (hosts a pupil reached, `monitor.store.contextlog`) has its own, short
   period (`context_days`, the config's `gateway.context_log_days`, 7 by default; 0 purges all).
 - Digests-sent records stay: they hold counts, periods and recipients (staff), no pupil data.
@@ -32,6 +35,7 @@ from sqlalchemy import ColumnElement, and_, delete, exists, func, not_, or_, sel
 from sqlalchemy.orm import Session
 
 from monitor.store.contextlog import DEFAULT_CONTEXT_DAYS, count_context, purge_context
+from monitor.store.mentionreview import OPEN_MENTIONS
 from monitor.store.models import (
     OPEN_CASES,
     AuditEntry,
@@ -48,6 +52,7 @@ PENDING_UNBLOCK = "open"  # the console's status for a request nobody has decide
 # what the console writes, `unblock:` and the request's id. Anything else must not be tried, or
 # the guard would refuse and fail the whole purge.
 UNBLOCK_SUBJECT = re.compile(r"unblock:([1-9][0-9]{0,17})")
+MENTION_SUBJECT = re.compile(r"mention:([1-9][0-9]{0,17})")  # the same for mentions (0008)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +70,8 @@ class PurgePlan:
     held_pending_requests: int = 0  # old, kept because nobody has decided them yet
     mentions: int = 0  # brand mentions that would go
     mention_sightings: int = 0  # their feed sightings
-    held_mentions: int = 0  # old, kept because linked to an event that stays
+    held_mentions: int = 0  # old, kept because linked to an event that stays or an open case
+    mention_audit_entries: int = 0  # their audit trail (review changes and notes)
     context_rows: int = 0  # context-log rows older than their own (short) period
     context_cutoff: datetime | None = None
 
@@ -81,7 +87,8 @@ class PurgePlan:
             f"kept as pending unblock requests (not yet decided): {self.held_pending_requests}",
             f"brand mentions to purge: {self.mentions} "
             f"(with {self.mention_sightings} feed sightings)",
-            f"kept as brand mentions of events still kept: {self.held_mentions}",
+            f"audit entries of those mentions to purge: {self.mention_audit_entries}",
+            f"kept as brand mentions of events still kept or open cases: {self.held_mentions}",
             f"context-log rows (hosts only) to purge: {self.context_rows}"
             + (f", older than {self.context_cutoff:%Y-%m-%d %H:%M}" if self.context_cutoff else ""),
             "digests-sent records are kept (counts and recipients, no pupil data)",
@@ -99,13 +106,15 @@ class PurgeResult:
     mention_sightings: int = 0
     unblock_audit_entries: int = 0
     context_rows: int = 0
+    mention_audit_entries: int = 0
 
     def __str__(self) -> str:
         return (
             f"purged {self.events} events and {self.audit_entries} audit entries, "
             f"{self.unblock_requests} decided unblock requests "
             f"({self.unblock_audit_entries} audit entries), {self.mentions} brand mentions "
-            f"({self.mention_sightings} feed sightings), {self.context_rows} context-log rows, "
+            f"({self.mention_sightings} feed sightings, "
+            f"{self.mention_audit_entries} audit entries), {self.context_rows} context-log rows, "
             f"all older than {self.cutoff.isoformat(timespec='seconds')}"
         )
 
@@ -132,14 +141,25 @@ def _unblock_expired(cutoff: datetime) -> ColumnElement[bool]:
     )
 
 
-def _linked_to_kept_event(cutoff: datetime) -> ColumnElement[bool]:
-    # Evaluated against the events still stored, so it holds before the event purge (dry run)
-    # and after it (the purge itself): an expired event does not hold its mention back.
-    return exists().where(Event.event_id == BrandMention.event_id, not_(_expired(cutoff)))
+def _mention_held(cutoff: datetime) -> ColumnElement[bool]:
+    # Linked events are looked up among the events still stored, so this holds before the event
+    # purge (dry run) and after it (the purge itself): an expired event does not hold its
+    # mention back.
+    return or_(
+        BrandMention.review_status.in_([status.value for status in OPEN_MENTIONS]),
+        exists().where(Event.event_id == BrandMention.event_id, not_(_expired(cutoff))),
+    )
+
+
+def _mention_old(cutoff: datetime) -> ColumnElement[bool]:
+    return and_(
+        BrandMention.last_seen < cutoff,
+        or_(BrandMention.status_changed_at.is_(None), BrandMention.status_changed_at < cutoff),
+    )
 
 
 def _mention_expired(cutoff: datetime) -> ColumnElement[bool]:
-    return and_(BrandMention.last_seen < cutoff, not_(_linked_to_kept_event(cutoff)))
+    return and_(_mention_old(cutoff), not_(_mention_held(cutoff)))
 
 
 def _count(session: Session, entity: Any, *where: ColumnElement[bool]) -> int:
@@ -177,7 +197,7 @@ def plan_purge(
         oldest=oldest,
         unblock_requests=_count(session, UnblockRequest, _unblock_expired(cutoff)),
         unblock_audit_entries=sum(
-            len(ids) for ids in _unblock_trail_to_purge(session, _unblock_expired(cutoff))
+            len(ids) for ids in _trail_to_purge(session, UNBLOCK, _unblock_expired(cutoff))
         ),
         held_pending_requests=_count(
             session,
@@ -192,7 +212,10 @@ def plan_purge(
             exists().where(BrandMention.id == BrandSighting.mention_id, mention_expired),
         ),
         held_mentions=_count(
-            session, BrandMention, BrandMention.last_seen < cutoff, _linked_to_kept_event(cutoff)
+            session, BrandMention, _mention_old(cutoff), _mention_held(cutoff)
+        ),
+        mention_audit_entries=sum(
+            len(ids) for ids in _trail_to_purge(session, MENTION, mention_expired)
         ),
         context_rows=count_context(session, context_cutoff),
         context_cutoff=context_cutoff,
@@ -212,10 +235,7 @@ def purge(
     requests = _purge_by_id(session, UnblockRequest, UnblockRequest.id, _unblock_expired(cutoff))
     # The requests are gone, so the audit guard lets their trail go too. This also takes rows
     # left by requests purged before migration 0004, when the guard still refused them.
-    unblock_audit = 0
-    for ids in _unblock_trail_to_purge(session):
-        session.execute(delete(AuditEntry).where(AuditEntry.id.in_(ids)))
-        unblock_audit += len(ids)
+    unblock_audit = _purge_trail(session, UNBLOCK)
     mentions = sightings = 0
     mention_expired = _mention_expired(cutoff)
     while ids := list(
@@ -227,6 +247,8 @@ def purge(
         sightings += _rowcount(gone)
         session.execute(delete(BrandMention).where(BrandMention.id.in_(ids)))
         mentions += len(ids)
+    # The mentions are gone, so the guard lets their trail go too (migration 0008).
+    mention_audit = _purge_trail(session, MENTION)
     return PurgeResult(
         cutoff=cutoff,
         events=events,
@@ -236,22 +258,46 @@ def purge(
         mention_sightings=sightings,
         unblock_audit_entries=unblock_audit,
         context_rows=purge_context(session, cutoff_for(context_days, now)),
+        mention_audit_entries=mention_audit,
     )
 
 
-def _unblock_trail_to_purge(
-    session: Session, going: ColumnElement[bool] | None = None
+@dataclass(frozen=True, slots=True)
+class _Subject:
+    """Audit rows about no event but about one row of `entity`, named `prefix` + its id."""
+
+    prefix: str
+    pattern: re.Pattern[str]
+    entity: Any
+    key: Any
+
+
+UNBLOCK = _Subject("unblock:", UNBLOCK_SUBJECT, UnblockRequest, UnblockRequest.id)
+MENTION = _Subject("mention:", MENTION_SUBJECT, BrandMention, BrandMention.id)
+
+
+def _purge_trail(session: Session, kind: _Subject) -> int:
+    """Delete the audit rows whose request or mention is gone; how many went."""
+    total = 0
+    for ids in _trail_to_purge(session, kind):
+        session.execute(delete(AuditEntry).where(AuditEntry.id.in_(ids)))
+        total += len(ids)
+    return total
+
+
+def _trail_to_purge(
+    session: Session, kind: _Subject, going: ColumnElement[bool] | None = None
 ) -> Iterator[list[int]]:
-    """Ids of audit rows about unblock requests that no longer exist (or match `going`), in
-    batches. Walks the trail's `unblock:` rows by id and looks their requests up by primary key,
-    rather than joining on a built string, so the cost stays linear in the trail."""
+    """Ids of audit rows about requests (or mentions) that no longer exist (or match `going`),
+    in batches. Walks the trail's `unblock:` (`mention:`) rows by id and looks their rows up by
+    primary key, rather than joining on a built string, so the cost stays linear in the trail."""
     after = 0
     while rows := session.execute(
         select(AuditEntry.id, AuditEntry.subject)
         .where(
             AuditEntry.id > after,
             AuditEntry.event_id.is_(None),
-            AuditEntry.subject.like("unblock:%"),
+            AuditEntry.subject.like(kind.prefix + "%"),
         )
         .order_by(AuditEntry.id)
         .limit(BATCH)
@@ -259,15 +305,15 @@ def _unblock_trail_to_purge(
         after = rows[-1][0]
         wanted: dict[int, list[int]] = {}
         for row_id, subject in rows:
-            if match := UNBLOCK_SUBJECT.fullmatch(subject or ""):
+            if match := kind.pattern.fullmatch(subject or ""):
                 wanted.setdefault(int(match[1]), []).append(row_id)
         if not wanted:
             continue
-        staying = select(UnblockRequest.id).where(UnblockRequest.id.in_(list(wanted)))
+        staying = select(kind.key).where(kind.key.in_(list(wanted)))
         if going is not None:
             staying = staying.where(not_(going))
-        for request_id in session.scalars(staying):
-            del wanted[request_id]
+        for row_id in session.scalars(staying):
+            del wanted[row_id]
         if ids := [row_id for row_ids in wanted.values() for row_id in row_ids]:
             yield ids
 

@@ -12,6 +12,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from monitor.store.mentionreview import mention_status_counts
 from monitor.store.mentions import failing_feeds, feed_count
 from monitor.store.models import AuditEntry, Event, FeedState, UnblockRequest
 from monitor.store.queries import (
@@ -201,6 +202,7 @@ class ReviewCounts:
     versions: list[PolicyVersion]
     changes: list[AuditEntry]
     unblock: dict[str, int]
+    mention_statuses: dict[str, int]  # brand mentions first seen in the period, by review status
 
 
 def review_counts(session: Session, start: datetime, end: datetime) -> ReviewCounts:
@@ -216,4 +218,5 @@ def review_counts(session: Session, start: datetime, end: datetime) -> ReviewCou
         versions=policy_versions(session, start, end),
         changes=list(console_policy_changes(session, start, end)),
         unblock=unblock_counts(session, start, end),
+        mention_statuses=mention_status_counts(session, start, end),
     )

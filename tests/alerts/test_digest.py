@@ -20,6 +20,7 @@ from filters.decision import Action, Decision, Kind, Severity
 from filters.policy import Policy
 from monitor.cli import main
 from monitor.events import FlaggedEvent
+from monitor.store.mentionreview import triage_mention
 from monitor.store.models import BrandMention, DigestSent
 from monitor.store.runner import Store
 from monitor.store.writer import EventWriter
@@ -338,3 +339,25 @@ async def test_preview_command_writes_files(
 
 def test_unused_import_guard() -> None:
     assert dt.time(7, 30) == digest_settings().send_time()
+
+
+async def test_digest_counts_mentions_by_review(
+    feed_server: FeedServer, store: Store, policy: Policy, smtp: MailServer
+) -> None:
+    await fill(feed_server, store, policy)
+    with store.sessions() as session:
+        first, second = session.scalars(select(BrandMention.id).order_by(BrandMention.id)).all()[:2]
+        triage_mention(session, first, actor="dsl", status="escalated", note="names pupil.q")
+        triage_mention(session, second, actor="dsl", status="dismissed")
+        session.commit()
+    settings = digest_settings(smtp)
+    period = digest_period(datetime.now(UTC) + timedelta(days=1), settings)
+    assert await send_digest(store, Mailer(settings), settings, period, SCHOOL) == "sent"
+    text, html = parts(smtp.inbox.messages[0])
+    line = (
+        "All mentions found so far, by the Prevent lead's review: "
+        "4 new, 1 dismissed, 1 escalated."
+    )
+    assert line in text and line in html
+    assert "4 awaiting review; 2 reviews changed this period." in text
+    assert "pupil.q" not in text and "pupil.q" not in html  # counts only, never notes

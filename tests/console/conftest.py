@@ -23,7 +23,7 @@ from monitor.store.accounts import add_user
 from monitor.store.database import make_engine, make_sessionmaker
 from monitor.store.folding import store_rows
 from monitor.store.migrate import upgrade
-from monitor.store.models import Event, UnblockRequest
+from monitor.store.models import BrandMention, Event, UnblockRequest
 from monitor.store.rows import event_row
 
 REPO = Path(__file__).resolve().parents[2]
@@ -191,6 +191,28 @@ def new_request(store: Store) -> Any:
         values.update(fields)
         with store.sessions() as session:
             item = UnblockRequest(**values)
+            session.add(item)
+            session.commit()
+            return item.id
+
+    return _add
+
+
+@pytest.fixture
+def new_mention(store: Store) -> Any:
+    """`new_mention(**fields) -> id`: a brand mention the watcher found (fictional)."""
+
+    def _add(**fields: Any) -> int:
+        now = datetime.now(UTC)
+        values: dict[str, Any] = {
+            "mention_key": uuid.uuid4().hex, "feed": "https://alerts.example/feed",
+            "feed_label": "Alerts", "url": "https://news.example/st-aidans",
+            "title": "St Aidan's Academy in the news", "first_seen": now, "last_seen": now,
+            "severity": 2, "category": "extremism", "state": "new",
+        }  # fmt: skip
+        values.update(fields)
+        with store.sessions() as session:
+            item = BrandMention(**values)
             session.add(item)
             session.commit()
             return item.id

@@ -9,7 +9,7 @@ from aiohttp.test_utils import TestClient
 
 LEAD, IT, COMMS = "prevent_lead", "it_staff", "comms"
 
-# (method, path template, roles allowed). {event} and {request} are filled in per test.
+# (method, path template, roles allowed). {event}, {request} and {mention} are filled in per test.
 MATRIX: list[tuple[str, str, set[str]]] = [
     ("GET", "/events", {LEAD}),
     ("GET", "/events?status=new&severity=3&q=bad", {LEAD}),
@@ -23,10 +23,13 @@ MATRIX: list[tuple[str, str, set[str]]] = [
     ("GET", "/unblock", {LEAD, IT}),
     ("GET", "/unblock/{request}", {LEAD, IT}),
     ("GET", "/mentions", {LEAD, COMMS}),
+    ("GET", "/mentions?review=new&severity=2", {LEAD, COMMS}),
+    ("GET", "/mentions/{mention}", {LEAD, COMMS}),
     ("GET", "/digests", {LEAD, COMMS}),
     ("GET", "/annual-review", {LEAD, IT}),
     ("GET", "/annual-review.csv", {LEAD, IT}),
     ("POST", "/events/{event}/triage", {LEAD}),
+    ("POST", "/mentions/{mention}/triage", {LEAD}),
     ("POST", "/events/export", {LEAD}),
     ("POST", "/unblock/{request}/deny", {LEAD, IT}),
     ("POST", "/unblock/{request}/approve", {LEAD, IT}),
@@ -46,13 +49,16 @@ FORMS: dict[str, dict[str, str]] = {
 
 @pytest.mark.parametrize("role", [LEAD, IT, COMMS, None])
 async def test_role_matrix(
-    client: TestClient[Any, Any], store: Any, login: Any, new_request: Any, role: str | None
+    client: TestClient[Any, Any], store: Any, login: Any, new_request: Any, new_mention: Any,
+    role: str | None,
 ) -> None:
     csrf = await login(client, role) if role else ""
     wrong = []
     for method, template, allowed in MATRIX:
         event = store.add_event()
-        path = template.format(event=event.event_id, request=new_request())
+        path = template.format(
+            event=event.event_id, request=new_request(), mention=new_mention()
+        )
         if method == "GET":
             response = await client.get(path, allow_redirects=False)
         else:

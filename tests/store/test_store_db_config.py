@@ -89,7 +89,7 @@ def test_purge_takes_database_and_period_from_the_config(
         "decided unblock requests to purge: 2",
         "kept as pending unblock requests (not yet decided): 1",
         "brand mentions to purge: 2 (with 0 feed sightings)",
-        "kept as brand mentions of events still kept: 0",
+        "kept as brand mentions of events still kept or open cases: 0",
         "digests-sent records are kept (counts and recipients, no pupil data)",
     ):
         assert line in out

@@ -152,12 +152,10 @@ def test_upgrade_from_0003_lets_leftover_rows_go_and_downgrade_restores_the_old_
         conn.execute(text("DELETE FROM audit_trail WHERE subject = :s"), leftover)
 
     assert upgrade(empty_url, "0004") == "0004"
-    with Session(engine) as session:
-        # The purge sweeps rows left by requests purged before the upgrade.
-        assert plan_purge(session, 365, now=NOW).unblock_audit_entries == 2
-        assert purge(session, 365, now=NOW).unblock_audit_entries == 2
-        session.commit()
-        assert {subject for _, subject in trail(session)} == {f"unblock:{kept_id}"}
+    with engine.begin() as conn:  # the guard lets them go now (the purge: the test below)
+        gone = conn.execute(text("DELETE FROM audit_trail WHERE subject = :s"), leftover)
+    assert gone.rowcount == 2
+    assert {subject for _, subject in trail(Session(engine))} == {f"unblock:{kept_id}"}
 
     # Downgrade: the 0002 guard again, rows about no event can never be deleted.
     _downgrade(empty_url, "0003")
@@ -179,4 +177,22 @@ def _downgrade(url: str, revision: str) -> None:
     with engine.begin() as conn:
         config.attributes["connection"] = conn
         command.downgrade(config, revision)
+    engine.dispose()
+
+
+def test_the_purge_sweeps_rows_left_by_requests_purged_under_0003(empty_url: str) -> None:
+    assert upgrade(empty_url, "0003") == "0003"
+    engine = make_engine(empty_url)
+    with Session(engine) as session:
+        gone_id = add_request(session, "purged-under-0003", OLD, "denied")
+        kept_id = add_request(session, "kept", RECENT)
+        session.commit()
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM unblock_requests WHERE id = :id"), {"id": gone_id})
+    upgrade(empty_url)  # the purge is today's code: it needs today's schema
+    with Session(engine) as session:
+        assert plan_purge(session, 365, now=NOW).unblock_audit_entries == 2
+        assert purge(session, 365, now=NOW).unblock_audit_entries == 2
+        session.commit()
+        assert {subject for _, subject in trail(session)} == {f"unblock:{kept_id}"}
     engine.dispose()

@@ -6,7 +6,7 @@
   for the retention purge. No path, no query, no page body.
 
 Revision ID: 0009
-Revises: 0007 (re-chained onto 0008 at merge)
+Revises: 0008
 Create Date: 2026-12-08
 """
 
@@ -18,7 +18,7 @@ from alembic import op
 BIG_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 revision = "0009"
-down_revision = "0007"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
