@@ -5,14 +5,12 @@
     writer.submit(event)          # from any thread or the event loop: never blocks, never raises
     writer.flush(timeout=5)       # everything submitted so far is in the database or the spool
     writer.close(timeout=10)      # flush, replay what it can, stop (the daemon's SIGTERM path)
-    writer.stats                  # WriterStats for metrics
-    writer.call(job)              # run job() on the writer thread (a `Store`'s writes)
+    writer.stats; writer.call(job)  # WriterStats for metrics; job() on the writer thread
     writer.submit_visit(visit)    # the host-only context log (`monitor.store.contextlog`)
 
-`submit()` only puts the event on a thread-safe queue (`queue.SimpleQueue.put`, a C call that
-takes no lock the writer holds for long). One writer thread takes up to `batch_size` events at a
-time, turns them into safe rows (`monitor.store.rows`) and stores each batch in one transaction
-(`monitor.store.folding`: folding of repeats within `fold_window`, exactly-once on event ids).
+`submit()` only puts the event on a thread-safe queue (a C call). One writer thread takes up to
+`batch_size` at a time, makes safe rows (`monitor.store.rows`) and stores each batch in one
+transaction (`monitor.store.folding`: repeats folded, exactly-once on event ids).
 
 When the database cannot be reached (or refuses for a reason a retry may cure) the batch and every
 later one go to the spool (`monitor.store.spool`, fsync per batch), in order; every
@@ -105,6 +103,7 @@ class _Job:
 
 
 _STOP = object()
+_NOT_EVENTS = (_Flush, _Job, ContextVisit)  # what else the queue carries
 T = TypeVar("T")
 
 
@@ -252,12 +251,13 @@ class EventWriter:
         jobs = [item for item in items if isinstance(item, _Job)]
         stopping = any(item is _STOP for item in items)
         visits = [item for item in items if isinstance(item, ContextVisit)]
-        other = (_Flush, _Job, ContextVisit)
-        events = [i for i in items if i is not _STOP and not isinstance(i, other)]
+        events = [i for i in items if i is not _STOP and not isinstance(i, _NOT_EVENTS)]
         if events:
             self._deliver(self._rows(events))
-        if visits:  # optional: while the database is away, dropped rather than spooled
-            self.context.write(None if self._spool or self._held else self._engine, visits)
+        # Optional context, written every few seconds; dropped (not spooled) with no database.
+        self.context.add(visits)
+        engine = None if self._spool or self._held else self._engine
+        self.context.write_due(engine, force=bool(flushes) or stopping)
         for job in jobs:
             job.run()
         if (self._spool or self._held) and (
