@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from monitor.config import Config
+from monitor.events import utcnow
 
 log = logging.getLogger("prevent_monitor.daemon")
 
@@ -206,9 +207,20 @@ class Supervisor:
                     self.config.gateway.context_log_days,
                 )
                 log.info("retention purge: %s", report)
+                gone = await asyncio.to_thread(self._purge_policy_files)
+                if gone:
+                    log.info("retention purge: %d ended study exemptions left the policy", gone)
             except Exception as exc:  # a failed purge is retried tomorrow, never fatal
                 log.error("retention purge failed: %s", exc)
             await asyncio.sleep(PURGE_EVERY)
+
+    def _purge_policy_files(self) -> int:
+        """The purge reaches the policy files too: ended exemptions may name pupils."""
+        from monitor.console.policyedit import purge_ended_exemptions
+
+        return purge_ended_exemptions(
+            self.config.policy_path(), self.config.database.retention_days, utcnow().date()
+        )
 
     async def _check_health(self) -> None:
         """Ask each part's own /healthz every few seconds; say once when all are healthy, so

@@ -21,6 +21,8 @@ import argparse
 import os
 import sys
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from monitor.store.contextlog import DEFAULT_CONTEXT_DAYS
@@ -81,6 +83,7 @@ class Target:
     url: str
     retention_days: int
     context_days: int = DEFAULT_CONTEXT_DAYS  # the host-only context log's own period
+    policy_path: Path | None = None  # its console-written exemptions are purged too
 
 
 class TargetError(Exception):
@@ -112,7 +115,9 @@ def resolve_target(database_url: str | None, config_path: str | None) -> Target:
         raise TargetError(str(exc)) from None
     except Exception as exc:  # e.g. a database.url that is not a URL at all
         raise TargetError(f"{path}: database.url: {exc}") from None
-    return Target(url, config.database.retention_days, config.gateway.context_log_days)
+    return Target(
+        url, config.database.retention_days, config.gateway.context_log_days, config.policy_path()
+    )
 
 
 def _target(args: argparse.Namespace, command: str) -> Target | None:
@@ -187,6 +192,11 @@ def run_purge(args: argparse.Namespace) -> int:
             f"{plan.held_pending_requests} pending unblock requests and "
             f"{plan.held_mentions} brand mentions of kept events"
         )
+        if target.policy_path is not None:
+            from monitor.console.policyedit import purge_ended_exemptions
+
+            gone = purge_ended_exemptions(target.policy_path, days, datetime.now(UTC).date())
+            print(f"study exemptions ended over {days} days ago, removed from the policy: {gone}")
         return 0
     except StoreError as exc:
         print(f"prevent-monitor db purge: {exc.__class__.__name__}: {exc}", file=sys.stderr)

@@ -16,7 +16,7 @@ import re
 import tempfile
 import threading
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -198,3 +198,41 @@ def _write_atomic(path: Path, text: str) -> None:
     except BaseException:
         Path(temp).unlink(missing_ok=True)
         raise
+
+
+def purge_ended_exemptions(policy_path: Path, retention_days: int, today: date) -> int:
+    """The retention purge's reach into the policy files: study exemptions the console wrote
+    that ended more than `retention_days` ago go from the exemptions file (they may name
+    pupils, by user name or class list, and once over they are no longer policy). Returns how
+    many went. A file that cannot be read or parsed is left alone for IT staff to fix."""
+    try:
+        path = exemptions_file(policy_path)
+    except PolicyEditError:  # no readable policy here: nothing the console wrote to purge
+        return 0
+    if not path.exists():
+        return 0
+    cutoff = today - timedelta(days=retention_days)
+    with _LOCK:
+        try:
+            header, data = _split(path, path.read_text(encoding="utf-8"), "exemptions")
+        except (OSError, PolicyEditError):
+            return 0
+        items = data.get("exemptions") or []
+        if not isinstance(items, list):
+            return 0
+        kept = [item for item in items if not _ended_before(item, cutoff)]
+        if len(kept) == len(items):
+            return 0
+        data["exemptions"] = kept
+        body = yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
+        _write_atomic(path, header + body)
+        return len(items) - len(kept)
+
+
+def _ended_before(item: Any, cutoff: date) -> bool:
+    if not isinstance(item, dict):
+        return False
+    try:
+        return date.fromisoformat(str(item.get("ends", ""))) < cutoff
+    except ValueError:
+        return False
