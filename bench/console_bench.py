@@ -30,11 +30,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import aiohttp
 from sqlalchemy import select
-from store_bench import (
+
+from bench.store_bench import (
     DATA,
     ensure_million,
     load_postgres,
@@ -42,7 +42,6 @@ from store_bench import (
     pg_database,
     pg_schema,
 )
-
 from monitor.console.settings import ConsoleSettings
 from monitor.store.accounts import HASHER, add_user
 from monitor.store.database import make_engine, make_sessionmaker, normalise_url
