@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -27,7 +26,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from alerts.addresses import GuardedResolver, guard_from
+from alerts.addresses import GuardedResolver, guard_from, literal_address
 from alerts.mail import TEMPLATES, Mailer, build_message, severity_name
 from alerts.settings import AlertingSettings
 from monitor.events import utcnow
@@ -232,8 +231,8 @@ class WebhookSender:
     async def send(self, body: dict[str, Any]) -> bool:
         connector = aiohttp.TCPConnector(resolver=GuardedResolver(self.guard))
         timeout = aiohttp.ClientTimeout(total=15)
-        host = urlsplit(self.url).hostname or ""
-        refusal = self.guard.refusal(host) if _is_ip(host) else None
+        literal = literal_address(urlsplit(self.url).hostname or "")
+        refusal = self.guard.refusal(literal) if literal is not None else None
         if refusal:
             self.last_error = f"refused: {refusal}"
             return False
@@ -254,10 +253,3 @@ class WebhookSender:
             self.last_error = f"{type(exc).__name__}: {exc}"[:500]
             return False
 
-
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        return False
-    return True

@@ -101,7 +101,7 @@ def proxy_options(config: Config, *, instance: int = 0) -> dict[str, Any]:
         gateway_database=config.database_url(),
         gateway_spool_dir=str(config.path(config.database.spool_dir)),
         gateway_school="" if config.school == DEFAULT_SCHOOL else config.school,
-        gateway_review_url=gateway.review_url or _review_url(config),
+        gateway_review_url=gateway.review_url or f"{config.console_url()}/request-review",
         gateway_own_hosts=[*gateway.own_hosts, *_console_hosts(config)],
         gateway_device_map=str(config.path(gateway.device_map)) if gateway.device_map else "",
         gateway_reload_interval=max(0, round(config.policy.reload_interval)),
@@ -145,12 +145,6 @@ def _console_hosts(config: Config) -> list[str]:
     """The console's public host, never filtered even when review_url points elsewhere."""
     host = urlsplit(config.console.public_url).hostname if config.console.public_url else None
     return [host] if host else []
-
-
-def _review_url(config: Config) -> str:
-    console = config.console
-    base = console.public_url or f"http://{console.listen_host}:{console.port}"
-    return base.rstrip("/") + "/request-review"
 
 
 def _value(text: str) -> object:

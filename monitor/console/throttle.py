@@ -11,6 +11,7 @@ Prevent lead can lift it for an account at once (`unlock`, audited by the caller
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 FIRST_DELAY = 2.0
@@ -23,14 +24,16 @@ class _Failures:
 
 
 class Backoff:
-    def __init__(self, free: int, cap_s: float, *, clock: object = time.monotonic) -> None:
+    def __init__(
+        self, free: int, cap_s: float, *, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.free = max(0, free)
         self.cap = max(FIRST_DELAY, cap_s)
         self._clock = clock
         self._failures: dict[str, _Failures] = {}
 
     def _now(self) -> float:
-        return float(self._clock())  # type: ignore[operator]
+        return self._clock()
 
     def wait(self, key: str) -> float:
         """Seconds before `key` may try again (0: now)."""

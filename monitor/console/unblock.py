@@ -24,7 +24,6 @@ from aiohttp import web
 from aiohttp.web_request import FileField
 from multidict import MultiMapping
 
-from filters.suffixes import too_broad
 from monitor.console.catalogue import options
 from monitor.console.policyedit import (
     AllowEntry,
@@ -223,7 +222,6 @@ async def approve(request: web.Request) -> web.Response:
             decision = f"study exemption {entry.id} ({entry.starts} to {entry.ends})"
         else:
             allow = _allow_from(form, note or f"unblock request {item.id}")
-            _refuse_too_broad(allow)
             path = await _edit(lambda: add_allow_entry(console.policy_path, allow))
             decision = f"allowlist {allow.domain or allow.url}"
     except PolicyEditError as exc:
@@ -264,14 +262,6 @@ def _allow_from(form: MultiMapping[str | bytes | bytearray | FileField], note: s
 def _requested_by(item: UnblockRequest) -> str:
     event = f", event {item.event_id}" if item.event_id else ""
     return f"unblock request {item.id}{event}"[:128]
-
-
-def _refuse_too_broad(allow: AllowEntry) -> None:
-    """A public suffix is refused (asked for www.bbc.co.uk: bbc.co.uk may be allowed, co.uk
-    never). Anything broader than the site that was asked for is one, by definition."""
-    why = too_broad(allow.domain or (allow.url or "").split("/", 1)[0])
-    if why:
-        raise ValueError(f"Not allowed: {why}.")
 
 
 def _exemption_from(

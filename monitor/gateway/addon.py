@@ -52,7 +52,7 @@ class Gateway:
             Identification(self.state),
             self.tls,
             self.requests,
-            ContextRecording(self.state),  # last: it logs each flow's final verdict
+            ContextRecording(self.state, self.tls),  # last: it logs each flow's final verdict
         ]
 
     def load(self, loader: Any) -> None:

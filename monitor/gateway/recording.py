@@ -24,6 +24,7 @@ from mitmproxy import ctx, exceptions, http
 from monitor.events import EventSink
 from monitor.gateway import options
 from monitor.gateway.state import METADATA_KEY, GatewayState, Verdict
+from monitor.gateway.tlsguard import TLSGuard
 
 log = logging.getLogger("prevent_monitor.gateway")
 
@@ -93,13 +94,9 @@ class ContextRecording:
     """The host-only context log: each flow's host and action, once, at its end. Last of the
     gateway's addons, so the verdict it reads is the final one (a page score included)."""
 
-    def __init__(self, state: GatewayState) -> None:
+    def __init__(self, state: GatewayState, tls: TLSGuard) -> None:
         self.state = state
-        self.inside_tunnels = True  # False when interception is off: a tunnel is one visit
-
-    def configure(self, updated: set[str]) -> None:
-        if "ignore_hosts" in updated:
-            self.inside_tunnels = ".*" not in ctx.options.ignore_hosts
+        self.tls = tls  # knows what mitmproxy will not decrypt (passthrough, ignore_hosts)
 
     def response(self, flow: http.HTTPFlow) -> None:
         self._note(flow)
@@ -113,7 +110,11 @@ class ContextRecording:
             return
         if METADATA_KEY in flow.metadata:  # refused, or a recorded passthrough host
             self._note(flow)
-        elif flow.response is None and not self.inside_tunnels and state.live is not None:
+        elif (
+            flow.response is None
+            and state.live is not None
+            and not self.tls.intercepts(flow.request.host, flow.request.port)
+        ):
             # Nothing inside the tunnel will be seen: its host is the visit.
             with state.guard(flow, "http_connect (context log)", respond_now=False):
                 policy = state.policy()
