@@ -85,3 +85,14 @@ def test_example_config_is_valid() -> None:
 
     for name in ("prevent-monitor.example.yaml", "demo.yaml"):
         load_config(DEPLOY / name)
+
+
+@pytest.mark.parametrize(
+    "policy", ["blocklists/policy.yaml", "deploy/demo/policy.yaml", "tests/data/policy/policy.yaml"]
+)
+def test_every_shipped_policy_validates(policy: str) -> None:
+    """`make run` refuses to start on a policy with problems: the shipped ones must have none."""
+    from filters.policy import Policy
+
+    root = Path(__file__).resolve().parents[2]
+    assert [str(p) for p in Policy.validate(root / policy)] == []
