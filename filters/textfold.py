@@ -158,8 +158,10 @@ def _fold_chunk(chunk: str) -> str:
     folded = _STRIP.sub("", folded)
     folded = unicodedata.normalize("NFC", folded).translate(_ARABIC_VARIANTS)
     folded = _JOINERS.sub("", folded.replace("_", "-"))
-    folded = unconfuse_words(folded)  # after the joiners, so "z.о.r" is judged as one word
     folded = _MIXED.sub(_substitute, folded)
+    # After the joiners, so "z.о.r" is judged as one word, and after digits became letters, so
+    # a word is judged as it will stand ("0ÆФ" is "oæф" first): folding twice gives the same.
+    folded = unconfuse_words(folded)
     folded = _RUNS.sub(r"\1", folded)
     return _NON_WORD.sub(" ", folded).strip()
 
