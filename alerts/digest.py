@@ -32,6 +32,7 @@ from zoneinfo import ZoneInfo
 from alerts.mail import TEMPLATES, Mailer, build_message, severity_name
 from alerts.settings import WEEKDAYS, DigestSettings
 from monitor.events import utcnow
+from monitor.schools import DEFAULT_SCHOOL_ID
 from monitor.store.mentionreview import MentionReviewSummary, mention_review_summary
 from monitor.store.mentions import (
     claim_digest,
@@ -305,7 +306,7 @@ def digest_message(digest: Digest, settings: DigestSettings) -> tuple[str, str, 
 
 async def send_digest(
     store: Store, mailer: Mailer, settings: DigestSettings, period: DigestPeriod,
-    school: str,
+    school: str, school_id: str = DEFAULT_SCHOOL_ID,
 ) -> str:
     """Send the period's digest unless it went already. Returns "sent", "already", "failed"
     or "no-recipients"."""
@@ -314,7 +315,8 @@ async def send_digest(
         return "no-recipients"
     now = utcnow()
     digest_id = await store.write(
-        claim_digest, period.key, period.start, period.end, ", ".join(settings.recipients), now
+        claim_digest, period.key, period.start, period.end, ", ".join(settings.recipients), now,
+        school_id,
     )
     if digest_id is None:
         return "already"
@@ -335,6 +337,7 @@ async def run_digest(
     *,
     mailer: Mailer | None = None,
     school: str = "",
+    school_id: str = DEFAULT_SCHOOL_ID,
     retry_after_failure: float = 900.0,
 ) -> None:
     """The daemon's digest schedule: send each period's digest once, at its time.
@@ -349,10 +352,10 @@ async def run_digest(
     mailer = mailer or Mailer(settings)
     while not stop_event.is_set():
         period = digest_period(utcnow(), settings)
-        sent = await store.read(digest_status, period.key)
+        sent = await store.read(digest_status, f"{school_id}:{period.key}")
         wait_until = period.next_end()
         if sent != "sent" and sent != "sending":
-            outcome = await send_digest(store, mailer, settings, period, school)
+            outcome = await send_digest(store, mailer, settings, period, school, school_id)
             log.info("digest %s: %s", period.key, outcome)
             if outcome == "failed":
                 wait_until = min(wait_until, utcnow() + timedelta(seconds=retry_after_failure))

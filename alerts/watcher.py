@@ -45,6 +45,7 @@ from alerts.settings import FeedSource, WatcherSettings
 from filters.decision import Action, Kind, Severity
 from filters.policy import Policy
 from monitor.events import EventSink, FlaggedEvent, Source, utcnow
+from monitor.schools import DEFAULT_SCHOOL_ID
 from monitor.store.mentions import (
     FeedPoll,
     NewMention,
@@ -82,6 +83,7 @@ class Watcher:
         writer: EventSink | None = None,
         mailer: Mailer | None = None,
         school: str = "",
+        school_id: str = DEFAULT_SCHOOL_ID,
         rng: random.Random | None = None,
     ) -> None:
         self.settings = settings
@@ -90,6 +92,7 @@ class Watcher:
         self.writer = writer
         self.mailer = mailer
         self.school = school
+        self.school_id = school_id  # every mention is stored under it
         self.rng = rng or random.Random()
         self.problems: list[str] = []
         self.sources = settings.feed_sources(self.problems)
@@ -233,7 +236,7 @@ class Watcher:
         now = utcnow()
         poll = FeedPoll(
             feed_url=source.url, label=source.label, kind=source.kind, polled_at=now,
-            next_poll_at=now, status="ok", http_status=result.status,
+            next_poll_at=now, status="ok", http_status=result.status, school=self.school_id,
         )
         if result.outcome == "not-modified":
             poll.summary = "not modified since the last poll (HTTP 304)"
@@ -343,12 +346,16 @@ async def run_watcher(
     writer: EventSink | None = None,
     mailer: Mailer | None = None,
     school: str = "",
+    school_id: str = DEFAULT_SCHOOL_ID,
 ) -> None:
     """The daemon's task: run the watcher until `stop_event` is set."""
     if not settings.enabled:
         log.info("brand watcher: disabled (watcher.enabled: false)")
         return
-    watcher = Watcher(settings, policy_provider, store, writer=writer, mailer=mailer, school=school)
+    watcher = Watcher(
+        settings, policy_provider, store, writer=writer, mailer=mailer, school=school,
+        school_id=school_id,
+    )  # fmt: skip
     await watcher.run(stop_event)
 
 

@@ -25,6 +25,7 @@ import yaml
 from alerts.settings import AlertingSettings, DigestSettings, WatcherSettings
 from monitor.console.settings import ConsoleSettings
 from monitor.gateway.settings import GatewaySettings
+from monitor.schools import DEFAULT_SCHOOL_ID, Schools, TrustSettings, school_problems
 from monitor.setting import setting
 from monitor.store.database import config_url
 
@@ -114,6 +115,16 @@ class DemoSettings:
 @dataclass(slots=True)
 class Config:
     school: str = setting("Our School", "The school's name, shown on block pages and in digests.")
+    school_id: str = setting(
+        DEFAULT_SCHOOL_ID,
+        "This part's school as a short id (lowercase letters, digits, hyphens): every event, "
+        "mention, unblock request and alert it stores carries it. In a trust, each school's "
+        "gateway and watcher has its own, listed in trust.schools.",
+    )
+    trust: TrustSettings = field(
+        default_factory=TrustSettings,
+        metadata={"help": "A multi-academy trust: several schools on one store and one console."},
+    )
     data_dir: str = setting("var", "Where the daemon keeps its state (store, spool, CA, caches).")
     policy: PolicySettings = field(
         default_factory=PolicySettings, metadata={"help": "The filtering policy."}
@@ -153,6 +164,10 @@ class Config:
         SQLite path made relative to the config file and the password from the environment."""
         raw = os.environ.get("PREVENT_MONITOR_DATABASE_URL") or self.database.url
         return config_url(raw, self.path, self.database.password)
+
+    def schools(self) -> Schools:
+        """The schools this configuration knows (its own, and the trust's)."""
+        return Schools.configured(self.school_id, self.school, self.trust)
 
     def console_url(self) -> str:
         """Where links to the console point: `console.public_url`, else its own address."""
@@ -262,6 +277,7 @@ def load_config(path: str | Path | None) -> Config:
     config = _build(Config, raw, "", problems)
     _apply_secrets(config, "", problems)
     if not problems:
+        problems += school_problems(config.school_id, config.trust)
         problems += port_clashes(config)
     if problems:
         raise ConfigError(str(file), problems)

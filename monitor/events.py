@@ -63,6 +63,7 @@ class FlaggedEvent:
     client_ip: str | None = None
     group: str | None = None
     policy_version: str | None = None
+    school: str | None = None  # a school id (monitor.schools); None: the writer's own school
     when: datetime = field(default_factory=utcnow)
     id: str = field(default_factory=new_event_id)
 

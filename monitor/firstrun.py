@@ -50,7 +50,7 @@ def prepare_store(config: Config) -> list[str]:
 
     url = config.database_url()
     if is_sqlite(url):
-        revision = prepare_embedded_store(url)
+        revision = prepare_embedded_store(url, config.school_id)
         return [f"events store: {_display(url)} (schema {revision})"]
     try:
         check_ready(url)
@@ -59,7 +59,7 @@ def prepare_store(config: Config) -> list[str]:
     return [f"events store: {_display(url)} (schema {head_revision()})"]
 
 
-def prepare_embedded_store(url: str) -> str | None:
+def prepare_embedded_store(url: str, school_id: str | None = None) -> str | None:
     """Create and migrate an embedded SQLite store (a server's is left to `db upgrade`);
     the schema revision it is now at, or None for a server."""
     from monitor.store.database import is_sqlite
@@ -68,7 +68,7 @@ def prepare_embedded_store(url: str) -> str | None:
     if not is_sqlite(url):
         return None
     Path(url.split("///", 1)[-1]).parent.mkdir(parents=True, exist_ok=True)
-    return upgrade(url)
+    return upgrade(url, default_school=school_id)
 
 
 def _display(url: str) -> str:

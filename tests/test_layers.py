@@ -11,7 +11,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("filters", "monitor", "alerts")
 
-BASE = ("monitor.events", "monitor.store", "monitor.setting", "monitor.logs", "monitor.metrics")
+BASE = (
+    "monitor.events", "monitor.schools", "monitor.store", "monitor.setting", "monitor.logs",
+    "monitor.metrics",
+)  # fmt: skip
 GATEWAY = ("monitor.gateway",)
 CONSOLE = ("monitor.console",)
 APPLICATION = (

@@ -43,7 +43,11 @@ async def _serve(config: Config) -> int:
 
     settings = config.console
     runner = await start_console(
-        settings, config.database_url(), config.policy_path(), config.path(config.data_dir)
+        settings,
+        config.database_url(),
+        config.policy_path(),
+        config.path(config.data_dir),
+        config.schools(),
     )
     print(f"console: listening on http://{settings.listen_host}:{settings.port}/", flush=True)
     stop = asyncio.Event()

@@ -84,6 +84,7 @@ class Target:
     retention_days: int
     context_days: int = DEFAULT_CONTEXT_DAYS  # the host-only context log's own period
     policy_path: Path | None = None  # its console-written exemptions are purged too
+    school_id: str | None = None  # where rows from before schools existed go (migration 0011)
 
 
 class TargetError(Exception):
@@ -116,7 +117,11 @@ def resolve_target(database_url: str | None, config_path: str | None) -> Target:
     except Exception as exc:  # e.g. a database.url that is not a URL at all
         raise TargetError(f"{path}: database.url: {exc}") from None
     return Target(
-        url, config.database.retention_days, config.gateway.context_log_days, config.policy_path()
+        url,
+        config.database.retention_days,
+        config.gateway.context_log_days,
+        config.policy_path(),
+        config.school_id,
     )
 
 
@@ -147,7 +152,7 @@ def run_upgrade(args: argparse.Namespace) -> int:
     if target is None:
         return 2
     try:
-        revision = upgrade(target.url)
+        revision = upgrade(target.url, default_school=target.school_id)
     except (ValueError, StoreError, OSError) as exc:
         print(
             f"prevent-monitor db upgrade: cannot upgrade {_safe_url(target.url)}: {exc}",

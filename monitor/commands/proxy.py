@@ -82,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
         options[name.strip()] = _value(value)
     database = str(options["gateway_database"])
     if database:
-        prepare_embedded_store(database)
+        prepare_embedded_store(database, config.school_id)
     port = config.metrics.gateway_port
     metrics_at = (config.metrics.host, port + args.instance) if port else None
     return run_proxy(options, metrics_at=metrics_at)
@@ -101,6 +101,7 @@ def proxy_options(config: Config, *, instance: int = 0) -> dict[str, Any]:
         gateway_database=config.database_url(),
         gateway_spool_dir=str(config.path(config.database.spool_dir)),
         gateway_school="" if config.school == DEFAULT_SCHOOL else config.school,
+        gateway_schools=sorted(config.schools().ids),
         gateway_review_url=gateway.review_url or f"{config.console_url()}/request-review",
         gateway_own_hosts=[*gateway.own_hosts, *_console_hosts(config)],
         gateway_device_map=str(config.path(gateway.device_map)) if gateway.device_map else "",
@@ -130,6 +131,8 @@ def setting_value(config: Config, key: str) -> Any:
     value: Any = config
     for part in key.split("."):
         value = getattr(value, part)
+    if isinstance(value, dict):  # a mapping by id (trust.schools): its ids
+        return sorted(value)
     return list(value) if isinstance(value, list) else value
 
 

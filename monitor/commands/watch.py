@@ -31,7 +31,7 @@ from monitor.commands.shared import add_config_option, read_config
 from monitor.config import Config
 from monitor.firstrun import prepare_embedded_store
 from monitor.policyreload import PolicyReloader
-from monitor.store import make_engine
+from monitor.store import make_engine, scope
 from monitor.store.mentions import load_feed_states
 from monitor.store.runner import Store
 from monitor.store.writer import EventWriter
@@ -68,17 +68,21 @@ def run(args: argparse.Namespace) -> int:
         print(f"prevent-monitor: {exc}", file=sys.stderr)
         return 2
     url = args.database_url or config.database_url()
-    prepare_embedded_store(url)
+    prepare_embedded_store(url, config.school_id)
     return asyncio.run(_main(config, live, url, once=args.once))
 
 
 async def _main(config: Config, live: LivePolicy, url: str, *, once: bool) -> int:
+    # This process is one school's watcher, alerts and digest: everything it reads from a
+    # trust's shared store is that school's, and only its own leads are written to.
+    scope.enter({config.school_id})
     engine = make_engine(url)
     writer = EventWriter(
         url,
         spool_dir=str(config.path(config.database.spool_dir)),
         fold_window=timedelta(minutes=config.database.fold_window_minutes),
         engine=engine,
+        schools=config.schools(),
     )
     writer.start()
     # One writer thread for the process: the watcher's and the digest's writes run on the
@@ -106,6 +110,7 @@ async def _poll_once(
         writer=writer,
         mailer=mailer,
         school=config.school,
+        school_id=config.school_id,
     )
     failed = 0
     for report in await watcher.poll_once():
@@ -179,6 +184,7 @@ def _start_tasks(
                 writer=writer,
                 mailer=mailer,
                 school=config.school,
+                school_id=config.school_id,
             ),
             name="watcher",
         ),
@@ -189,7 +195,10 @@ def _start_tasks(
     if config.digest.enabled:
         tasks.append(
             asyncio.create_task(
-                run_digest(config.digest, store, stop, mailer=mailer, school=config.school),
+                run_digest(
+                    config.digest, store, stop, mailer=mailer, school=config.school,
+                    school_id=config.school_id,
+                ),
                 name="digest",
             )
         )

@@ -31,6 +31,7 @@ from monitor.console.signin import routes as signin_routes
 from monitor.console.throttle import Backoff
 from monitor.console.unblock import routes as unblock_routes
 from monitor.console.web import CONSOLE, Console, base_context, require_signin, security_headers
+from monitor.schools import DEFAULT_SCHOOL_ID, Schools
 from monitor.store.database import is_sqlite, make_engine
 from monitor.store.runner import Store
 
@@ -59,7 +60,11 @@ def open_store(database_url: str) -> Store:
 
 
 def make_console(
-    settings: ConsoleSettings, store: Store, policy_path: str | Path, data_dir: str | Path
+    settings: ConsoleSettings,
+    store: Store,
+    policy_path: str | Path,
+    data_dir: str | Path,
+    schools: Schools | None = None,
 ) -> Console:
     key = load_session_key(settings.session_key, data_dir)
     try:
@@ -83,6 +88,7 @@ def make_console(
         login_throttle=Backoff(settings.login_attempts, settings.login_window_minutes * 60),
         review_throttle=Throttle(settings.review_requests_per_hour, 3600),
         zone=zone,
+        schools=schools or Schools({DEFAULT_SCHOOL_ID: "Our School"}),
     )
 
 
@@ -93,12 +99,13 @@ def create_app(
     data_dir: str | Path,
     *,
     store: Store | None = None,
+    schools: Schools | None = None,
 ) -> web.Application:
     """The console as an aiohttp application (not started). A `store` given stays open; one
     the console opens itself is closed on cleanup."""
     owned = store is None
     store = store or open_store(database_url)
-    console = make_console(settings, store, policy_path, data_dir)
+    console = make_console(settings, store, policy_path, data_dir, schools)
     app = web.Application(
         middlewares=[security_headers, require_signin], client_max_size=256 * 1024
     )
@@ -111,6 +118,8 @@ def create_app(
         context_processors=[base_context],
     )
     install_formatting(env, console.zone)
+    env.globals["school_name"] = console.schools.name_of
+    env.globals["many_schools"] = console.schools.many
     app.router.add_get("/healthz", healthz)
     app.router.add_static("/static/", HERE / "static", append_version=True)
     for routes in PAGES:
@@ -128,11 +137,15 @@ async def _close(store: Store) -> None:
 
 
 async def start_console(
-    settings: ConsoleSettings, database_url: str, policy_path: str | Path, data_dir: str | Path
+    settings: ConsoleSettings,
+    database_url: str,
+    policy_path: str | Path,
+    data_dir: str | Path,
+    schools: Schools | None = None,
 ) -> web.AppRunner:
     """Create, start and return the console's runner; the daemon calls `await runner.cleanup()`
     on shutdown."""
-    app = create_app(settings, database_url, policy_path, data_dir)
+    app = create_app(settings, database_url, policy_path, data_dir, schools=schools)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, settings.listen_host, settings.port)

@@ -34,7 +34,7 @@ async def _detail(
         if holding and holding != event_id:
             raise web.HTTPSeeOther(f"/events/{holding}{suffix}")
         raise web.HTTPNotFound(text="There is no such event: it may have been purged.")
-    leads = await store.read(review_leads)
+    leads = await store.read(review_leads, detail.event.school)
     return detail, leads
 
 

@@ -19,6 +19,7 @@ HIDDEN = "(hidden)"
 @dataclass(frozen=True, slots=True)
 class EventView:
     event_id: str
+    school: str
     source: str
     kind: str
     action: str
@@ -78,6 +79,7 @@ def event_view(event: Event, role: str, pseudonyms: Pseudonyms) -> EventView:
     who = who_of(event, identified, pseudonyms)
     return EventView(
         event_id=event.event_id,
+        school=event.school,
         source=event.source,
         kind=event.kind,
         action=event.action,

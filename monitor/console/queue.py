@@ -26,7 +26,7 @@ routes = web.RouteTableDef()
 EVENT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 EXPORT_LIMIT = 10_000
 CSV_COLUMNS = (
-    "event_id", "first_seen", "last_seen", "repeat_count", "source", "kind", "action",
+    "event_id", "school", "first_seen", "last_seen", "repeat_count", "source", "kind", "action",
     "category", "severity", "rule", "rule_source", "url", "host", "search_terms", "reason",
     "user", "device", "client_ip", "group", "policy_version", "status", "assignee",
     "referral_ref",

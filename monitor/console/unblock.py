@@ -37,6 +37,7 @@ from monitor.console.policyedit import (
 from monitor.console.queue import EVENT_ID
 from monitor.console.roles import Can, grants, sees_identities
 from monitor.console.web import console_of, requires, see_other, signin_of
+from monitor.store import scope
 from monitor.store.models import UnblockRequest
 from monitor.store.unblock import add_request, decide_request, get_request, list_requests
 
@@ -140,9 +141,14 @@ async def request_submit(request: web.Request) -> web.Response:
     console.review_throttle.hit(requester)
     console.review_throttle.hit(address)
     host = (urlsplit(url).hostname or "")[:255]
-    await console.store.write(
-        add_request, url=url, host=host, requester=name or None, reason=reason, ref=ref
-    )
+    # The public form has no account, so its scope is no school; storing the request needs
+    # the event its reference names (its rule and school) whichever school that is. Nothing of
+    # that event is shown to the requester.
+    with scope.only_schools(None):
+        await console.store.write(
+            add_request, url=url, host=host, requester=name or None, reason=reason, ref=ref,
+            school=console.schools.own,
+        )  # fmt: skip
     return aiohttp_jinja2.render_template(
         "request_review_sent.html", request, {"title": "Request sent", "url": url}
     )

@@ -30,6 +30,8 @@ from monitor.console.sessions import (
 from monitor.console.sessions import Session as Signin
 from monitor.console.settings import ConsoleSettings
 from monitor.console.throttle import Backoff
+from monitor.schools import DEFAULT_SCHOOL_ID, Schools
+from monitor.store import scope
 from monitor.store.accounts import still_active
 from monitor.store.runner import Store
 
@@ -69,6 +71,7 @@ class Console:
     login_throttle: Backoff  # per (account, address): a delay, never a lockout
     review_throttle: Throttle
     zone: ZoneInfo
+    schools: Schools = field(default_factory=lambda: Schools({DEFAULT_SCHOOL_ID: "Our School"}))
     cache: dict[str, tuple[float, Any]] = field(default_factory=dict)
 
     @property
@@ -167,7 +170,28 @@ async def require_signin(request: web.Request, handler: Handler) -> web.StreamRe
             raise web.HTTPSeeOther("/account/password")
         if not request.path.startswith(PUBLIC_PREFIXES):
             raise web.HTTPForbidden(text="Set a new password first (Account, Change password).")
-    return await handler(request)
+    return await _within_schools(request, handler, signin)
+
+
+async def _within_schools(
+    request: web.Request, handler: Handler, signin: Signin | None
+) -> web.StreamResponse:
+    """Run the handler with the account's schools as the store's scope (`monitor.store.scope`):
+    every read and write it makes sees those schools' rows only. Without a session (the public
+    pages) the scope is no school at all; a page that needs more widens it itself, visibly."""
+    schools = signin.user.schools if signin is not None else frozenset()
+    exempt = request.path in CHANGE_PATHS or request.path.startswith(PUBLIC_PREFIXES)
+    if signin is not None and schools == frozenset() and not exempt:
+        raise web.HTTPForbidden(
+            text="Your account has not been given a school yet, so there is nothing to "
+            "show. Ask the trust's administrator to run: prevent-monitor users schools "
+            f"{signin.user.username} SCHOOL_ID"
+        )
+    token = scope.enter(schools)
+    try:
+        return await handler(request)
+    finally:
+        scope.leave(token)
 
 
 def _same(a: str, b: str) -> bool:
@@ -179,8 +203,8 @@ async def _still_active(console: Console, signin: Signin) -> bool:
     now = time.monotonic()
     if now - signin.checked < ACTIVE_RECHECK_SECONDS:
         return True
-    role = await console.store.read(still_active, signin.user.user_id)
-    if role != signin.user.role:
+    current = await console.store.read(still_active, signin.user.user_id)
+    if current != (signin.user.role, signin.user.schools):  # disabled, or role or schools changed
         console.sessions.end(signin)
         return False
     signin.checked = now
@@ -190,7 +214,10 @@ async def _still_active(console: Console, signin: Signin) -> bool:
 def _base_context(request: web.Request) -> dict[str, Any]:
     signin = request.get(SIGNIN)
     if signin is None:
-        return {"user": None, "can": frozenset(), "csrf": "", "role_name": "", "flash": []}
+        return {
+            "user": None, "can": frozenset(), "csrf": "", "role_name": "", "flash": [],
+            "school_names": "",
+        }  # fmt: skip
     flash, signin.flash = signin.flash, []
     return {
         "flash": flash,
@@ -198,7 +225,16 @@ def _base_context(request: web.Request) -> dict[str, Any]:
         "can": grants(signin.user.role),
         "csrf": signin.csrf,
         "role_name": ROLE_NAMES.get(signin.user.role, signin.user.role),
+        "school_names": _school_names(request, signin.user.schools),
     }
+
+
+def _school_names(request: web.Request, schools: frozenset[str] | None) -> str:
+    """Whose pupils this account sees, for the page header."""
+    known = console_of(request).schools
+    if schools is None:
+        return "All schools" if known.many else known.name_of(known.own)
+    return ", ".join(sorted(known.name_of(school) for school in schools))
 
 
 async def base_context(request: web.Request) -> dict[str, Any]:

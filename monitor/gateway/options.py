@@ -96,6 +96,22 @@ _ELSEWHERE = (
         "The school's name on the block page. Empty: the policy's `school`.",
         "school",
     ),
+    GatewayOption(
+        "gateway_school_id",
+        str,
+        "school",
+        "The school every event of this gateway is stored under (a short id; in a trust, one of "
+        "gateway_schools).",
+        "school_id",
+    ),
+    GatewayOption(
+        "gateway_schools",
+        Sequence[str],
+        [],
+        "Every school id of the trust sharing the store (empty: only gateway_school_id). An "
+        "event naming another school is stored under 'unknown'.",
+        "trust.schools",
+    ),
 )
 
 OPTIONS: dict[str, GatewayOption] = {

@@ -25,6 +25,7 @@ from monitor.events import EventSink
 from monitor.gateway import options
 from monitor.gateway.state import METADATA_KEY, GatewayState, Verdict
 from monitor.gateway.tlsguard import TLSGuard
+from monitor.schools import DEFAULT_SCHOOL_ID, Schools, id_problem
 
 log = logging.getLogger("prevent_monitor.gateway")
 
@@ -39,10 +40,14 @@ class EventRecording:
         state.sink = sink
 
     def load(self, loader: Any) -> None:
-        options.declare(loader, "gateway_database", "gateway_spool_dir", "gateway_context_log_days")
+        options.declare(
+            loader, "gateway_database", "gateway_spool_dir", "gateway_context_log_days",
+            "gateway_school_id", "gateway_schools",
+        )  # fmt: skip
 
     def configure(self, updated: set[str]) -> None:
-        if updated & {"gateway_database", "gateway_spool_dir"} and self._owns_writer:
+        writer_options = {"gateway_database", "gateway_spool_dir", "gateway_school_id"}
+        if updated & (writer_options | {"gateway_schools"}) and self._owns_writer:
             self._close_writer()
             self._open_writer(ctx.options.gateway_database, ctx.options.gateway_spool_dir)
         if ctx.options.gateway_context_log_days < 0:
@@ -78,7 +83,7 @@ class EventRecording:
         rendered = url.render_as_string(hide_password=False)
         if sqlite_file:
             check_embedded_store(rendered, sqlite_file)
-        self.writer = EventWriter(rendered, spool_dir=spool_dir)
+        self.writer = EventWriter(rendered, spool_dir=spool_dir, schools=_schools())
         self.writer.start()
         self.state.sink = self.writer
 
@@ -141,3 +146,12 @@ def check_embedded_store(url: str, sqlite_file: str) -> None:
             f"--database-url {url}` (or start the daemon with `prevent-monitor run`, which "
             "prepares the store) and start the gateway again"
         ) from None
+
+
+def _schools() -> Schools:
+    """The schools this gateway knows: its own (every event's) and the trust's."""
+    own = ctx.options.gateway_school_id or DEFAULT_SCHOOL_ID
+    problem = id_problem(own)
+    if problem:
+        raise exceptions.OptionsError(f"gateway_school_id: {problem}")
+    return Schools({own: own, **{school: school for school in ctx.options.gateway_schools}}, own)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -20,6 +20,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from monitor.schools import format_account_schools, id_problem, parse_account_schools
 from monitor.store.models import ConsoleUser, Role
 from monitor.store.review import record
 
@@ -42,6 +43,7 @@ class SignedIn:
     display_name: str
     role: str
     password_change_due: bool = False  # signed in with a one-time password
+    schools: frozenset[str] | None = None  # the schools whose rows it sees; None: every school
 
 
 def one_time_password() -> str:
@@ -57,9 +59,10 @@ def add_user(
     email: str | None = None,
     actor: str = "command line",
     change_due: bool = True,
+    schools: Iterable[str] | None = None,
 ) -> str:
     """Create an account; return its one-time password (shown once, never stored in clear). The
-    first sign-in must replace it (`change_due`)."""
+    first sign-in must replace it (`change_due`). It sees `schools` (None: every school)."""
     username = username.strip().lower()
     if not USERNAME.match(username):
         raise AccountError(
@@ -81,9 +84,13 @@ def add_user(
             active=True,
             created_at=datetime.now(UTC),
             password_change_due=change_due,
+            schools=_schools_value(schools),
         )
     )
-    record(session, actor=actor, action="user.add", subject=f"user:{username}", to_value=role)
+    record(
+        session, actor=actor, action="user.add", subject=f"user:{username}", to_value=role,
+        note=f"schools: {_schools_value(schools) or '(none)'}",
+    )  # fmt: skip
     session.flush()
     return password
 
@@ -100,6 +107,38 @@ def disable_user(session: Session, username: str, *, actor: str = "command line"
         raise AccountError(f"user {username!r} is already disabled")
     user.active = False
     record(session, actor=actor, action="user.disable", subject=f"user:{user.username}")
+
+
+def _schools_value(schools: Iterable[str] | None) -> str:
+    if schools is None:
+        return format_account_schools(None)
+    chosen = sorted({school.strip() for school in schools if school.strip()})
+    for school in chosen:
+        problem = id_problem(school)
+        if problem:
+            raise AccountError(f"school {problem}")
+    return format_account_schools(chosen)
+
+
+def set_schools(
+    session: Session, username: str, schools: Iterable[str] | None, *, actor: str = "command line"
+) -> str:
+    """Give an account its schools (None: every school); returns the stored value. Its open
+    sessions see the change within half a minute (`still_active`)."""
+    user = session.scalar(select(ConsoleUser).where(ConsoleUser.username == username.lower()))
+    if user is None:
+        raise AccountError(f"no user {username!r}: `prevent-monitor users list` shows them")
+    old, user.schools = user.schools, _schools_value(schools)
+    record(
+        session, actor=actor, action="user.schools", subject=f"user:{user.username}",
+        from_value=old, to_value=user.schools,
+    )  # fmt: skip
+    return user.schools
+
+
+def sees_school(account_schools: str, school: str) -> bool:
+    allowed = parse_account_schools(account_schools)
+    return allowed is None or school in allowed
 
 
 def ensure_first_admin(session: Session) -> str | None:
@@ -136,13 +175,16 @@ def authenticate(session: Session, username: str, password: str) -> SignedIn | N
         user.display_name or user.username,
         user.role,
         password_change_due=bool(user.password_change_due),
+        schools=parse_account_schools(user.schools),
     )
 
 
-def still_active(session: Session, user_id: int) -> str | None:
-    """The user's current role if the account is still active, else None."""
+def still_active(session: Session, user_id: int) -> tuple[str, frozenset[str] | None] | None:
+    """The user's current role and schools if the account is still active, else None."""
     user = session.get(ConsoleUser, user_id)
-    return user.role if user is not None and user.active else None
+    if user is None or not user.active:
+        return None
+    return user.role, parse_account_schools(user.schools)
 
 
 def _verify(encoded: str, password: str) -> bool:
@@ -171,14 +213,18 @@ def change_password(session: Session, user_id: int, current: str, new: str) -> N
     record(session, actor=user.username, action="user.password", subject=f"user:{user.username}")
 
 
-def review_leads(session: Session) -> list[str]:
-    """The active accounts an event can be assigned to (Prevent leads and administrators)."""
+def review_leads(session: Session, school: str | None = None) -> list[str]:
+    """The active accounts an event can be assigned to (Prevent leads and administrators), of
+    those who see `school` (None: any)."""
     query = (
-        select(ConsoleUser.username)
+        select(ConsoleUser.username, ConsoleUser.schools)
         .where(
             ConsoleUser.active.is_(True),
             ConsoleUser.role.in_([Role.PREVENT_LEAD.value, Role.ADMIN.value]),
         )
         .order_by(ConsoleUser.username)
     )
-    return list(session.scalars(query))
+    return [
+        name for name, schools in session.execute(query)
+        if school is None or sees_school(schools, school)
+    ]  # fmt: skip

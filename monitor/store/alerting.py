@@ -74,7 +74,8 @@ def assign_due_events(
     window, opening alerts as needed. Returns how many events were assigned."""
     due = session.execute(
         select(
-            Event.pk, Event.user, Event.device, Event.client_ip, Event.severity, Event.first_seen
+            Event.pk, Event.school, Event.user, Event.device, Event.client_ip, Event.severity,
+            Event.first_seen,
         )
         .where(
             Event.alert_id.is_(None),
@@ -84,14 +85,15 @@ def assign_due_events(
         )
         .order_by(Event.first_seen, Event.pk)
     ).all()
-    by_identity: dict[str, list[tuple[int, int]]] = defaultdict(list)
-    earliest: dict[str, datetime] = {}
-    for pk, user, device, client_ip, severity, first_seen in due:
-        identity = identity_of(user, device, client_ip)
-        by_identity[identity].append((pk, severity))
-        earliest.setdefault(identity, min(first_seen, now))
-    for identity, events in by_identity.items():
-        alert = _open_alert(session, identity, earliest[identity], now, window, gather, webhook)
+    # Per school and identity: the same name at two schools is two pupils, two leads.
+    by_identity: dict[tuple[str, str], list[tuple[int, int]]] = defaultdict(list)
+    earliest: dict[tuple[str, str], datetime] = {}
+    for pk, school, user, device, client_ip, severity, first_seen in due:
+        who = (school, identity_of(user, device, client_ip))
+        by_identity[who].append((pk, severity))
+        earliest.setdefault(who, min(first_seen, now))
+    for who, events in by_identity.items():
+        alert = _open_alert(session, who, earliest[who], now, window, gather, webhook)
         alert.event_count += len(events)
         alert.worst_severity = max(alert.worst_severity, *(s for _, s in events))
         session.flush()
@@ -103,7 +105,7 @@ def assign_due_events(
 
 def _open_alert(
     session: Session,
-    identity: str,
+    who: tuple[str, str],
     seen: datetime,
     now: datetime,
     window: timedelta,
@@ -113,9 +115,10 @@ def _open_alert(
     """The unsent alert this identity's new events join, or a new one. A new window starts when
     its first event was seen (not when this poll found it), so the gathering delay counts from
     the pupil's request."""
+    school, identity = who
     latest = session.scalar(
         select(SafeguardingAlert)
-        .where(SafeguardingAlert.identity == identity)
+        .where(SafeguardingAlert.school == school, SafeguardingAlert.identity == identity)
         .order_by(SafeguardingAlert.window_start.desc(), SafeguardingAlert.id.desc())
         .limit(1)
     )
@@ -127,6 +130,7 @@ def _open_alert(
     else:
         start, send_after = seen, seen + gather
     alert = SafeguardingAlert(
+        school=school,
         identity=identity,
         window_start=start,
         created_at=now,

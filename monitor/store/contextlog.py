@@ -28,6 +28,7 @@ from sqlalchemy import Engine, delete, func, inspect, select
 from sqlalchemy.orm import Session
 
 from monitor.events import ContextVisit, identity_of
+from monitor.schools import DEFAULT_SCHOOL_ID
 from monitor.store.folding import _insert
 from monitor.store.models import ContextEntry, Event
 from monitor.store.review import record
@@ -63,7 +64,8 @@ class ContextLog:
     stop): rows fold per minute anyway, and one transaction every few seconds costs the
     gateway's core far less than one per batch of events (profiled: ~7 ms per write)."""
 
-    def __init__(self) -> None:
+    def __init__(self, school: str = DEFAULT_SCHOOL_ID) -> None:
+        self.school = school  # the writing part's school: every row is stored under it
         self.written = 0  # requests stored (folded into rows)
         self.dropped = 0  # requests dropped: the database was away, or refused them
         self._pending: list[ContextVisit] = []
@@ -92,7 +94,8 @@ class ContextLog:
         if not folded:
             return True
         rows = [
-            {"identity": i, "minute": m, "host": h, "action": a, "requests": n}
+            {"school": self.school, "identity": i, "minute": m, "host": h, "action": a,
+             "requests": n}
             for (i, m, h, a), n in folded.items()
         ]
         try:
@@ -100,7 +103,7 @@ class ContextLog:
                 table = ContextEntry.__table__
                 statement = _insert(connection, table)
                 statement = statement.on_conflict_do_update(
-                    index_elements=["identity", "minute", "host", "action"],
+                    index_elements=["school", "identity", "minute", "host", "action"],
                     set_={"requests": table.c.requests + statement.excluded.requests},
                 )
                 connection.execute(statement, rows)
@@ -134,6 +137,7 @@ def context_around(
     query = (
         select(ContextEntry)
         .where(
+            ContextEntry.school == event.school,  # the same name at another school is not them
             ContextEntry.identity == identity,
             ContextEntry.minute >= start.replace(second=0, microsecond=0),
             ContextEntry.minute <= end,
@@ -156,6 +160,7 @@ def view_context(session: Session, event_id: str, *, actor: str) -> ContextView 
         actor=actor,
         action="view.context",
         event_id=event_id,
+        school=event.school,
         subject=view.identity,
         note=f"viewed {len(view.entries)} context rows (hosts only) within an hour either side",
     )

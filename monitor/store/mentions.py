@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
+from monitor.schools import DEFAULT_SCHOOL_ID
 from monitor.store.models import BrandMention, BrandSighting, DigestSent, FeedState
 from monitor.store.rows import safe_text
 
@@ -73,6 +74,7 @@ class FeedPoll:
     error_count: int = 0
     summary: str = ""
     items: list[MentionItem] = field(default_factory=list)
+    school: str = DEFAULT_SCHOOL_ID  # whose watcher polled it: its mentions are that school's
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,10 +133,15 @@ def _record_mentions(session: Session, poll: FeedPoll) -> list[NewMention]:
     items: dict[str, MentionItem] = {}
     for item in poll.items:
         items.setdefault(item.entry_key, item)  # duplicate ids in one document: first wins
+    # Sightings of this school's mentions only: a feed two schools watch is new to each.
     known = set(
         session.scalars(
-            select(BrandSighting.entry_key).where(
-                BrandSighting.feed_key == fkey, BrandSighting.entry_key.in_(list(items))
+            select(BrandSighting.entry_key)
+            .join(BrandMention, BrandMention.id == BrandSighting.mention_id)
+            .where(
+                BrandMention.school == poll.school,
+                BrandSighting.feed_key == fkey,
+                BrandSighting.entry_key.in_(list(items)),
             )
         )
     )
@@ -144,7 +151,11 @@ def _record_mentions(session: Session, poll: FeedPoll) -> list[NewMention]:
     keys = list({item.mention_key for item in fresh})
     mentions = {
         m.mention_key: m
-        for m in session.scalars(select(BrandMention).where(BrandMention.mention_key.in_(keys)))
+        for m in session.scalars(
+            select(BrandMention).where(
+                BrandMention.school == poll.school, BrandMention.mention_key.in_(keys)
+            )
+        )
     }
     ids = {key: mention.id for key, mention in mentions.items()}
     new: dict[str, MentionItem] = {}
@@ -180,6 +191,7 @@ def _record_mentions(session: Session, poll: FeedPoll) -> list[NewMention]:
 
 def _mention_row(poll: FeedPoll, item: MentionItem) -> dict[str, Any]:
     return {
+        "school": poll.school,
         "mention_key": item.mention_key,
         "feed": safe_text(poll.feed_url, 2048) or "",
         "feed_label": safe_text(poll.label, 256),
@@ -246,16 +258,19 @@ def mentions_for_digest(session: Session, until: datetime) -> list[BrandMention]
 
 def claim_digest(
     session: Session, period_key: str, start: datetime, end: datetime, recipients: str,
-    now: datetime,
+    now: datetime, school: str = DEFAULT_SCHOOL_ID,
 ) -> int | None:
     """Take the period's digest for sending; None when it was sent (or is being sent) already.
 
     A digest left "sending" by a crash is not sent again: the mail may have gone out, and a
     duplicate is worse than a gap that the next digest covers (its mentions stay unsent).
-    Only a digest that certainly failed is tried again."""
+    Only a digest that certainly failed is tried again. Each school (and the trust-wide
+    digest, `school` "*") has its own digest per period."""
+    period_key = f"{school}:{period_key}"
     row = session.scalar(select(DigestSent).where(DigestSent.period_key == period_key))
     if row is None:
         row = DigestSent(
+            school=school,
             period_key=period_key, period_start=start, period_end=end, sent_at=now,
             recipients=safe_text(recipients, 4096) or "", status="sending",
         )

@@ -40,19 +40,26 @@ def current_revision(engine: Engine) -> str | None:
         return MigrationContext.configure(conn).get_current_revision()
 
 
-def upgrade_engine(engine: Engine, revision: str = "head") -> None:
+def upgrade_engine(
+    engine: Engine, revision: str = "head", *, default_school: str | None = None
+) -> None:
     config = alembic_config()
     with engine.begin() as conn:
         config.attributes["connection"] = conn
+        # The school that rows stored before schools existed go to (migration 0011).
+        config.attributes["default_school"] = default_school
         command.upgrade(config, revision)
 
 
-def upgrade(database_url: str, revision: str = "head") -> str | None:
+def upgrade(
+    database_url: str, revision: str = "head", *, default_school: str | None = None
+) -> str | None:
     """Upgrade the store at `database_url` (creating an SQLite file if needed); return the
-    revision it is at afterwards."""
+    revision it is at afterwards. Rows from before schools existed go to `default_school`
+    (the configuration's `school_id`)."""
     engine = make_engine(database_url)
     try:
-        upgrade_engine(engine, revision)
+        upgrade_engine(engine, revision, default_school=default_school)
         return current_revision(engine)
     finally:
         engine.dispose()

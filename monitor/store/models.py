@@ -24,70 +24,24 @@ Times are stored in UTC and always come back timezone-aware (`UTCDateTime`).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
-from typing import Any
 
 from sqlalchemy import (
-    BigInteger,
     Boolean,
-    DateTime,
-    Dialect,
     ForeignKey,
     Index,
     Integer,
-    MetaData,
     SmallInteger,
     String,
     Text,
-    TypeDecorator,
     UniqueConstraint,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column
 
-# SQLite only makes INTEGER PRIMARY KEY an alias of the rowid (auto-increment), not BIGINT.
-BigID = BigInteger().with_variant(Integer(), "sqlite")
+from monitor.store.modelbase import NAMING, Base, BigID, UTCDateTime, school_column
 
-NAMING = {
-    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
-    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
-
-
-class UTCDateTime(TypeDecorator[datetime]):
-    """A timestamp stored in UTC and returned timezone-aware on both backends.
-
-    SQLite has no time zones: values are stored as naive UTC text, which compares correctly as
-    long as every write goes through this type.
-    """
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-        if dialect.name == "sqlite":
-            return value.replace(tzinfo=None)
-        return value
-
-    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if isinstance(value, str):  # raw SQL on SQLite
-            value = datetime.fromisoformat(value)
-        if value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value.astimezone(UTC)
-
-
-class Base(DeclarativeBase):
-    metadata = MetaData(naming_convention=NAMING)
-
+__all__ = ["NAMING", "Base", "BigID", "UTCDateTime"]
 
 class ReviewStatus(StrEnum):
     """Where the Prevent lead is with an event (issue 3, point 6)."""
@@ -133,6 +87,7 @@ class Event(Base):
 
     pk: Mapped[int] = mapped_column(BigID, primary_key=True, autoincrement=True)
     event_id: Mapped[str] = mapped_column(String(64), unique=True)
+    school: Mapped[str] = school_column()  # monitor.schools; migration 0011
     source: Mapped[str] = mapped_column(String(16))
     kind: Mapped[str] = mapped_column(String(16))
     action: Mapped[str] = mapped_column(String(8))
@@ -175,6 +130,8 @@ class Event(Base):
         Index("ix_events_user_last_seen", "user_name", "last_seen"),
         Index("ix_events_device_last_seen", "device", "last_seen"),
         Index("ix_events_category_last_seen", "category", "last_seen"),
+        # A school's Prevent lead's first page, in a trust of many schools on one store.
+        Index("ix_events_school_last_seen", "school", "last_seen", "pk"),
     )
 
 
@@ -219,6 +176,8 @@ class AuditEntry(Base):
     from_value: Mapped[str | None] = mapped_column(String(128))
     to_value: Mapped[str | None] = mapped_column(String(128))
     note: Mapped[str | None] = mapped_column(Text)
+    # The school of the event or request acted on; None for trust-wide actions (accounts).
+    school: Mapped[str | None] = mapped_column(String(32))
 
 
 class BrandMention(Base):
@@ -227,7 +186,8 @@ class BrandMention(Base):
     __tablename__ = "brand_mentions"
 
     id: Mapped[int] = mapped_column(BigID, primary_key=True, autoincrement=True)
-    mention_key: Mapped[str] = mapped_column(String(64), unique=True)  # dedupe key (watcher's)
+    mention_key: Mapped[str] = mapped_column(String(64))  # dedupe key (watcher's), per school
+    school: Mapped[str] = school_column()  # whose name was found (0011)
     feed: Mapped[str] = mapped_column(String(2048))
     url: Mapped[str] = mapped_column(String(8192))
     title: Mapped[str | None] = mapped_column(String(1024))
@@ -257,6 +217,8 @@ class BrandMention(Base):
     status_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     referral_ref: Mapped[str | None] = mapped_column(String(128))
 
+    __table_args__ = (UniqueConstraint("school", "mention_key"),)
+
 
 class BrandSighting(Base):
     """An entry of one feed that led to a mention: per-feed dedupe on the entry's id."""
@@ -271,7 +233,8 @@ class BrandSighting(Base):
     )
     first_seen: Mapped[datetime] = mapped_column(UTCDateTime)
 
-    __table_args__ = (UniqueConstraint("feed_key", "entry_key"),)
+    # Per mention, so two schools watching one feed each keep their own sightings (0011).
+    __table_args__ = (UniqueConstraint("feed_key", "entry_key", "mention_id"),)
 
 
 class FeedState(Base):
@@ -313,6 +276,9 @@ class ConsoleUser(Base):
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # A one-time password is still in use: the console asks for a new one before anything else.
     password_change_due: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Which schools' pupils the account sees: "*" every school (a trust-wide role), else a
+    # comma-separated list of school ids; empty: none (the console says why). Migration 0011.
+    schools: Mapped[str] = mapped_column(String(1024), default="")
 
 
 class UnblockRequest(Base):
@@ -322,6 +288,7 @@ class UnblockRequest(Base):
 
     id: Mapped[int] = mapped_column(BigID, primary_key=True, autoincrement=True)
     requested_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    school: Mapped[str] = school_column()  # the blocked event's school, else the console's (0011)
     requester: Mapped[str | None] = mapped_column(String(128))
     url: Mapped[str] = mapped_column(String(8192))
     host: Mapped[str | None] = mapped_column(String(255))
@@ -341,6 +308,7 @@ class DigestSent(Base):
 
     id: Mapped[int] = mapped_column(BigID, primary_key=True, autoincrement=True)
     sent_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    school: Mapped[str] = school_column()  # the school's digest, or "*": the trust-wide one
     period_start: Mapped[datetime] = mapped_column(UTCDateTime)
     period_end: Mapped[datetime] = mapped_column(UTCDateTime)
     recipients: Mapped[str] = mapped_column(String(4096))
@@ -364,6 +332,7 @@ class SafeguardingAlert(Base):
     __tablename__ = "safeguarding_alerts"
 
     id: Mapped[int] = mapped_column(BigID, primary_key=True, autoincrement=True)
+    school: Mapped[str] = school_column()  # alerts go to this school's addresses (0011)
     identity: Mapped[str] = mapped_column(String(200))  # "user:x" | "device:x" | "address:x"
     window_start: Mapped[datetime] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -377,7 +346,7 @@ class SafeguardingAlert(Base):
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     __table_args__ = (
-        Index("ix_safeguarding_alerts_identity", "identity", "window_start"),
+        Index("ix_safeguarding_alerts_identity", "school", "identity", "window_start"),
         Index("ix_safeguarding_alerts_due", "sent_at", "send_after"),
     )
 
@@ -391,10 +360,11 @@ class ContextEntry(Base):
     __tablename__ = "context_log"
 
     id: Mapped[int] = mapped_column(BigID, primary_key=True, autoincrement=True)
+    school: Mapped[str] = school_column()  # (0011)
     identity: Mapped[str] = mapped_column(String(200))  # "user:x" | "device:x" | "address:x"
     minute: Mapped[datetime] = mapped_column(UTCDateTime, index=True)  # UTC, seconds cut off
     host: Mapped[str] = mapped_column(String(255))
     action: Mapped[str] = mapped_column(String(8))
     requests: Mapped[int] = mapped_column(Integer, default=1)
 
-    __table_args__ = (UniqueConstraint("identity", "minute", "host", "action"),)
+    __table_args__ = (UniqueConstraint("school", "identity", "minute", "host", "action"),)

@@ -62,9 +62,14 @@ def record(
     to_value: str | None = None,
     note: str | None = None,
     at: datetime | None = None,
+    school: str | None = None,
 ) -> AuditEntry:
-    """Append one entry to the audit trail (also for console actions not tied to an event)."""
+    """Append one entry to the audit trail (also for console actions not tied to an event).
+    An entry about an event is filed under the event's school unless `school` is given."""
+    if school is None and event_id is not None:
+        school = session.scalar(select(Event.school).where(Event.event_id == event_id))
     entry = AuditEntry(
+        school=school,
         at=at or utcnow(),
         actor=_actor(actor),
         action=safe_text(action, 32) or "note",

@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import String
 
 from monitor.events import FlaggedEvent
+from monitor.schools import DEFAULT_SCHOOL_ID, UNKNOWN_SCHOOL, Schools
 from monitor.store.models import Event, ReviewStatus
 
 # Column lengths straight from the model, so truncation and the schema cannot disagree.
@@ -37,6 +38,8 @@ TEXT_FIELDS = {
     "device": "device", "client_ip": "client_ip", "group": "group_name",
     "policy_version": "policy_version",
 }  # fmt: skip
+
+ONE_SCHOOL = Schools({DEFAULT_SCHOOL_ID: DEFAULT_SCHOOL_ID})  # a single school's store
 
 # C0 controls, DEL and C1 controls.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
@@ -89,8 +92,10 @@ def fold_hash(key: tuple[Any, ...]) -> str:
     return hashlib.sha1(text.encode("utf-8", "backslashreplace"), usedforsecurity=False).hexdigest()
 
 
-def event_row(event: FlaggedEvent) -> dict[str, Any]:
-    """The `events` row for one event (repeat count 1, review status new)."""
+def event_row(event: FlaggedEvent, schools: Schools | None = None) -> dict[str, Any]:
+    """The `events` row for one event (repeat count 1, review status new), under its school:
+    the event's own if `schools` knows it, else "unknown" (never dropped, never another
+    school's); an event that names none is `schools.own`'s."""
     row: dict[str, Any] = {
         column: safe_text(getattr(event, field, None), LIMITS[column])
         for field, column in TEXT_FIELDS.items()
@@ -105,8 +110,19 @@ def event_row(event: FlaggedEvent) -> dict[str, Any]:
     row["first_seen"] = row["last_seen"] = when
     row["repeat_count"] = 1
     row["status"] = ReviewStatus.NEW.value
-    row["fold_key"] = fold_hash(event.fold_key())
+    row["school"] = _school_of(event, row, schools or ONE_SCHOOL)
+    # One fold key per school: the same user name at two schools is two pupils.
+    row["fold_key"] = fold_hash((row["school"], *event.fold_key()))
     return row
+
+
+def _school_of(event: FlaggedEvent, row: dict[str, Any], schools: Schools) -> str:
+    named = safe_text(getattr(event, "school", None), 32)
+    school = schools.stored_as(named)
+    if school == UNKNOWN_SCHOOL and named not in (None, UNKNOWN_SCHOOL):
+        note = f" [stored under 'unknown school': {named!r} is not in this configuration]"
+        row["reason"] = truncate(row["reason"] + note, LIMITS["reason"])
+    return school
 
 
 def row_to_json(row: dict[str, Any]) -> dict[str, Any]:
@@ -117,10 +133,12 @@ def row_to_json(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def row_from_json(data: dict[str, Any]) -> dict[str, Any]:
-    """A spooled row back as a row; raises ValueError/KeyError/TypeError on a damaged record."""
-    keys = (*TEXT_FIELDS.values(), "event_id", "fold_key", "status")
+def row_from_json(data: dict[str, Any], default_school: str) -> dict[str, Any]:
+    """A spooled row back as a row; raises ValueError/KeyError/TypeError on a damaged record.
+    A row spooled before schools existed is `default_school`'s (the spooling part's own)."""
+    keys = (*TEXT_FIELDS.values(), "event_id", "fold_key", "status", "school")
     row = {key: data.get(key) for key in keys}
+    row["school"] = safe_text(row["school"], 32) or default_school
     if not row["event_id"] or not row["fold_key"]:
         raise ValueError("spooled record without event_id or fold_key")
     row["severity"] = safe_severity(data.get("severity"))

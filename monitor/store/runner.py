@@ -12,6 +12,9 @@ write lock (whose busy handler sleeps). A process that also runs an `EventWriter
 engine passes it as `writer=`: the runner's writes then run on the event writer's thread, and
 the process keeps one writer thread per database.
 
+Each call runs in a copy of the caller's context, so a school scope (`monitor.store.scope`) set
+by a console request applies to every session the call opens.
+
 On SQLite, reads use a second engine with deferred transactions (`make_engine(readonly=True)`),
 so a read never takes the write lock; writes use the engine given (`BEGIN IMMEDIATE`).
 """
@@ -19,6 +22,7 @@ so a read never takes the write lock; writes use the engine given (`BEGIN IMMEDI
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -28,6 +32,7 @@ from sqlalchemy import Engine
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session, sessionmaker
 
+from monitor.store import scope
 from monitor.store.database import make_engine, make_sessionmaker
 
 T = TypeVar("T")
@@ -80,7 +85,7 @@ class Store:
         self, fn: Callable[Concatenate[Session, P], T], *args: P.args, **kwargs: P.kwargs
     ) -> T:
         with self.read_sessions() as session, session.begin():
-            return fn(session, *args, **kwargs)
+            return fn(scope.bind(session), *args, **kwargs)
 
     def write_sync(
         self, fn: Callable[Concatenate[Session, P], T], *args: P.args, **kwargs: P.kwargs
@@ -88,7 +93,7 @@ class Store:
         for attempt in range(WRITE_ATTEMPTS):
             try:
                 with self.sessions() as session, session.begin():
-                    return fn(session, *args, **kwargs)
+                    return fn(scope.bind(session), *args, **kwargs)
             except sa_exc.IntegrityError:
                 # Two writers stored the same new row at once (PostgreSQL): the retry sees it.
                 if attempt == WRITE_ATTEMPTS - 1:
@@ -102,14 +107,21 @@ class Store:
     ) -> T:
         """`fn(session, *args, **kwargs)` in a reader thread, in its own transaction."""
         loop = asyncio.get_running_loop()
-        job = functools.partial(self.read_sync, fn, *args, **kwargs)
+        # In the caller's context: a console request's school scope goes with it.
+        context = contextvars.copy_context()
+        job: Callable[[], T] = functools.partial(
+            context.run, self.read_sync, fn, *args, **kwargs  # type: ignore[arg-type]
+        )
         return await loop.run_in_executor(self._readers, job)
 
     async def write(
         self, fn: Callable[Concatenate[Session, P], T], *args: P.args, **kwargs: P.kwargs
     ) -> T:
         """`fn(session, *args, **kwargs)` on the write thread, in its own transaction."""
-        job = functools.partial(self.write_sync, fn, *args, **kwargs)
+        context = contextvars.copy_context()
+        job: Callable[[], T] = functools.partial(
+            context.run, self.write_sync, fn, *args, **kwargs  # type: ignore[arg-type]
+        )
         return await asyncio.wrap_future(self._writer.call(job))
 
     def close(self) -> None:

@@ -17,17 +17,34 @@ from datetime import UTC, datetime
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
-from monitor.store.models import Event, UnblockRequest
+from monitor.schools import DEFAULT_SCHOOL_ID
+from monitor.store.models import Event, EventReceipt, UnblockRequest
 from monitor.store.review import record
 
 
 def add_request(
-    session: Session, *, url: str, host: str, requester: str | None, reason: str, ref: str
+    session: Session,
+    *,
+    url: str,
+    host: str,
+    requester: str | None,
+    reason: str,
+    ref: str,
+    school: str = DEFAULT_SCHOOL_ID,
 ) -> int:
-    """Store a request from the block page; `ref` names the event it came from ("" if none).
-    The rule is taken from that event, so IT staff see why the page was blocked."""
-    event = session.scalar(select(Event).where(Event.event_id == ref)) if ref else None
+    """Store a request from the block page; `ref` names the visit it came from ("" if none),
+    by the reference its block page showed (a folded visit's leads to the event it went into).
+    The rule and the school are taken from that event, so IT staff see why the page was
+    blocked and the right school answers; without one the request is `school`'s."""
+    event = None
+    if ref:
+        event = session.scalar(
+            select(Event)
+            .join(EventReceipt, EventReceipt.event_pk == Event.pk)
+            .where(EventReceipt.event_id == ref[:64])
+        ) or session.scalar(select(Event).where(Event.event_id == ref[:64]))
     item = UnblockRequest(
+        school=event.school if event else school,
         requested_at=datetime.now(UTC),
         requester=requester,
         url=url,
@@ -45,6 +62,7 @@ def add_request(
         action="unblock.request",
         subject=f"unblock:{item.id}",
         event_id=None,
+        school=item.school,
         note=f"{host}: {reason}"[:2000],
     )
     return item.id
@@ -95,4 +113,5 @@ def decide_request(
         from_value="open",
         to_value=to_value,
         note=note,
+        school=current.school,
     )

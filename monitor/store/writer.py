@@ -1,6 +1,6 @@
 """`EventWriter`: the gateway and the watcher hand events over here without ever waiting.
 
-    writer = EventWriter(database_url, spool_dir="var/spool")
+    writer = EventWriter(database_url, spool_dir="var/spool", schools=config.schools())
     writer.start()
     writer.submit(event)          # from any thread or the event loop: never blocks, never raises
     writer.flush(timeout=5)       # everything submitted so far is in the database or the spool
@@ -18,7 +18,8 @@ later one go to the spool (`monitor.store.spool`, fsync per batch), in order; ev
 the spool's `rejected.jsonl` (`stats.errors`). If the spool cannot be written either (disk full),
 that is logged at CRITICAL, counted (`stats.spool_errors`) and the rows held in memory (up to
 `max_held`); beyond that the oldest are dropped, loudly (`stats.dropped`). Context visits are
-never spooled: while the database is away they are dropped and counted.
+never spooled: while the database is away they are dropped and counted. Rows are stored under
+their school (`monitor.store.rows.event_row`).
 """
 
 from __future__ import annotations
@@ -38,10 +39,11 @@ from sqlalchemy import Engine
 from sqlalchemy import exc as sa_exc
 
 from monitor.events import ContextVisit, FlaggedEvent
+from monitor.schools import Schools
 from monitor.store.contextlog import ContextLog
 from monitor.store.database import make_engine
 from monitor.store.folding import store_rows
-from monitor.store.rows import event_row, row_from_json, row_to_json
+from monitor.store.rows import ONE_SCHOOL, event_row, row_from_json, row_to_json
 from monitor.store.spool import Spool
 
 log = logging.getLogger(__name__)
@@ -120,8 +122,9 @@ class EventWriter:
         retry_interval: float = 2.0,
         max_held: int = 1_000_000,
         engine: Engine | None = None,
+        schools: Schools | None = None,
     ) -> None:
-        self.database_url = database_url
+        self.database_url, self.schools = database_url, schools or ONE_SCHOOL
         self.fold_window = fold_window
         self.batch_size = batch_size
         self.retry_interval = retry_interval
@@ -134,16 +137,9 @@ class EventWriter:
         self._thread: threading.Thread | None = None
         self._database_up = True
         self._next_retry = 0.0
-        self._submitted = 0
-        self._written = 0
-        self._folded = 0
-        self._duplicates = 0
-        self._spooled = 0
-        self._replayed = 0
-        self._errors = 0
-        self._spool_errors = 0
-        self._dropped = 0
-        self.context = ContextLog()
+        self._submitted = self._written = self._folded = self._duplicates = 0
+        self._spooled = self._replayed = self._errors = self._spool_errors = self._dropped = 0
+        self.context = ContextLog(self.schools.own)
 
     # -- the producers' side
 
@@ -288,7 +284,7 @@ class EventWriter:
         rows = []
         for event in events:
             try:
-                rows.append(event_row(event))
+                rows.append(event_row(event, self.schools))
             except Exception as exc:  # something that is not quite a FlaggedEvent
                 self._errors += 1
                 log.error("event writer: cannot store %r: %s", event, exc)
@@ -382,7 +378,7 @@ class EventWriter:
             rows = []
             for record in records:
                 try:
-                    rows.append(row_from_json(record))
+                    rows.append(row_from_json(record, self.schools.own))
                 except (KeyError, TypeError, ValueError) as exc:
                     self._errors += 1
                     self._spool.reject(record, f"damaged spool record: {exc}")

@@ -191,7 +191,7 @@ async def test_digest_email_reads_well(
         assert row is not None and (row.status, row.mention_count, row.period_key) == (
             "sent",
             6,
-            period.key,
+            f"school:{period.key}",
         )
 
 
@@ -246,7 +246,7 @@ async def test_failed_send_is_retried_and_interrupted_send_is_not(
     with store.sessions() as session, session.begin():
         session.add(
             DigestSent(
-                period_key=later.key,
+                period_key=f"school:{later.key}",
                 period_start=later.start,
                 period_end=later.end,
                 sent_at=datetime.now(UTC),
