@@ -25,8 +25,10 @@ from filters.policy import Policy
 from monitor.console.chart import bar_chart
 from monitor.console.roles import Can
 from monitor.console.web import Console, console_of, requires
+from monitor.store import scope
 from monitor.store.alerting import alert_health
 from monitor.store.stats import overview
+from monitor.store.trust import unknown_school_events
 
 routes = web.RouteTableDef()
 DAYS = 30
@@ -55,7 +57,9 @@ def read_status_file(path: Any) -> tuple[dict[str, Any], str]:
 
 
 async def _figures(console: Console) -> dict[str, Any]:
-    cached = console.cache.get("dashboard")
+    # Per school scope: one school's figures are never another account's.
+    key = f"dashboard:{sorted(scope.current() or ()) if scope.current() is not None else '*'}"
+    cached = console.cache.get(key)
     if cached and time.monotonic() - cached[0] < CACHE_SECONDS:
         return cached[1]
     now = datetime.now(UTC)
@@ -81,7 +85,8 @@ async def _figures(console: Console) -> dict[str, Any]:
         bar_chart([(d.day, d.events) for d in figures["days"]], first, now.date())
     )
     figures["total"] = sum(d.events for d in figures["days"])
-    console.cache["dashboard"] = (time.monotonic(), figures)
+    figures["unknown_school"] = await console.store.read(unknown_school_events, console.schools.ids)
+    console.cache[key] = (time.monotonic(), figures)
     return figures
 
 

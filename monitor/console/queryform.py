@@ -66,8 +66,9 @@ def parse_queue_query(
     sources = pick("source", SOURCES)
     category = _text(query.get("category"), 128)
     group = _text(query.get("group"), 128)
+    school = _text(query.get("school"), 32)
     text = _text(query.get("q"), MAX_TEXT)
-    values.update(category=category, group=group, q=text)
+    values.update(category=category, group=group, q=text, school=school)
     min_severity = None
     raw_severity = query.get("severity", "")
     if raw_severity:
@@ -93,6 +94,7 @@ def parse_queue_query(
         kinds=kinds,
         sources=sources,
         categories=[category] if category else [],
+        schools=[school] if school else [],
         group=group or None,
         user=user or None,
         device=device or None,

@@ -16,7 +16,7 @@ from monitor.console.eventview import event_view
 from monitor.console.formatting import csv_cell, severity_name, status_name
 from monitor.console.queryform import KINDS, STATUSES, parse_queue_query
 from monitor.console.roles import Can
-from monitor.console.web import console_of, requires, signin_of
+from monitor.console.web import Console, console_of, requires, signin_of
 from monitor.events import SOURCES
 from monitor.store.exports import Exported, export_chosen, export_matching, view_timeline
 from monitor.store.models import ReviewStatus
@@ -81,6 +81,7 @@ async def queue(request: web.Request) -> web.Response:
             "sources": SOURCES,
             "categories": options.categories,
             "groups": options.groups,
+            "school_choices": _school_choices(console, signin.user.schools),
         },
     )
 
@@ -208,3 +209,9 @@ async def false_positives(request: web.Request) -> web.Response:
             "next_cursor": page.next_cursor,
         },
     )
+
+
+def _school_choices(console: Console, schools: frozenset[str] | None) -> list[tuple[str, str]]:
+    """The schools this account may narrow the queue to: its own, by name."""
+    ids = console.schools.ids if schools is None else schools
+    return sorted(((i, console.schools.name_of(i)) for i in ids), key=lambda pair: pair[1])

@@ -55,6 +55,7 @@ class EventFilter:
     kinds: Sequence[str] = ()
     sources: Sequence[str] = ()
     categories: Sequence[str] = ()
+    schools: Sequence[str] = ()  # within the account's own scope (monitor.store.scope)
     group: str | None = None
     user: str | None = None
     device: str | None = None
@@ -70,6 +71,7 @@ class EventFilter:
             (Event.kind, self.kinds),
             (Event.source, self.sources),
             (Event.category, self.categories),
+            (Event.school, self.schools),
         ):
             if len(values) == 1:
                 where.append(column == values[0])

@@ -23,11 +23,12 @@ from contextlib import contextmanager
 from contextvars import ContextVar, Token
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import and_, event, or_, select
 from sqlalchemy.orm import ORMExecuteState, Session, with_loader_criteria
 from sqlalchemy.sql import util as sql_util
 
 from monitor.store.models import (
+    AuditEntry,
     BrandMention,
     ContextEntry,
     DigestSent,
@@ -87,11 +88,27 @@ def _apply_scope(state: ORMExecuteState) -> None:
         return
     if not (state.is_select or state.is_update or state.is_delete):
         return
+    ids = sorted(schools)
     state.statement = state.statement.options(
         *(
-            with_loader_criteria(model, model.school.in_(sorted(schools)), include_aliases=True)
+            with_loader_criteria(model, model.school.in_(ids), include_aliases=True)
             for model in SCOPED
-        )
+        ),
+        with_loader_criteria(AuditEntry, _audit_criteria(ids)),
+    )
+
+
+def _audit_criteria(ids: list[str]) -> Any:
+    """An audit entry about a school's event or request is that school's. Trust-wide entries
+    (accounts) have no school; entries from before schools (migration 0011 cannot fill them
+    in: the trail refuses UPDATE) follow their event when they name one."""
+    visible_events = select(Event.event_id).where(Event.school.in_(ids))
+    return or_(
+        AuditEntry.school.in_(ids),
+        and_(
+            AuditEntry.school.is_(None),
+            or_(AuditEntry.event_id.is_(None), AuditEntry.event_id.in_(visible_events)),
+        ),
     )
 
 

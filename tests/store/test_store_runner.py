@@ -12,6 +12,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from monitor.store.accounts import add_user, list_users
+from monitor.store.database import make_engine
 from monitor.store.runner import Store
 from monitor.store.writer import EventWriter
 
@@ -63,3 +64,22 @@ async def test_beside_an_event_writer_writes_share_its_thread(
         store.close()
     with pytest.raises(RuntimeError, match="not running"):
         await store.write(_thread)
+
+
+def test_a_core_statement_on_a_schools_rows_is_refused_under_a_school_scope(tmp_path: Path) -> None:
+    """The scope applies to ORM statements; one it cannot reach is refused, never run
+    unfiltered (monitor.store.scope)."""
+    from sqlalchemy import select as core_select
+
+    from monitor.store import scope
+    from monitor.store.migrate import upgrade
+    from monitor.store.models import Event
+
+    url = f"sqlite:///{tmp_path / 'scoped.sqlite'}"
+    upgrade(url)
+    store = Store(make_engine(url))
+    table = Event.__table__
+    with scope.only_schools({"north"}), pytest.raises(scope.ScopeError):
+        store.read_sync(lambda session: session.execute(core_select(table.c.pk)).all())
+    assert store.read_sync(lambda session: session.execute(core_select(table.c.pk)).all()) == []
+    store.close()
