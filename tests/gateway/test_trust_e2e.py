@@ -151,7 +151,9 @@ def stored(url: str, expected: int) -> list[Any]:
 
 
 async def signed_in_page(browser: Any, base: str, name: str, password: str) -> Any:
-    context = await browser.new_context(accept_downloads=True, viewport={"width": 1280, "height": 900})
+    context = await browser.new_context(
+        accept_downloads=True, viewport={"width": 1280, "height": 900}
+    )
     page = await context.new_page()
     await page.goto(f"{base}/login")
     await page.fill("input[name=username]", name)
