@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
@@ -67,13 +68,17 @@ def why_not_available() -> str | None:
 
 
 def remove_stale_namespaces() -> None:
-    """Namespaces an earlier run of these tests left behind when it was killed (its pid is gone)."""
+    """What an earlier run of these tests left when it was killed (its pid, in the names, is
+    gone): its namespaces, and the gateway processes it had started in them."""
     if not NETNS_DIR.is_dir():
         return
     for path in NETNS_DIR.glob(f"{PREFIX}*-*"):
         pid = path.name[len(PREFIX) :].split("-", 1)[0]
         if pid.isdigit() and not Path(f"/proc/{pid}").exists():
             with suppress(RuntimeError):
+                for orphan in ip("netns", "pids", path.name).split():
+                    with suppress(ProcessLookupError):
+                        os.kill(int(orphan), signal.SIGKILL)
                 ip("netns", "delete", path.name)
 
 
