@@ -27,7 +27,7 @@ def test_users_add_list_disable(tmp_path: Any, capsys: pytest.CaptureFixture[str
     assert main(["users", "add", "dsl.jones", "--role", "it_staff", "--database-url", url]) == 1
     assert "exists already" in capsys.readouterr().err
     assert main(["users", "list", "--database-url", url]) == 0
-    assert "dsl.jones\tprevent_lead\tactive" in capsys.readouterr().out
+    assert "dsl.jones\tprevent_lead\tschool\tactive" in capsys.readouterr().out
     engine = make_engine(url)
     sessions = make_sessionmaker(engine)
     with sessions() as session:
@@ -68,3 +68,29 @@ async def test_change_password(client: TestClient[Any, Any], store: Any, login: 
     with store.sessions() as session:
         assert authenticate(session, "comms", "a new long pass") is not None
         assert authenticate(session, "comms", old) is None
+
+
+def test_users_in_a_trust_are_given_their_schools(
+    tmp_path: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"sqlite:///{tmp_path / 's.sqlite'}"
+    upgrade(url, default_school="north")
+    config = tmp_path / "trust.yaml"
+    config.write_text(
+        f"school_id: north\ndatabase:\n  url: {url}\n"
+        "trust:\n  schools:\n    north: Northfield Academy\n    south: Southgate School\n"
+    )
+    base = ["--config", str(config)]
+    assert main(["users", "add", "dsl.n", "--role", "prevent_lead", *base]) == 1
+    assert "this is a trust: say whose pupils" in capsys.readouterr().err
+    assert main(["users", "add", "dsl.n", "--role", "prevent_lead", "--school", "west", *base]) == 1
+    assert "unknown school west" in capsys.readouterr().err
+    assert main(["users", "add", "dsl.n", "--role", "prevent_lead", "--school", "north", *base]) == 0
+    assert "sees north" in capsys.readouterr().out
+    assert main(["users", "add", "trust.dsl", "--role", "prevent_lead", "--all-schools", *base]) == 0
+    assert main(["users", "schools", "dsl.n", "north", "south", *base]) == 0
+    assert "now sees north,south" in capsys.readouterr().out
+    assert main(["users", "list", *base]) == 0
+    listed = capsys.readouterr().out
+    assert "dsl.n\tprevent_lead\tnorth,south\t" in listed
+    assert "trust.dsl\tprevent_lead\tevery school\t" in listed

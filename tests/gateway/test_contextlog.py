@@ -63,7 +63,7 @@ async def test_requests_become_host_only_context_rows(
     assert seen[(pupil, "doh-resolver.test", "block")] == 1
     with sqlite3.connect(proxy.database) as db:
         columns = {row[1] for row in db.execute("PRAGMA table_info(context_log)")}
-    assert columns == {"id", "identity", "minute", "host", "action", "requests"}
+    assert columns == {"id", "school", "identity", "minute", "host", "action", "requests"}
     for row in rows:
         assert not any(s in row["host"] for s in SECRETS), row
         assert row["minute"].endswith(":00") or ":00." in row["minute"], row  # whole minutes

@@ -69,7 +69,7 @@ def test_users_add_finds_the_config_from_the_environment(
     assert main(["users", "add", "dsl", "--role", "prevent_lead"]) == 0
     assert "one-time password:" in capsys.readouterr().out
     assert main(["users", "list", "--config", str(config)]) == 0
-    assert capsys.readouterr().out.startswith("dsl\tprevent_lead\tactive")
+    assert capsys.readouterr().out.startswith("dsl\tprevent_lead\tschool\tactive")
     assert not list(elsewhere.iterdir())
 
 
