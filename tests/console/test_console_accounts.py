@@ -88,7 +88,8 @@ def test_users_in_a_trust_are_given_their_schools(
     assert "unknown school west" in capsys.readouterr().err
     assert main([*lead, "--school", "north", *base]) == 0
     assert "sees north" in capsys.readouterr().out
-    assert main(["users", "add", "trust.dsl", "--role", "prevent_lead", "--all-schools", *base])
+    trust_lead = ["users", "add", "trust.dsl", "--role", "prevent_lead", "--all-schools"]
+    assert main([*trust_lead, *base]) == 0
     assert main(["users", "schools", "dsl.n", "north", "south", *base]) == 0
     assert "now sees north,south" in capsys.readouterr().out
     assert main(["users", "list", *base]) == 0
