@@ -80,16 +80,20 @@ def _target(
         return None
     path = Path(written) if Path(written).is_absolute() else here.parent / written
     try:
-        resolved = path.resolve(strict=True)
+        # Not strict: a path outside the folder is refused as outside whether or not a file is
+        # there, so the answer never depends on (or tells about) what lies outside it.
+        resolved = path.resolve()
     except (OSError, RuntimeError):
-        result.problem(number, f"{where}: no such file (relative paths start at {here.parent})")
-        return None
-    if not resolved.is_relative_to(walk.root):
+        resolved = None
+    if resolved is not None and not resolved.is_relative_to(walk.root):
         result.problem(
             number,
             f"{where} is outside the policy folder {walk.root} (after following links): copy "
             "the list into the policy folder and include it from there",
         )
+        return None
+    if resolved is None or not resolved.exists():
+        result.problem(number, f"{where}: no such file (relative paths start at {here.parent})")
         return None
     if resolved in walk.seen:
         result.problem(number, f"{where} is already included in this list (an include loop?)")
