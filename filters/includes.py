@@ -6,7 +6,8 @@ person edited: at most `MAX_DEPTH` levels and `MAX_FILES` files per list, each f
 is a problem, not a hang), and only inside the policy folder (`root`): an absolute path outside
 it, a `..` out of it or a symlink that leads out is refused with the file:line that named it.
 A relative path is relative to the file that includes it. Entries and problems of an included
-file carry that file's own name and line.
+file carry that file's own name and line, and the list names every file it included
+(`ListFile.included`), so the policy's version and its hot reload cover them too.
 """
 
 from __future__ import annotations
@@ -109,6 +110,7 @@ def _target(
 def _include(path: Path, result: ListFile, walk: _Walk, depth: int) -> None:
     display, first = result.display, len(result.entries)
     result.path, result.display = path, display_name(path)
+    result.included.append(path)
     try:
         with path.open(encoding="utf-8-sig", errors="replace") as handle:
             _read(handle, result, walk, depth)
