@@ -175,7 +175,7 @@ def bench_extract(rng: random.Random, vocabulary: list[str], count: int, out: Te
 
 
 def gateway_page() -> bytes:
-    """The 8 KB page the origin of bench/gateway_bench.py serves (same words, same layout)."""
+    """The page (~7 KB) the origin of bench/gateway_bench.py serves: same words, same layout."""
     words = ["the", "school", "library", "opens", "at", "nine", "and", "the", "maths", "club",
              "meets", "on", "tuesday"]
     return ("<html><head><title>News</title></head><body>" + "".join(
