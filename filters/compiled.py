@@ -101,6 +101,9 @@ class CompiledLists:
                 spec.path, spec.format, display=spec.display, root=self.spec.path.parent
             )
             problems.extend(listed.problems)
+            # Files reached through `.Include<...>` are part of the policy: hashed into its
+            # version and watched for changes like the files the policy names.
+            self.spec.files.extend(listed.included)
             self.stats.per_list[spec.display] = len(listed.entries)
             if spec.use == "search":
                 search.extend(self._search_phrase(spec, e) for e in listed.entries)

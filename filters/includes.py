@@ -6,7 +6,8 @@ person edited: at most `MAX_DEPTH` levels and `MAX_FILES` files per list, each f
 is a problem, not a hang), and only inside the policy folder (`root`): an absolute path outside
 it, a `..` out of it or a symlink that leads out is refused with the file:line that named it.
 A relative path is relative to the file that includes it. Entries and problems of an included
-file carry that file's own name and line.
+file carry that file's own name and line, and the list names every file it included
+(`ListFile.included`), so the policy's version and its hot reload cover them too.
 """
 
 from __future__ import annotations
@@ -80,16 +81,20 @@ def _target(
         return None
     path = Path(written) if Path(written).is_absolute() else here.parent / written
     try:
-        resolved = path.resolve(strict=True)
+        # Not strict: a path outside the folder is refused as outside whether or not a file is
+        # there, so the answer never depends on (or tells about) what lies outside it.
+        resolved = path.resolve()
     except (OSError, RuntimeError):
-        result.problem(number, f"{where}: no such file (relative paths start at {here.parent})")
-        return None
-    if not resolved.is_relative_to(walk.root):
+        resolved = None
+    if resolved is not None and not resolved.is_relative_to(walk.root):
         result.problem(
             number,
             f"{where} is outside the policy folder {walk.root} (after following links): copy "
             "the list into the policy folder and include it from there",
         )
+        return None
+    if resolved is None or not resolved.exists():
+        result.problem(number, f"{where}: no such file (relative paths start at {here.parent})")
         return None
     if resolved in walk.seen:
         result.problem(number, f"{where} is already included in this list (an include loop?)")
@@ -105,6 +110,7 @@ def _target(
 def _include(path: Path, result: ListFile, walk: _Walk, depth: int) -> None:
     display, first = result.display, len(result.entries)
     result.path, result.display = path, display_name(path)
+    result.included.append(path)
     try:
         with path.open(encoding="utf-8-sig", errors="replace") as handle:
             _read(handle, result, walk, depth)

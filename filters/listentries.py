@@ -47,6 +47,8 @@ class ListFile:
     entries: list[ListEntry] = field(default_factory=list)
     problems: list[ListProblem] = field(default_factory=list)
     on_domain: Callable[[str, int], None] | None = None
+    # every file read through an e2guardian `.Include<...>` line, so a hot reload watches them
+    included: list[Path] = field(default_factory=list)
 
     def problem(self, line: int, reason: str) -> None:
         self.problems.append(ListProblem(self.display, line, reason))

@@ -89,13 +89,15 @@ class PhraseList:
         if self._has_unspaced:
             present.update(word for _, word in self._unspaced.iter(folded))
         by_word = self._by_word
+        # The listed words of the query, in one C-level pass: most searches have none.
+        listed = by_word.keys() & present
+        if not listed:
+            return []
         needs = self._needs
         found: dict[int, int] = {}
-        for word in present:
-            for alternative in by_word.get(word, ()):
+        for word in listed:
+            for alternative in by_word[word]:
                 found[alternative] = found.get(alternative, 0) + 1
-        if not found:
-            return []
         owner = self._owner
         matched = {owner[a] for a, count in found.items() if count == needs[a]}
         phrases = self._phrases

@@ -69,10 +69,12 @@ class Policy(CompiledLists):
         spec = read_policy(Path(path))
         if spec.problems:
             raise PolicyError(spec.problems)
-        policy = cls(spec, _version(spec.files))
+        policy = cls(spec, "")
         problems = policy._compile()
         if problems:
             raise PolicyError(problems)
+        # After compiling: reading the lists adds the files they include to `spec.files`.
+        policy.version = _version(spec.files)
         policy.stats.load_seconds = _time.perf_counter() - started
         return policy
 

@@ -161,8 +161,14 @@ def _param(query: str, names: tuple[str, ...]) -> str | None:
             if terms:
                 values.setdefault(name, {})[terms] = None
                 budget -= len(terms)
+    if not values:
+        return None
+    if len(values) == 1:  # the common case: one parameter, one value (already within MAX_TERMS)
+        (only,) = values.values()
+        if len(only) == 1:
+            return next(iter(only))
     found = dict.fromkeys(v for name in names for v in values.get(name, ()))
-    return " | ".join(found)[:MAX_TERMS] if found else None
+    return " | ".join(found)[:MAX_TERMS]
 
 
 def _lookup(host: str, path: str, query: str) -> SearchQuery | None:

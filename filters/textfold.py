@@ -166,10 +166,26 @@ def _fold_chunk(chunk: str) -> str:
     return _NON_WORD.sub(" ", folded).strip()
 
 
-# Folded chunks remembered across calls: pages and queries share most of their vocabulary. Only
-# short chunks, and the whole cache is dropped when full, so a page of random junk costs a little
-# time and never memory (at most ~50k short strings). Plain dict get/set is safe across threads.
-_CACHE: dict[str, str] = {}
+class _FoldCache(dict[str, str]):
+    """Folded chunks remembered across calls: pages and queries share most of their vocabulary.
+
+    A miss folds the chunk in `__missing__`, so `fold` looks every chunk up in one C-level pass
+    whether or not all of them are known. Only short chunks are kept, and the whole cache is
+    dropped when full, so a page of random junk costs a little time and never memory (at most
+    ~50k short strings). Plain dict get/set is safe across threads."""
+
+    __slots__ = ()
+
+    def __missing__(self, chunk: str) -> str:
+        value = _fold_chunk(chunk)
+        if len(chunk) <= _CACHE_CHUNK:
+            if len(self) >= _CACHE_ENTRIES:
+                self.clear()
+            self[chunk] = value
+        return value
+
+
+_CACHE = _FoldCache()
 _CACHE_ENTRIES = 50_000
 _CACHE_CHUNK = 40
 
@@ -181,31 +197,8 @@ def fold(text: str) -> str:
     times faster on a page than whole-text regex passes."""
     if not text:
         return ""
-    chunks = text.split()
-    # Most chunks of a page are already cached: when all of them are, look up, drop the empty
-    # ones and join in one C-level pass (a miss stops it with KeyError) ...
-    try:
-        return " ".join(filter(None, map(_CACHE.__getitem__, chunks)))
-    except KeyError:
-        pass
-    # ... otherwise look them all up, and only fold the misses in Python.
-    folded = list(map(_CACHE.get, chunks))
-    _fold_misses(chunks, folded)
-    return " ".join(filter(None, folded))
-
-
-def _fold_misses(chunks: list[str], folded: list[str | None]) -> None:
-    cache = _CACHE
-    for index, value in enumerate(folded):
-        if value is not None:
-            continue
-        chunk = chunks[index]
-        value = _fold_chunk(chunk)
-        if len(chunk) <= _CACHE_CHUNK:
-            if len(cache) >= _CACHE_ENTRIES:
-                cache.clear()
-            cache[chunk] = value
-        folded[index] = value
+    # Look every chunk up (a miss is folded on the spot), drop the empty ones, join.
+    return " ".join(filter(None, map(_CACHE.__getitem__, text.split())))
 
 
 def fold_words(text: str) -> list[str]:

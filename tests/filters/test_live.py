@@ -73,3 +73,36 @@ def test_damaged_list_cache_is_ignored(tmp_path: Path, monkeypatch: pytest.Monke
         assert again.decide("http://extremist.test/").blocks
         assert again.stats.domains == first.stats.domains
     assert listcache.CHUNK > 0
+
+
+def test_a_list_included_two_deep_is_watched_and_hashed(tmp_path: Path) -> None:
+    # search.phrases includes e2g/top.phrases, which includes deeper/terms.phrases: only that
+    # last file changes, and the policy notices, reloads and takes a new version.
+    folder = tmp_path / "policy"
+    shutil.copytree(DATA, folder)
+    deeper = folder / "e2g" / "deeper" / "terms.phrases"
+    deeper.parent.mkdir(parents=True)
+    deeper.write_text("zorblax front\n")
+    (folder / "e2g" / "top.phrases").write_text(".Include<deeper/terms.phrases>\n")
+    with (folder / "search.phrases").open("a") as handle:
+        handle.write(".Include<e2g/top.phrases>\n")
+    live = LivePolicy.load(folder / "policy.yaml")
+    first = live.current.version
+    search = "http://www.bing.com/search?q=quorvex+legion"
+    assert live.current.decide(search).action.value == "allow"
+    assert not live.files_changed()
+
+    touch_later(deeper, "zorblax front\nquorvex legion\n")
+    assert live.files_changed()
+    result = live.reload()
+    assert result.changed and not result.failed and result.version != first
+    decision = live.current.decide(search)
+    assert decision.action.value == "flag" and decision.source.endswith("deeper/terms.phrases:2")
+    assert not live.files_changed()
+
+    deeper.unlink()  # a file that disappears is a change too: refused, the old policy stays
+    assert live.files_changed()
+    refused = live.reload()
+    assert refused.failed and any(".Include<deeper/terms.phrases>" in str(p)
+                                  for p in refused.problems)
+    assert live.current.decide(search).action.value == "flag"
