@@ -16,17 +16,16 @@ Precedence (DESIGN.md contract 3, docs/policy.md):
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import time as _time
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from filters.compiled import CompiledLists, Hit, broad_entries, broad_exemptions
 from filters.confusables import unicode_host
 from filters.decision import Action, Decision, Kind, Severity
+from filters.groups import GroupFinder
 from filters.lists import ListProblem, read_list
 from filters.policyfile import read_policy
 from filters.policyspec import Category, Group, PolicySpec
@@ -58,7 +57,7 @@ class Policy(CompiledLists):
         self.version = version
         self.school = spec.school
         self.groups = spec.groups
-        self._group_cache: dict[tuple[str | None, tuple[str, ...], str | None], str] = {}
+        self._groups_of = GroupFinder(spec.groups, spec.default_group)
 
     # --- loading ---------------------------------------------------------------------------
 
@@ -99,33 +98,7 @@ class Policy(CompiledLists):
         client_ip: str | None = None,
     ) -> str:
         """The policy group: by user name, then directory group, then network, then default."""
-        key = (user, tuple(directory_groups), client_ip)
-        cached = self._group_cache.get(key)
-        if cached is not None:
-            return cached
-        group = self._find_group(user, directory_groups, client_ip)
-        if len(self._group_cache) > 65536:
-            self._group_cache.clear()
-        self._group_cache[key] = group
-        return group
-
-    def _find_group(
-        self, user: str | None, directory_groups: Sequence[str], client_ip: str | None
-    ) -> str:
-        lowered_user = user.lower() if user else None
-        wanted = {g.lower() for g in directory_groups}
-        for group in self.groups.values():
-            if lowered_user and lowered_user in group.users:
-                return group.name
-        for group in self.groups.values():
-            if wanted & group.directory_groups:
-                return group.name
-        address = _address(client_ip)
-        if address is not None:
-            for group in self.groups.values():
-                if any(address in network for network in group.networks):
-                    return group.name
-        return self.spec.default_group
+        return self._groups_of.find(user, directory_groups, client_ip)
 
     # --- deciding ----------------------------------------------------------------------------
 
@@ -144,7 +117,9 @@ class Policy(CompiledLists):
         `host_only` (a CONNECT or TLS SNI, where only the host is known) domain lists only."""
         normalised = normalise_url(url)
         group_name = (
-            group if group in self.groups else self.group_for(user, directory_groups, client_ip)
+            group
+            if group in self.groups
+            else self._groups_of.find(user, directory_groups, client_ip)
         )
         moment = _aware(when)
         if host_only:
@@ -363,19 +338,6 @@ def _aware(when: datetime | None) -> datetime:
     if when is None:
         return datetime.now(UTC)
     return when if when.tzinfo else when.replace(tzinfo=UTC)
-
-
-@lru_cache(maxsize=4096)
-def _address(client_ip: str | None) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    if not client_ip:
-        return None
-    try:
-        address = ipaddress.ip_address(client_ip.strip("[]"))
-    except ValueError:
-        return None
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-        return address.ipv4_mapped
-    return address
 
 
 def _version(files: Iterable[Path]) -> str:
