@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from filters.confusables import lookalike_of
 from filters.decision import Kind, Severity
@@ -30,9 +31,9 @@ MAX_HOST_FACTS = 200_000
 MAX_UNWRAP_DEPTH = 3
 
 
-@dataclass(frozen=True, slots=True)
-class Hit:
-    """One reason to act: a list entry, a search phrase or a host rule, and where it was found."""
+class Hit(NamedTuple):
+    """One reason to act: a list entry, a search phrase or a host rule, and where it was found.
+    (A NamedTuple, cheap to build, like `NormalisedURL`.)"""
 
     category: str
     rule: str
