@@ -131,8 +131,7 @@ class Policy(CompiledLists):
             if not facts.path_sensitive and not may_carry_target(normalised.query):
                 # The common case: only the host can matter, and its lookups are cached.
                 hits = [
-                    self._list_hit(ref, f"domain:{listed}", normalised, None)
-                    for listed, ref in facts.domain_refs
+                    self._list_hit(ref, rule, normalised, None) for rule, ref in facts.domain_refs
                 ]
                 return self._conclude(normalised, hits, (group_name, user), moment, None)
         hits = self._host_hits(normalised)
