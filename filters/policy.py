@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import time as _time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,7 @@ from filters.compiled import CompiledLists, Hit, broad_entries, broad_exemptions
 from filters.confusables import unicode_host
 from filters.decision import Action, Decision, Kind, Severity
 from filters.groups import GroupFinder
+from filters.hostanswers import HostAnswers
 from filters.lists import ListProblem, read_list
 from filters.policyfile import read_policy
 from filters.policyspec import Category, Group, PolicySpec
@@ -58,6 +59,7 @@ class Policy(CompiledLists):
         self.school = spec.school
         self.groups = spec.groups
         self._groups_of = GroupFinder(spec.groups, spec.default_group)
+        self._answers = HostAnswers(spec, self.categories)
 
     # --- loading ---------------------------------------------------------------------------
 
@@ -121,25 +123,39 @@ class Policy(CompiledLists):
             if group in self.groups
             else self._groups_of.find(user, directory_groups, client_ip)
         )
-        moment = _aware(when)
         if host_only:
             # Both: a listed IP literal is also an IP literal, and the list must win.
             hits = self._host_hits(normalised) + self._domain_hits(normalised, None)
-            return self._conclude(normalised, hits, (group_name, user), moment, None)
+            return self._conclude(normalised, hits, (group_name, user), _aware(when), None)
         if normalised.host_kind == "domain":
             facts = self._facts(normalised.host)
             if not facts.path_sensitive and not may_carry_target(normalised.query):
-                # The common case: only the host can matter, and its lookups are cached.
-                hits = [
-                    self._list_hit(ref, rule, normalised, None) for rule, ref in facts.domain_refs
-                ]
-                return self._conclude(normalised, hits, (group_name, user), moment, None)
+                # The common case: only the host can matter (filters.hostanswers).
+                return self._by_host(normalised, facts.domain_refs, group_name, user, when)
+        moment = _aware(when)
         hits = self._host_hits(normalised)
         search_terms = None
         if normalised.host_kind in ("domain", "ipv4", "ipv6"):
             search_terms, found = self._url_hits(normalised)
             hits.extend(found)
         return self._conclude(normalised, hits, (group_name, user), moment, search_terms)
+
+    def _by_host(
+        self,
+        url: NormalisedURL,
+        refs: Sequence[tuple[str, int]],
+        group: str,
+        user: str | None,
+        when: datetime | None,
+    ) -> Decision:
+        canonical = url.url()
+        kept = self._answers.get(url.host, group, canonical)
+        if kept is not None:
+            return kept
+        hits = [self._list_hit(ref, rule, url, None) for rule, ref in refs]
+        decision = self._conclude(url, hits, (group, user), _aware(when), None)
+        self._answers.keep(url.host, group, decision, hits)
+        return decision
 
     def decide_host(self, host: str, **who: Any) -> Decision:
         """`decide(host, host_only=True, ...)`: for CONNECT and TLS SNI."""
@@ -200,6 +216,10 @@ class Policy(CompiledLists):
             matched=tuple(" + ".join(p.words) for p, _ in page_score.hits[:10]),
         )
         return decision, page_score
+
+    def release(self, pause: Callable[[], None]) -> None:
+        super().release(pause)
+        self._answers.clear()
 
     # --- precedence --------------------------------------------------------------------------
 
