@@ -19,6 +19,7 @@ from collections.abc import Iterable, Mapping
 
 from filters.compiled import Hit
 from filters.decision import Decision
+from filters.hosts import normalise_host
 from filters.policyspec import Category, PolicySpec
 
 # A gateway sees a few thousand hosts a day; hostile input many more, so the cache is bounded.
@@ -43,6 +44,10 @@ class HostAnswers:
 
     def __len__(self) -> int:
         return len(self._answers)
+
+    def kept(self, host: str, group: str) -> Decision | None:
+        """The kept answer for this host and group, naming the URL it was made for."""
+        return self._answers.get((host, group))
 
     def get(self, host: str, group: str, url: str) -> Decision | None:
         """The kept answer for this host and group, naming `url` (the canonical URL)."""
@@ -71,3 +76,31 @@ class HostAnswers:
         if self._every_category or hit.category in self._timed:
             return False
         return not any(host == site or host.endswith("." + site) for site in self._sites)
+
+
+def answerable_host(raw: str) -> str | None:
+    """The host of `raw` when `decide()` answers it by its host alone if the host's path cannot
+    matter: an `http://` or `https://` URL whose host is written in canonical form and whose
+    query cannot carry a target URL (`filters.unwrap.may_carry_target`). None means: decide it
+    in full. No full parse, so a Squid helper can ask for every line; conservative where the raw
+    text could read otherwise once normalised (an escape, a tab or newline, a fragment)."""
+    if raw.startswith("https://"):
+        start = 8
+    elif raw.startswith("http://"):
+        start = 7
+    else:
+        return None
+    end = raw.find("/", start)
+    host = raw[start:] if end == -1 else raw[start:end]
+    # A canonical domain has only a-z, 0-9, "_", "-" and "."; so no "?", "#", "@", ":" or
+    # backslash hides in `host`, and the first "/" after it ends the host for a browser too.
+    if normalise_host(host) != (host, "domain", ()):
+        return None
+    if "\t" in raw or "\n" in raw or "\r" in raw:
+        return None  # dropped inside a URL by browsers (and normalise_url): "ht\ttp" is "http"
+    query = raw.partition("?")[2]
+    if query and (
+        "%" in query or "//" in query or "\\" in query or "http" in query.lower()
+    ):
+        return None
+    return host

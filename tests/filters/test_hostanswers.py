@@ -17,7 +17,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from filters.decision import Action
+from filters.hostanswers import answerable_host
 from filters.policy import Policy
+from filters.unwrap import may_carry_target
+from filters.urls import normalise_url
 
 TESTS = Path(__file__).resolve().parents[1]
 POLICY = TESTS / "data" / "policy"
@@ -169,3 +172,46 @@ def test_any_path_on_a_listed_or_exempted_host(
     got = warm.decide(url, when=when, **who)  # kept from earlier examples, maybe
     warm._answers.clear()
     assert got == warm.decide(url, when=when, **who), url
+
+
+@settings(max_examples=2000, deadline=None)
+@given(
+    scheme=st.sampled_from(["http://", "https://", "HTTP://", "http:/", "https:///", "ftp://"]),
+    host=st.sampled_from(
+        ["fine.example", "www.fine.example", "Fine.example", "fine.example.", "xn--bcher-kva.test",
+         "fine.example:8080", "user@fine.example", "192.0.2.1", "0x7f.1", "fine_ex.example", ""]
+    ),
+    tail=st.text(alphabet="/?&=#%.\\\t\n\r ab19hHpPtT:-_+\u0130\x01", max_size=30),
+)
+def test_answerable_host_only_names_what_normalise_url_reads(
+    scheme: str, host: str, tail: str
+) -> None:
+    raw = f"{scheme}{host}{tail}"
+    named = answerable_host(raw)
+    if named is None:
+        return
+    parsed = normalise_url(raw)
+    assert (parsed.host, parsed.host_kind) == (named, "domain"), raw
+    assert not may_carry_target(parsed.query), raw
+
+
+@pytest.mark.parametrize(
+    ("raw", "host"),
+    [
+        ("https://www.fine.example/a/b?id=1", "www.fine.example"),
+        ("http://fine.example", "fine.example"),
+        ("http://fine.example/?q=zorblax+front", "fine.example"),  # a search: still answerable
+        ("http://Fine.example/", None),  # not canonical: the full parse decides
+        ("http://fine.example./", None),
+        ("http://fine.example:8080/", None),
+        ("http://user@fine.example/", None),
+        ("http://fine.example/r?u=http://bad.test/", None),  # may carry a target
+        ("http://fine.example/r?u=%68ttp%3A%2F%2Fbad.test", None),
+        ("http://fine.example/r?u=\\\\bad.test", None),
+        ("http://xn--bcher-kva.test/", None),  # an IDN: look-alikes are judged in full
+        ("http://192.0.2.1/", None),
+        ("fine.example/a", None),
+    ],
+)
+def test_answerable_host_examples(raw: str, host: str | None) -> None:
+    assert answerable_host(raw) == host
