@@ -45,8 +45,7 @@ class Hit(NamedTuple):
     phrase: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class _HostFacts:
+class _HostFacts(NamedTuple):
     """What the lists say about a host whatever its path, and whether the path could matter."""
 
     domain_refs: tuple[tuple[str, int], ...]  # (rule, ref): "domain:bad.test" or "lookalike:..."

@@ -75,7 +75,8 @@ class HostAnswers:
             return True  # never lifted, always blocked: see Policy._action and _lifted
         if self._every_category or hit.category in self._timed:
             return False
-        return not any(host == site or host.endswith("." + site) for site in self._sites)
+        sites = self._sites
+        return not sites or not any(host == s or host.endswith("." + s) for s in sites)
 
 
 def answerable_host(raw: str) -> str | None:

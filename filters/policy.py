@@ -257,6 +257,8 @@ class Policy(CompiledLists):
         action = group.actions.get(hit.category, category.action if category else Action.BLOCK)
         if category is not None and category.illegal:
             return Action.BLOCK
+        if not self.spec.schedules:
+            return action
         local = when.astimezone(self.spec.timezone)
         for schedule in self.spec.schedules:
             if schedule.groups and group.name not in schedule.groups:
