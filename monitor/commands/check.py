@@ -103,6 +103,8 @@ class Checker:
         self.group = group if group in policy.groups else None
         self.directory_groups = (group,) if group and not self.group else ()
         self._templates: dict[tuple[str, str], tuple[Decision, str, str, str] | None] = {}
+        self._group_for = policy.group_for
+        self._kept = policy.answer_by_host
 
     def stream(self, source: BinaryIO, out: TextIO) -> None:
         """Answer every complete line as it arrives. Reads whatever the pipe holds and flushes
@@ -131,24 +133,28 @@ class Checker:
 
     def answer_line(self, line: str) -> str:
         tokens = line.split()
+        count = len(tokens)
         channel = ""
-        if len(tokens) > 1 and tokens[0].isdigit():
-            channel, tokens = tokens[0] + " ", tokens[1:]
-        if not tokens:
+        if count > 1 and tokens[0].isdigit():
+            channel = tokens[0] + " "
+            del tokens[0]
+            count -= 1
+        if not count:
             return channel + ("ERR" if self.squid else json.dumps({"url": "", "error": "empty"}))
-        client = tokens[1].partition("/")[0] if len(tokens) > 1 else self.client
-        user = tokens[2] if len(tokens) > 2 and tokens[2] != "-" else self.user
-        return channel + self.answer(tokens[0], user=user, client=client)
+        client = tokens[1].partition("/")[0] if count > 1 else None
+        user = tokens[2] if count > 2 and tokens[2] != "-" else None
+        return channel + self._answer(tokens[0], user or self.user, client or self.client)
 
     def answer(self, url: str, *, user: str | None = None, client: str | None = None) -> str:
-        user = user or self.user
-        client = client or self.client
+        return self._answer(url, user or self.user, client or self.client)
+
+    def _answer(self, url: str, user: str | None, client: str | None) -> str:
         host = answerable_host(url)
         if host is not None:
             group = self.group
             if group is None:
-                group = self.policy.group_for(user, self.directory_groups, client)
-            kept = self.policy.answer_by_host(host, group)
+                group = self._group_for(user, self.directory_groups, client)
+            kept = self._kept(host, group)
             if kept is not None:
                 if not self.squid:
                     return self._kept_json(kept, url, host, group)
