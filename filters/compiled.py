@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from filters.confusables import lookalike_of
 from filters.decision import Kind, Severity
@@ -30,9 +31,9 @@ MAX_HOST_FACTS = 200_000
 MAX_UNWRAP_DEPTH = 3
 
 
-@dataclass(frozen=True, slots=True)
-class Hit:
-    """One reason to act: a list entry, a search phrase or a host rule, and where it was found."""
+class Hit(NamedTuple):
+    """One reason to act: a list entry, a search phrase or a host rule, and where it was found.
+    (A NamedTuple, cheap to build, like `NormalisedURL`.)"""
 
     category: str
     rule: str
@@ -44,11 +45,10 @@ class Hit:
     phrase: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class _HostFacts:
+class _HostFacts(NamedTuple):
     """What the lists say about a host whatever its path, and whether the path could matter."""
 
-    domain_refs: tuple[tuple[str, int], ...]
+    domain_refs: tuple[tuple[str, int], ...]  # (rule, ref): "domain:bad.test" or "lookalike:..."
     path_sensitive: bool
 
 
@@ -240,7 +240,7 @@ class CompiledLists:
             or carries_targets(host)
             or is_search_site(host)
         )
-        facts = _HostFacts(tuple(self._block_domains.lookup(host)), sensitive)
+        facts = _HostFacts(tuple(self._listed_domains(host, exact=False)), sensitive)
         if len(self._host_facts) >= MAX_HOST_FACTS:
             self._host_facts.clear()
         self._host_facts[host] = facts
@@ -296,17 +296,9 @@ class CompiledLists:
             return []
         exact = url.host_kind != "domain"
         hits = [
-            self._list_hit(ref, f"domain:{listed}", url, via)
-            for listed, ref in self._block_domains.lookup(url.host, exact=exact)
+            self._list_hit(ref, rule, url, via)
+            for rule, ref in self._listed_domains(url.host, exact=exact)
         ]
-        if not hits and "xn--" in url.host:
-            # A look-alike of a listed domain (a Cyrillic е for e): decided like that domain.
-            twin = lookalike_of(url.host)
-            if twin is not None:
-                hits = [
-                    self._list_hit(ref, f"lookalike:{listed}", url, via)
-                    for listed, ref in self._block_domains.lookup(twin)
-                ]
         key = url.match_key
         rest = key[len(url.host) :]
         hits.extend(
@@ -319,6 +311,21 @@ class CompiledLists:
                 self._list_hit(ref, f"regex:{self._lists[index].name}:{line}", url, via)
             )
         return hits
+
+    def _listed_domains(self, host: str, *, exact: bool) -> list[tuple[str, int]]:
+        """(rule, ref) of every domain entry that covers the host, or that it imitates."""
+        found = [
+            (f"domain:{listed}", ref)
+            for listed, ref in self._block_domains.lookup(host, exact=exact)
+        ]
+        if not found and "xn--" in host:
+            # A look-alike of a listed domain (a Cyrillic е for e): decided like that domain.
+            twin = lookalike_of(host)
+            if twin is not None:
+                found = [
+                    (f"lookalike:{listed}", ref) for listed, ref in self._block_domains.lookup(twin)
+                ]
+        return found
 
     def _list_hit(self, ref: int, rule: str, url: NormalisedURL, via: str | None) -> Hit:
         index, line = unpack_ref(ref)

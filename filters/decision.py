@@ -90,6 +90,10 @@ class Decision(NamedTuple):
         """Block, flag and study are recorded; a plain allow is not."""
         return self.action is not Action.ALLOW
 
+    def for_url(self, url: str) -> Decision:
+        """The same decision naming another URL (of the same host): for `HostAnswers`."""
+        return Decision._make((self.action, url, *self[2:]))
+
     def as_json(self) -> dict[str, Any]:
         """The `prevent-monitor check` line: stable keys, plain values. Built by hand, not with
         `dataclasses.asdict`, which deep-copies and is the slowest part of `check --stdin`."""

@@ -7,7 +7,7 @@ million-domain list load in seconds and fit in well under 300 MB.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 import re2
 
@@ -93,7 +93,16 @@ class DomainTable:
         """Every (listed domain, ref) that covers `host`, most specific first."""
         found: list[tuple[str, int]] = []
         shards = self._shards
-        for suffix in (host,) if exact else label_suffixes(host):
+        if exact or len(host) > MAX_DOMAIN:
+            suffixes: Iterable[str] = (host,) if exact else label_suffixes(host)
+        else:
+            # label_suffixes(host), unrolled: every new host of a stream pays for this loop.
+            suffixes = [host]
+            start = host.find(".")
+            while start != -1:
+                suffixes.append(host[start + 1 :])
+                start = host.find(".", start + 1)
+        for suffix in suffixes:
             have = shards[hash(suffix) & _SHARD_MASK].get(suffix)
             if have is None:
                 continue

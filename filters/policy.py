@@ -16,17 +16,17 @@ Precedence (DESIGN.md contract 3, docs/policy.md):
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import time as _time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from filters.compiled import CompiledLists, Hit, broad_entries, broad_exemptions
 from filters.confusables import unicode_host
 from filters.decision import Action, Decision, Kind, Severity
+from filters.groups import GroupFinder
+from filters.hostanswers import HostAnswers
 from filters.lists import ListProblem, read_list
 from filters.policyfile import read_policy
 from filters.policyspec import Category, Group, PolicySpec
@@ -58,7 +58,8 @@ class Policy(CompiledLists):
         self.version = version
         self.school = spec.school
         self.groups = spec.groups
-        self._group_cache: dict[tuple[str | None, tuple[str, ...], str | None], str] = {}
+        self._groups_of = GroupFinder(spec.groups, spec.default_group)
+        self._answers = HostAnswers(spec, self.categories)
 
     # --- loading ---------------------------------------------------------------------------
 
@@ -101,33 +102,7 @@ class Policy(CompiledLists):
         client_ip: str | None = None,
     ) -> str:
         """The policy group: by user name, then directory group, then network, then default."""
-        key = (user, tuple(directory_groups), client_ip)
-        cached = self._group_cache.get(key)
-        if cached is not None:
-            return cached
-        group = self._find_group(user, directory_groups, client_ip)
-        if len(self._group_cache) > 65536:
-            self._group_cache.clear()
-        self._group_cache[key] = group
-        return group
-
-    def _find_group(
-        self, user: str | None, directory_groups: Sequence[str], client_ip: str | None
-    ) -> str:
-        lowered_user = user.lower() if user else None
-        wanted = {g.lower() for g in directory_groups}
-        for group in self.groups.values():
-            if lowered_user and lowered_user in group.users:
-                return group.name
-        for group in self.groups.values():
-            if wanted & group.directory_groups:
-                return group.name
-        address = _address(client_ip)
-        if address is not None:
-            for group in self.groups.values():
-                if any(address in network for network in group.networks):
-                    return group.name
-        return self.spec.default_group
+        return self._groups_of.find(user, directory_groups, client_ip)
 
     # --- deciding ----------------------------------------------------------------------------
 
@@ -146,28 +121,49 @@ class Policy(CompiledLists):
         `host_only` (a CONNECT or TLS SNI, where only the host is known) domain lists only."""
         normalised = normalise_url(url)
         group_name = (
-            group if group in self.groups else self.group_for(user, directory_groups, client_ip)
+            group
+            if group in self.groups
+            else self._groups_of.find(user, directory_groups, client_ip)
         )
-        moment = _aware(when)
         if host_only:
             # Both: a listed IP literal is also an IP literal, and the list must win.
             hits = self._host_hits(normalised) + self._domain_hits(normalised, None)
-            return self._conclude(normalised, hits, (group_name, user), moment, None)
+            return self._conclude(normalised, hits, (group_name, user), _aware(when), None)
         if normalised.host_kind == "domain":
             facts = self._facts(normalised.host)
             if not facts.path_sensitive and not may_carry_target(normalised.query):
-                # The common case: only the host can matter, and its lookups are cached.
-                hits = [
-                    self._list_hit(ref, f"domain:{listed}", normalised, None)
-                    for listed, ref in facts.domain_refs
-                ]
-                return self._conclude(normalised, hits, (group_name, user), moment, None)
+                # The common case: only the host can matter (filters.hostanswers).
+                return self._by_host(normalised, facts.domain_refs, group_name, user, when)
+        moment = _aware(when)
         hits = self._host_hits(normalised)
         search_terms = None
         if normalised.host_kind in ("domain", "ipv4", "ipv6"):
             search_terms, found = self._url_hits(normalised)
             hits.extend(found)
         return self._conclude(normalised, hits, (group_name, user), moment, search_terms)
+
+    def _by_host(
+        self,
+        url: NormalisedURL,
+        refs: Sequence[tuple[str, int]],
+        group: str,
+        user: str | None,
+        when: datetime | None,
+    ) -> Decision:
+        canonical = url.url()
+        kept = self._answers.get(url.host, group, canonical)
+        if kept is not None:
+            return kept
+        hits = [self._list_hit(ref, rule, url, None) for rule, ref in refs]
+        decision = self._conclude(url, hits, (group, user), _aware(when), None)
+        self._answers.keep(url.host, group, decision, hits)
+        return decision
+
+    def answer_by_host(self, host: str, group: str) -> Decision | None:
+        """The kept decision for every URL of `host` that `filters.hostanswers.answerable_host`
+        names it for, asked by someone in `group`; None when there is none (decide in full).
+        Its `url` is the URL it was first made for."""
+        return self._answers.kept(host, group)
 
     def decide_host(self, host: str, **who: Any) -> Decision:
         """`decide(host, host_only=True, ...)`: for CONNECT and TLS SNI."""
@@ -229,6 +225,10 @@ class Policy(CompiledLists):
         )
         return decision, page_score
 
+    def release(self, pause: Callable[[], None]) -> None:
+        super().release(pause)
+        self._answers.clear()
+
     # --- precedence --------------------------------------------------------------------------
 
     def _lifted(self, hit: Hit, who: tuple[str, str | None], when: datetime) -> str | None:
@@ -259,6 +259,8 @@ class Policy(CompiledLists):
         action = group.actions.get(hit.category, category.action if category else Action.BLOCK)
         if category is not None and category.illegal:
             return Action.BLOCK
+        if not self.spec.schedules:
+            return action
         local = when.astimezone(self.spec.timezone)
         for schedule in self.spec.schedules:
             if schedule.groups and group.name not in schedule.groups:
@@ -365,19 +367,6 @@ def _aware(when: datetime | None) -> datetime:
     if when is None:
         return datetime.now(UTC)
     return when if when.tzinfo else when.replace(tzinfo=UTC)
-
-
-@lru_cache(maxsize=4096)
-def _address(client_ip: str | None) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    if not client_ip:
-        return None
-    try:
-        address = ipaddress.ip_address(client_ip.strip("[]"))
-    except ValueError:
-        return None
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-        return address.ipv4_mapped
-    return address
 
 
 def _version(files: Iterable[Path]) -> str:

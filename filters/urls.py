@@ -16,7 +16,6 @@ This module cuts a URL into its parts; `filters.hosts` canonicalises the host an
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import NamedTuple
 
 from filters.escapes import canonical_component, canonical_path
@@ -32,9 +31,10 @@ _SCHEME_RE = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*):")
 _PORT_LIKE_RE = re.compile(r"\d*(?:/|$)")
 
 
-@dataclass(frozen=True, slots=True)
-class NormalisedURL:
-    """A URL in canonical form, with the evasions that were undone to get it."""
+class NormalisedURL(NamedTuple):
+    """A URL in canonical form, with the evasions that were undone to get it. A NamedTuple, as
+    `Decision` is: immutable, and five times cheaper to build than a frozen dataclass, which
+    mattered when every request builds one (about 1 µs of a 10 µs decision)."""
 
     raw: str
     scheme: str
@@ -126,7 +126,8 @@ _PLAIN_URL_RE = re.compile(
 )
 
 
-def _plain_url(raw: str) -> NormalisedURL | None:
+def _plain_parts(raw: str) -> tuple[str, str, str, str] | None:
+    """(scheme, host, path, query) of a URL already in canonical form, else None."""
     match = _PLAIN_URL_RE.fullmatch(raw)
     if match is None:
         return None
@@ -136,7 +137,25 @@ def _plain_url(raw: str) -> NormalisedURL | None:
     canonical, kind, anomalies = normalise_host(host)
     if kind != "domain" or canonical != host or anomalies:
         return None
-    return NormalisedURL(raw, scheme, host, "domain", None, path or "/", query or "")
+    return scheme, host, path or "/", query or ""
+
+
+def _plain_url(raw: str) -> NormalisedURL | None:
+    parts = _plain_parts(raw)
+    if parts is None:
+        return None
+    scheme, host, path, query = parts
+    return NormalisedURL(raw, scheme, host, "domain", None, path, query)
+
+
+def canonical_url(raw: str) -> str:
+    """`normalise_url(raw).url()`, without building the parts for a URL already in plain form
+    (the Squid helper's JSON answer names it for every line)."""
+    parts = _plain_parts(raw) if len(raw) < 2048 else None
+    if parts is None:
+        return normalise_url(raw).url()
+    scheme, host, path, query = parts
+    return f"{scheme}://{host}{path}?{query}" if query else f"{scheme}://{host}{path}"
 
 
 def normalise_url(raw: str) -> NormalisedURL:

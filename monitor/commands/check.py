@@ -18,7 +18,9 @@ from typing import BinaryIO, TextIO
 from urllib.parse import quote
 
 from filters.decision import Decision
+from filters.hostanswers import answerable_host
 from filters.policy import Policy, PolicyError
+from filters.urls import canonical_url
 from monitor.commands.shared import add_policy_options, policy_path
 
 
@@ -79,7 +81,14 @@ def run(args: argparse.Namespace) -> int:
 
 
 class Checker:
-    """Turns input lines into answer lines with one policy."""
+    """Turns input lines into answer lines with one policy.
+
+    Most lines name a site whose path cannot matter (`filters.hostanswers`). Their answer is
+    the policy's kept answer for the host and group: in `--format squid` a plain `ERR` for
+    anything not blocked, without normalising the URL or building a `Decision`; as JSON the
+    kept answer's line with the URL put in (a template per host and group). Every other line
+    gets a full `decide()`. tests/monitor/test_check_stream.py holds both ways to the same
+    answers."""
 
     def __init__(self, policy: Policy, args: argparse.Namespace, when: datetime | None) -> None:
         self.policy = policy
@@ -93,6 +102,9 @@ class Checker:
         group: str | None = args.group
         self.group = group if group in policy.groups else None
         self.directory_groups = (group,) if group and not self.group else ()
+        self._templates: dict[tuple[str, str], tuple[Decision, str, str, str] | None] = {}
+        self._group_for = policy.group_for
+        self._kept = policy.answer_by_host
 
     def stream(self, source: BinaryIO, out: TextIO) -> None:
         """Answer every complete line as it arrives. Reads whatever the pipe holds and flushes
@@ -100,54 +112,127 @@ class Checker:
         large batches (a flush per line would cost more than the decision)."""
         fd = source.fileno()
         pending = b""
+        answer = self.answer_line
         while True:
             chunk = os.read(fd, 1 << 16)
             if not chunk:
                 break
             pending += chunk
-            *complete, pending = pending.split(b"\n")
-            if complete:
-                out.write("".join(self.answer_line(_text(line)) + "\n" for line in complete))
-                out.flush()
+            cut = pending.rfind(b"\n")
+            if cut == -1:
+                continue
+            # One decode per read, not per line: "\n" never falls inside a UTF-8 sequence,
+            # so each line decodes as it would alone.
+            lines = _text(pending[:cut]).split("\n")
+            pending = pending[cut + 1 :]
+            out.write("\n".join([answer(line) for line in lines]) + "\n")
+            out.flush()
         if pending.strip():
             out.write(self.answer_line(_text(pending)) + "\n")
             out.flush()
 
     def answer_line(self, line: str) -> str:
         tokens = line.split()
+        count = len(tokens)
         channel = ""
-        if len(tokens) > 1 and tokens[0].isdigit():
-            channel, tokens = tokens[0] + " ", tokens[1:]
-        if not tokens:
+        if count > 1 and tokens[0].isdigit():
+            channel = tokens[0] + " "
+            del tokens[0]
+            count -= 1
+        if not count:
             return channel + ("ERR" if self.squid else json.dumps({"url": "", "error": "empty"}))
-        client = tokens[1].split("/", 1)[0] if len(tokens) > 1 else self.client
-        user = tokens[2] if len(tokens) > 2 and tokens[2] != "-" else self.user
-        return channel + self.answer(tokens[0], user=user, client=client)
+        client = tokens[1].partition("/")[0] if count > 1 else None
+        user = tokens[2] if count > 2 and tokens[2] != "-" else None
+        return channel + self._answer(tokens[0], user or self.user, client or self.client)
 
     def answer(self, url: str, *, user: str | None = None, client: str | None = None) -> str:
+        return self._answer(url, user or self.user, client or self.client)
+
+    def _answer(self, url: str, user: str | None, client: str | None) -> str:
+        host = answerable_host(url)
+        if host is not None:
+            group = self.group
+            if group is None:
+                group = self._group_for(user, self.directory_groups, client)
+            kept = self._kept(host, group)
+            if kept is not None:
+                if not self.squid:
+                    return self._kept_json(kept, url, host, group)
+                if not kept.blocks:
+                    return "ERR"
+                return self._squid(kept.for_url(canonical_url(url)))
+        return self.decided(url, user=user, client=client)
+
+    def decided(self, url: str, *, user: str | None, client: str | None) -> str:
+        """The answer from a full `decide()`."""
         decision = self.policy.decide(
             url,
-            user=user or self.user,
-            client_ip=client or self.client,
+            user=user,
+            client_ip=client,
             group=self.group,
             directory_groups=self.directory_groups,
             when=self.when,
         )
         if self.squid:
             return self._squid(decision)
+        return self._json(decision, url)
+
+    def _json(self, decision: Decision, url: str) -> str:
         data = decision.as_json()
         data["url"] = url
         data["normalised"] = decision.url
         return self._encode(data)
 
+    def _kept_json(self, kept: Decision, url: str, host: str, group: str) -> str:
+        made = self._templates.get((host, group))
+        if made is None or made[0] is not kept:
+            made = self._template(kept)
+            if len(self._templates) >= MAX_TEMPLATES:
+                self._templates.clear()
+            self._templates[(host, group)] = made
+        if made is None:
+            return self._json(kept.for_url(canonical_url(url)), url)
+        _, head, middle, tail = made
+        return f"{head}{_string(url)}{middle}{_string(canonical_url(url))}{tail}"
+
+    def _template(self, kept: Decision) -> tuple[Decision, str, str, str] | None:
+        """`_json(kept)` cut where the two URLs go, so a line costs two string escapes."""
+        data = kept.as_json()
+        data["url"] = _URL_MARK
+        data["normalised"] = _CANONICAL_MARK
+        line = self._encode(data)
+        url, canonical = _string(_URL_MARK), _string(_CANONICAL_MARK)
+        if line.count(url) != 1 or line.count(canonical) != 1:
+            return None  # a mark inside another field (a NUL in a reason): encode each line
+        head, _, rest = line.partition(url)
+        middle, _, tail = rest.partition(canonical)
+        return kept, head, middle, tail
+
     def _squid(self, decision: Decision) -> str:
         if not decision.blocks:
             return "ERR"
         target = (
-            f"{self.block_url}?category={quote(decision.category or '')}"
-            f"&rule={quote(decision.rule or '')}&url={quote(decision.url)}"
+            f"{self.block_url}?category={_quote(decision.category or '')}"
+            f"&rule={_quote(decision.rule or '')}&url={_quote(decision.url)}"
         )
         return f"OK status=302 url={target}"
+
+
+# A bound on the JSON templates: one per (host, group), as the policy keeps its answers.
+MAX_TEMPLATES = 100_000
+_URL_MARK = "\x00url\x00"
+_CANONICAL_MARK = "\x00canonical\x00"
+# json's own string escape (C), as the encoder above uses with ensure_ascii=False.
+_string = json.encoder.encode_basestring
+# urllib.parse.quote(text) (safe "/"), as one str.translate for ASCII text: 1/8 of the cost.
+_QUOTE_TABLE = {
+    code: chr(code) if chr(code).isalnum() or chr(code) in "_.-~/" else f"%{code:02X}"
+    for code in range(128)
+}
+
+
+def _quote(text: str) -> str:
+    return text.translate(_QUOTE_TABLE) if text.isascii() else quote(text)
 
 
 def _text(line: bytes) -> str:

@@ -500,3 +500,9 @@ def test_plain_fast_path_agrees_with_full_parse(scheme: str, host: str, tail: st
     if fast is None:
         return
     assert fast == _urls._normalise_url(raw)
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.one_of(well_formed_urls(), _URLISH.map(lambda s: "http://" + s), _URLISH))
+def test_canonical_url_is_the_normalised_url(text: str) -> None:
+    assert _urls.canonical_url(text) == normalise_url(text).url()

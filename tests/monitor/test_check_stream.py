@@ -1,0 +1,144 @@
+"""`check --stdin` in process: answers from the policy's kept per-host answers are the answers a
+full `decide()` gives, in both formats; batched reading answers each line as it would alone."""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import shutil
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from filters.policy import Policy
+from monitor.commands import check
+from monitor.commands.check import Checker
+
+ROOT = Path(__file__).resolve().parents[2]
+POLICY = ROOT / "tests" / "data" / "policy"
+HOSTS = [
+    "extremist.test", "www.extremist.test", "chatter.test", "watched.test", "fine.example",
+    "www.fine.example", "archive-study.test", "study-resource.test", "doh-resolver.test",
+    "mixed.test", "forum.test", "vpn-like.test", "xn--bcher-kva.test", "www.google.com",
+]
+TAILS = ["", "/", "/a/b", "/a?id=1", "/search?q=zorblax+front", "/r?u=http://extremist.test/",
+         "/x?y=%41", "/a/../b", "/#frag?http://extremist.test/", "/lesson", "/bad"]
+WHO = [("-", "10.0.0.1"), ("teacher1", "10.0.0.1"), ("-", "10.13.0.5"), ("pupil1", "192.0.2.9")]
+
+
+def _policy(folder: Path, *, expressions: bool) -> Path:
+    shutil.copytree(POLICY, folder, dirs_exist_ok=True)
+    if not expressions:  # any expression makes every path matter: no host-only answers
+        text = (folder / "policy.yaml").read_text()
+        text = text.replace("  - {file: block.expressions, category: extremism}\n", "")
+        (folder / "policy.yaml").write_text(text)
+    return folder / "policy.yaml"
+
+
+def _args(fmt: str, group: str | None = None, user: str | None = None) -> argparse.Namespace:
+    return argparse.Namespace(
+        user=user, client=None, group=group, format=fmt,
+        block_url="http://127.0.0.1:8081/blocked",
+    )
+
+
+def _lines() -> Iterator[tuple[str, str, str]]:
+    for host in HOSTS:
+        for tail in TAILS:
+            for user, client in WHO:
+                for scheme in ("http://", "https://"):
+                    yield f"{scheme}{host}{tail}", user, client
+
+
+@pytest.mark.parametrize("expressions", [False, True])
+@pytest.mark.parametrize("fmt", ["squid", "json"])
+@pytest.mark.parametrize(
+    ("group", "when"),
+    [(None, None), ("year13", "2026-11-24T10:00:00+00:00"), ("staff", None), ("nobody", None)],
+)
+def test_kept_answers_are_full_answers(
+    tmp_path: Path, expressions: bool, fmt: str, group: str | None, when: str | None
+) -> None:
+    path = _policy(tmp_path, expressions=expressions)
+    moment = datetime.fromisoformat(when) if when else None
+    fast = Checker(Policy.load(path), _args(fmt, group), moment)
+    full = Checker(Policy.load(path), _args(fmt, group), moment)
+    for _ in range(2):  # the second round is answered from what the first kept
+        for url, user, client in _lines():
+            line = f"{url} {client}/- {user} GET"
+            who = {"user": None if user == "-" else user, "client": client}
+            full.policy._answers.clear()
+            assert fast.answer_line(line) == full.decided(url, **who), line
+            assert fast.answer_line("7 " + line) == "7 " + full.decided(url, **who)
+    if not expressions:
+        assert len(fast.policy._answers) >= 5  # kept answers really were used
+
+
+def test_a_json_template_with_a_mark_in_another_field_falls_back(tmp_path: Path) -> None:
+    checker = Checker(Policy.load(_policy(tmp_path, expressions=False)), _args("json"), None)
+    kept = checker.policy.decide("http://fine.example/")
+    odd = kept._replace(reason=check._URL_MARK)  # the mark's quoted string twice
+    assert checker._template(odd) is None
+    url = "http://fine.example/x"
+    assert checker._kept_json(odd, url, "fine.example", "pupils") == checker._json(
+        odd.for_url(url), url
+    )
+
+
+def _stream(checker: Checker, data: bytes, chunks: list[int]) -> str:
+    """`Checker.stream` over a pipe fed in the given chunk sizes."""
+    read, write = os.pipe()
+    out = io.StringIO()
+    pid = os.fork()
+    if pid == 0:  # the writer: Squid, handing over lines in pieces
+        os.close(read)
+        at = 0
+        for size in [*chunks, len(data)]:
+            os.write(write, data[at : at + size])
+            at += size
+        os._exit(0)
+    os.close(write)
+    with os.fdopen(read, "rb") as source:
+        checker.stream(source, out)
+    os.waitpid(pid, 0)
+    return out.getvalue()
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    lines=st.lists(
+        st.one_of(
+            st.sampled_from([b"http://extremist.test/a 10.0.0.1/- - GET", b"3 http://fine.example/",
+                             b"", b"\r", b"12 http://chatter.test/x 10.13.0.5/- bob GET\r"]),
+            st.binary(max_size=40).map(lambda b: b.replace(b"\n", b"")),
+            st.binary(max_size=20).map(lambda b: b"http://fine.example/" + b.replace(b"\n", b"")),
+        ),
+        min_size=1, max_size=12,
+    ),
+    chunks=st.lists(st.integers(min_value=1, max_value=30), max_size=6),
+    fmt=st.sampled_from(["squid", "json"]),
+)
+def test_batched_reading_answers_each_line_as_alone(
+    lines: list[bytes], chunks: list[int], fmt: str, warm_policy: Policy
+) -> None:
+    checker = Checker(warm_policy, _args(fmt), datetime(2026, 11, 24, 10, tzinfo=UTC))
+    data = b"\n".join(lines) + b"\n"
+    expected = "".join(checker.answer_line(check._text(line)) + "\n" for line in lines)
+    assert _stream(checker, data, chunks) == expected
+
+
+@pytest.fixture(scope="module")
+def warm_policy(tmp_path_factory: pytest.TempPathFactory) -> Policy:
+    return Policy.load(_policy(tmp_path_factory.mktemp("stream"), expressions=False))
+
+
+def test_quote_is_urllib_quote() -> None:
+    every_ascii = "".join(chr(code) for code in range(128))
+    for text in (every_ascii, "https://fine.example/a b?c=d&e=%2F#f", "bücher/ü?x=ß", ""):
+        assert check._quote(text) == quote(text)
