@@ -24,15 +24,16 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 from email.message import EmailMessage
-from zoneinfo import ZoneInfo
 
 from alerts.mail import TEMPLATES, Mailer, build_message, severity_name
-from alerts.settings import WEEKDAYS, DigestSettings
+from alerts.period import DigestPeriod as DigestPeriod
+from alerts.period import digest_period as digest_period
+from alerts.settings import DigestSettings
 from monitor.events import utcnow
-from monitor.schools import DEFAULT_SCHOOL_ID
+from monitor.schools import ALL_SCHOOLS, DEFAULT_SCHOOL_ID, Schools
 from monitor.store.mentionreview import MentionReviewSummary, mention_review_summary
 from monitor.store.mentions import (
     claim_digest,
@@ -40,61 +41,13 @@ from monitor.store.mentions import (
     finish_digest,
     load_feed_states,
     mentions_for_digest,
+    mentions_in_period,
 )
 from monitor.store.models import BrandMention, FeedState
 from monitor.store.runner import Store
 from monitor.store.stats import GatewaySummary, gateway_summary
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class DigestPeriod:
-    key: str  # "daily:2025-03-04" (the local date it is due)
-    start: datetime  # UTC
-    end: datetime  # UTC: the scheduled send time
-    zone: ZoneInfo
-
-    def local(self, when: datetime) -> datetime:
-        return when.astimezone(self.zone)
-
-    def next_end(self) -> datetime:
-        """The following period's send time (UTC)."""
-        local_end = self.end.astimezone(self.zone)
-        step = timedelta(days=7 if self.key.startswith("weekly:") else 1)
-        wall = local_end.time()
-        following = datetime.combine(local_end.date() + step, wall, self.zone)
-        return following.astimezone(UTC)
-
-    def following(self) -> DigestPeriod:
-        """The period after this one (what the next digest will cover)."""
-        end = self.next_end()
-        kind = self.key.split(":", 1)[0]
-        day = end.astimezone(self.zone).date().isoformat()
-        return DigestPeriod(f"{kind}:{day}", self.end, end, self.zone)
-
-
-def digest_period(now: datetime, settings: DigestSettings) -> DigestPeriod:
-    """The latest scheduled send at or before `now`, and the period it closes."""
-    zone = settings.zone()
-    at = settings.send_time()
-    local_now = now.astimezone(zone)
-    due_date = local_now.date()
-    if settings.schedule == "weekly":
-        back = (local_now.weekday() - WEEKDAYS.index(settings.weekday)) % 7
-        due_date -= timedelta(days=back)
-    due = datetime.combine(due_date, at, zone)
-    step = timedelta(days=7 if settings.schedule == "weekly" else 1)
-    if due > local_now:
-        due_date -= step
-        due = datetime.combine(due_date, at, zone)
-    start = datetime.combine(due_date - step, at, zone)
-    return DigestPeriod(
-        key=f"{settings.schedule}:{due_date.isoformat()}",
-        start=start.astimezone(UTC),
-        end=due.astimezone(UTC),
-        zone=zone,
-    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +65,7 @@ class DigestItem:
     first_seen: str  # local, for people
     seen_count: int
     alerted: bool
+    school: str = ""  # the school's name, in the trust-wide digest
 
     @property
     def severity_name(self) -> str:
@@ -156,6 +110,7 @@ class Digest:
     # The Prevent lead's review of every mention found so far, by status (counts only).
     reviews: MentionReviewSummary = field(default_factory=lambda: MentionReviewSummary({}))
     mention_ids: list[int] = field(default_factory=list)
+    per_school: list[tuple[str, int]] = field(default_factory=list)  # the trust-wide digest
 
     @property
     def subject(self) -> str:
@@ -280,48 +235,83 @@ def render_digest(digest: Digest) -> tuple[str, str]:
     return text, html
 
 
+@dataclass(frozen=True, slots=True)
+class TrustDigest:
+    """The trust-wide digest: every school's mentions of the period, each with its school, to
+    `digest.trust_recipients`. It reads mentions without taking them from the schools' own
+    digests, and is claimed per period as school "*"."""
+
+    name: str  # the trust's name
+    schools: Schools
+
+    def names(self, mentions: list[BrandMention]) -> dict[int, str]:
+        return {m.id: self.schools.name_of(m.school) for m in mentions}
+
+
 async def build_digest(
     store: Store, settings: DigestSettings, period: DigestPeriod, school: str,
-    now: datetime | None = None,
+    now: datetime | None = None, trust: TrustDigest | None = None,
 ) -> Digest:
-    mentions: list[BrandMention] = await store.read(mentions_for_digest, period.end)
+    if trust is None:
+        mentions: list[BrandMention] = await store.read(mentions_for_digest, period.end)
+    else:
+        mentions = await store.read(mentions_in_period, period.start, period.end)
     feeds: list[FeedState] = list((await store.read(load_feed_states)).values())
     gateway = await store.read(gateway_summary, period.start, period.end)
     reviews = await store.read(mention_review_summary, period.start, period.end)
-    return assemble_digest(
+    digest = assemble_digest(
         mentions, feeds, gateway, settings, period, school, now or utcnow(), reviews
     )
+    if trust is not None:
+        _name_schools(digest, trust.names(mentions))
+    return digest
 
 
-def digest_message(digest: Digest, settings: DigestSettings) -> tuple[str, str, EmailMessage]:
+def _name_schools(digest: Digest, names: dict[int, str]) -> None:
+    """Each listed mention with its school, and the count per school."""
+    digest.flagged = [replace(item, school=names[item.id]) for item in digest.flagged]
+    digest.groups = [
+        replace(g, items=tuple(replace(item, school=names[item.id]) for item in g.items))
+        for g in digest.groups
+    ]
+    digest.per_school = sorted(Counter(names.values()).items(), key=lambda p: (-p[1], p[0]))
+    digest.mention_ids = []  # taken by no one: each school's own digest carries its own
+
+
+def digest_message(
+    digest: Digest, settings: DigestSettings, trust: TrustDigest | None = None
+) -> tuple[str, str, EmailMessage]:
     text, html = render_digest(digest)
     domain = settings.sender.rpartition("@")[2] or "prevent-monitor.invalid"
-    message_id = f"<digest.{digest.period.key.replace(':', '.')}@{domain}>"
+    kind = "digest.trust" if trust else "digest"
+    message_id = f"<{kind}.{digest.period.key.replace(':', '.')}@{domain}>"
     message = build_message(
-        sender=settings.sender, to=settings.recipients, subject=digest.subject,
-        text=text, html=html, message_id=message_id,
-    )
+        sender=settings.sender, to=settings.trust_recipients if trust else settings.recipients,
+        subject=digest.subject, text=text, html=html, message_id=message_id,
+    )  # fmt: skip
     return text, html, message
 
 
 async def send_digest(
     store: Store, mailer: Mailer, settings: DigestSettings, period: DigestPeriod,
-    school: str, school_id: str = DEFAULT_SCHOOL_ID,
+    school: str, school_id: str = DEFAULT_SCHOOL_ID, trust: TrustDigest | None = None,
 ) -> str:
-    """Send the period's digest unless it went already. Returns "sent", "already", "failed"
-    or "no-recipients"."""
-    if not settings.recipients:
+    """Send the period's digest (a school's, or with `trust` the trust-wide one) unless it went
+    already. Returns "sent", "already", "failed" or "no-recipients"."""
+    recipients = settings.trust_recipients if trust else settings.recipients
+    if not recipients:
         log.warning("digest: no recipients (digest.recipients); nothing sent")
         return "no-recipients"
     now = utcnow()
     digest_id = await store.write(
-        claim_digest, period.key, period.start, period.end, ", ".join(settings.recipients), now,
-        school_id,
+        claim_digest, period.key, period.start, period.end, ", ".join(recipients), now,
+        ALL_SCHOOLS if trust else school_id,
     )
     if digest_id is None:
         return "already"
-    digest = await build_digest(store, settings, period, school, now)
-    _, _, message = digest_message(digest, settings)
+    title = trust.name if trust else school
+    digest = await build_digest(store, settings, period, title, now, trust)
+    _, _, message = digest_message(digest, settings, trust)
     sent = await mailer.send(message)
     await store.write(
         finish_digest, digest_id, sent=sent, when=utcnow(), mention_ids=digest.mention_ids,
@@ -339,6 +329,7 @@ async def run_digest(
     school: str = "",
     school_id: str = DEFAULT_SCHOOL_ID,
     retry_after_failure: float = 900.0,
+    trust: TrustDigest | None = None,
 ) -> None:
     """The daemon's digest schedule: send each period's digest once, at its time.
 
@@ -352,10 +343,13 @@ async def run_digest(
     mailer = mailer or Mailer(settings)
     while not stop_event.is_set():
         period = digest_period(utcnow(), settings)
-        sent = await store.read(digest_status, f"{school_id}:{period.key}")
+        claimed_as = ALL_SCHOOLS if trust else school_id
+        sent = await store.read(digest_status, f"{claimed_as}:{period.key}")
         wait_until = period.next_end()
         if sent != "sent" and sent != "sending":
-            outcome = await send_digest(store, mailer, settings, period, school, school_id)
+            outcome = await send_digest(
+                store, mailer, settings, period, school, school_id, trust
+            )
             log.info("digest %s: %s", period.key, outcome)
             if outcome == "failed":
                 wait_until = min(wait_until, utcnow() + timedelta(seconds=retry_after_failure))

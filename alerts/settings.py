@@ -183,6 +183,12 @@ class DigestSettings:
     recipients: list[str] = setting(  # noqa: RUF009
         [], "Who receives the digest (communications, head, Prevent lead)."
     )
+    trust_recipients: list[str] = setting(  # noqa: RUF009
+        [],
+        "A trust: also email a trust-wide digest of every school's mentions, each with its "
+        "school, to these addresses. Set it on one watcher only (the trust office's, or one "
+        "school's). Empty: no trust-wide digest.",
+    )
     prevent_lead: str = setting(
         "",
         "The Prevent lead's (DSL's) address: high-severity mentions are emailed here at once.",

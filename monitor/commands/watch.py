@@ -20,7 +20,7 @@ import sys
 from datetime import timedelta
 from typing import Any
 
-from alerts.digest import run_digest
+from alerts.digest import TrustDigest, run_digest
 from alerts.instant import InstantAlerts
 from alerts.mail import Mailer
 from alerts.watcher import Watcher, run_watcher
@@ -192,6 +192,19 @@ def _start_tasks(
     ]
     if config.alerting.enabled:
         tasks.append(asyncio.create_task(alerts.run_until(stop), name="instant-alerts"))
+    if config.digest.enabled and config.digest.trust_recipients:
+        # Every school's mentions: this one task runs outside the process's school scope.
+        trust = TrustDigest(config.trust.name or config.school, config.schools())
+        with scope.only_schools(None):
+            tasks.append(
+                asyncio.create_task(
+                    run_digest(
+                        config.digest, store, stop, mailer=mailer, school=trust.name,
+                        school_id=config.school_id, trust=trust,
+                    ),
+                    name="trust-digest",
+                )
+            )  # fmt: skip
     if config.digest.enabled:
         tasks.append(
             asyncio.create_task(

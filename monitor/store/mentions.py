@@ -256,6 +256,18 @@ def mentions_for_digest(session: Session, until: datetime) -> list[BrandMention]
     )
 
 
+def mentions_in_period(session: Session, start: datetime, end: datetime) -> list[BrandMention]:
+    """Every mention first found in [start, end), for the trust-wide digest: it reads them
+    without taking them, so each school's own digest still carries its own."""
+    return list(
+        session.scalars(
+            select(BrandMention)
+            .where(BrandMention.first_seen >= start, BrandMention.first_seen < end)
+            .order_by(BrandMention.severity.desc(), BrandMention.first_seen, BrandMention.id)
+        )
+    )
+
+
 def claim_digest(
     session: Session, period_key: str, start: datetime, end: datetime, recipients: str,
     now: datetime, school: str = DEFAULT_SCHOOL_ID,
