@@ -7,6 +7,7 @@ import argparse
 import io
 import os
 import shutil
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -92,21 +93,23 @@ def test_a_json_template_with_a_mark_in_another_field_falls_back(tmp_path: Path)
 
 
 def _stream(checker: Checker, data: bytes, chunks: list[int]) -> str:
-    """`Checker.stream` over a pipe fed in the given chunk sizes."""
+    """`Checker.stream` over a pipe fed in the given chunk sizes (Squid handing over lines in
+    pieces)."""
     read, write = os.pipe()
     out = io.StringIO()
-    pid = os.fork()
-    if pid == 0:  # the writer: Squid, handing over lines in pieces
-        os.close(read)
+
+    def feed() -> None:
         at = 0
         for size in [*chunks, len(data)]:
             os.write(write, data[at : at + size])
             at += size
-        os._exit(0)
-    os.close(write)
+        os.close(write)
+
+    writer = threading.Thread(target=feed)
+    writer.start()
     with os.fdopen(read, "rb") as source:
         checker.stream(source, out)
-    os.waitpid(pid, 0)
+    writer.join()
     return out.getvalue()
 
 
