@@ -124,7 +124,9 @@ class ContextRecording:
             with state.guard(flow, "http_connect (context log)", respond_now=False):
                 policy = state.policy()
                 person = state.who(policy, flow)
-                decision = policy.decide_host(flow.request.host, group=person.group)
+                decision = policy.decide_host(
+                    flow.request.host, user=person.user, group=person.group
+                )
                 state.note_visit(flow, decision, person)
 
     def _note(self, flow: http.HTTPFlow) -> None:

@@ -75,12 +75,12 @@ class RequestFilter:
             if state.is_own(flow.request.host, pretty_host):
                 return  # the console or the block page: "Ask for a review" must work
             started = time.perf_counter()
-            decision = policy.decide(url, group=person.group)
+            decision = policy.decide(url, user=person.user, group=person.group)
             request = flow.request
             if request.host != pretty_host and flow.client_conn.proxy_mode.type_name == "regular":
                 # A proxy request names the server mitmproxy connects to in its request line
                 # (or CONNECT); a Host header naming another site must not let it through.
-                target = policy.decide(request.url, group=person.group)
+                target = policy.decide(request.url, user=person.user, group=person.group)
                 decision = stronger(decision, target)
             metrics.DECISION_SECONDS.observe(time.perf_counter() - started)
             state.count(decision)
@@ -135,6 +135,7 @@ class RequestFilter:
                 "url": verdict.decision.url,
                 "charset": charset,
                 "group": verdict.person.group,
+                "user": verdict.person.user,  # an exemption may name the pupil
                 "limit": self.page_limit,
             }
             if len(body) > INLINE_SCORE_BYTES:

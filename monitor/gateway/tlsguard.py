@@ -104,7 +104,7 @@ class TLSGuard:
         with state.guard(flow, "http_connect"):
             policy = state.policy()
             person = state.who(policy, flow)
-            decision = policy.decide_host(host, group=person.group)
+            decision = policy.decide_host(host, user=person.user, group=person.group)
             state.count(decision)
             if not decision.recorded or self.intercepts(host, port):
                 # Intercepted: each request inside is decided and recorded by its URL, and a
@@ -165,7 +165,7 @@ class TLSGuard:
         client = context.client
         # No headers and no proxy authentication before TLS: the address and the device map.
         person = identify(policy, state.devices, client.peername[0] if client.peername else None)
-        decision = policy.decide_host(host, group=person.group)
+        decision = policy.decide_host(host, user=person.user, group=person.group)
         if not decision.blocks:
             return False
         state.count(decision)

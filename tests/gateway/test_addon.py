@@ -352,3 +352,33 @@ def test_no_page_phrases_means_no_holding_back(
         big.response.headers["content-length"] = str(len(body) * 20_000)  # type: ignore[union-attr]
         gateway.requests.responseheaders(big)
         assert big.response.stream  # type: ignore[union-attr]
+
+
+def test_an_exemption_naming_a_pupil_lifts_the_block_for_that_pupil_only(
+    gateway: Gateway, recorder: Recorder, tmp_path: Path
+) -> None:
+    """Exemptions scoped to named pupils (or a class list) need the user at the gateway too,
+    not only the group: before, only group exemptions lifted anything there."""
+    policy_dir = tmp_path / "policy"
+    shutil.copytree(POLICY_DIR, policy_dir)
+    policy_file = policy_dir / "policy.yaml"
+    text = policy_file.read_text().replace(
+        "  - file: exemptions.yaml\n",
+        "  - file: exemptions.yaml\n"
+        "  - id: named-pupil\n    reason: EPQ on radicalisation\n    approved_by: P. Lead (DSL)\n"
+        "    pupils: [pupil7]\n    categories: [extremism]\n"
+        "    starts: 2020-01-01\n    ends: 2099-12-31\n",
+    )
+    policy_file.write_text(text)
+    with taddons.context(gateway) as tctx:
+        tctx.configure(gateway, gateway_policy=str(policy_file))
+        named, other = request_flow("http://extremist.test/"), request_flow("http://extremist.test/")
+        named.metadata["proxyauth"] = ("pupil7", "secret")
+        other.metadata["proxyauth"] = ("pupil9", "secret")
+        for flow in (named, other):
+            gateway.requests.requestheaders(flow)
+        assert named.response is None and other.response is not None
+        assert [(e.user, e.action) for e in recorder.events] == [
+            ("pupil7", "study"),
+            ("pupil9", "block"),
+        ]
