@@ -18,9 +18,10 @@ There is no external peer: nothing else open writes this store. Figures are abso
 
 Variants: `--schools 10` gives each school two of the 20 gateways, fed the same pupils' traffic
 (the shipped scale-out spreads one pupil's connections over its gateways), which is what splits
-folds; `--fold-fix` patches in the folding change proposed in bench/trust_foldfix.py;
-`--linger 0.05` makes each writer wait up to 50 ms for more events before a batch. The last
-two are experiments on this process tree only: monitor/ is not changed.
+folds (the store now locks fold keys on PostgreSQL and folds a sighting made just before an
+open event into it, so there should be none); `--linger S` sets how long each writer waits for
+more events before a batch (the shipped writer's is 50 ms; 0 writes each event at once, as
+before).
 
 Usage: .venv/bin/python bench/trust_bench.py [--processes 20] [--rate 2000] [--duration 60]
        [--events 1000000] [--runs 200] [--pg-url postgresql+psycopg://postgres@127.0.0.1:5432/]
@@ -91,7 +92,7 @@ def run_writers(url: str, args: argparse.Namespace, spool: str) -> dict[str, Any
         # pupil's connections over them): their fold keys collide as hard as they can.
         WriterSpec(url, schools[n % len(schools)], schools, args.rate / args.processes,
                    args.duration, seed=n % len(schools), spool_root=f"{spool}/{n}",
-                   linger=args.linger, fold_fix=args.fold_fix)
+                   linger=args.linger)
         for n in range(args.processes)
     ]  # fmt: skip
     load = os.getloadavg()
@@ -218,8 +219,9 @@ def check(run: dict[str, Any], stored: dict[str, Any]) -> list[str]:
 
 
 def print_writers(f: dict[str, Any], args: argparse.Namespace, run: dict[str, Any]) -> None:
-    linger = f", each writer lingering {args.linger * 1000:.0f} ms" if args.linger else ""
-    linger += ", with the proposed folding fix (experiment)" if args.fold_fix else ""
+    linger = ""
+    if args.linger is not None:
+        linger = f", each writer lingering {args.linger * 1000:.0f} ms"
     print(
         f"\n1. {args.processes} gateway writer processes for {args.schools} schools, "
         f"{args.rate:,.0f} events/s combined for {args.duration:.0f} s{linger} (load average "
@@ -296,13 +298,9 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=2000.0, help="combined events/s")
     parser.add_argument("--duration", type=float, default=60.0, help="seconds of writing")
     parser.add_argument(
-        "--linger", type=float, default=0.0,
-        help="an experiment: each writer waits this many seconds for more events before it "
-        "writes a batch (0: the writer as shipped)",
-    )  # fmt: skip
-    parser.add_argument(
-        "--fold-fix", action="store_true",
-        help="an experiment: the change to folding proposed in bench/trust_foldfix.py",
+        "--linger", type=float, default=None,
+        help="seconds each writer waits for more events before it writes a batch (default: "
+        "the shipped writer's)",
     )  # fmt: skip
     parser.add_argument("--events", type=int, default=1_000_000, help="events for the pages")
     parser.add_argument("--runs", type=int, default=200, help="timed runs of each page")

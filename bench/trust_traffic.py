@@ -13,7 +13,6 @@ id as `Schools.own`, all the trust's schools known) and its own connection to Po
 
 from __future__ import annotations
 
-import queue
 import random
 import resource
 import tempfile
@@ -23,7 +22,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from bench import trust_foldfix
 from filters.decision import Action, Kind
 from monitor.events import FlaggedEvent, Source, utcnow
 from monitor.schools import Schools
@@ -110,9 +108,8 @@ class TimedWriter(EventWriter):
     event was submitted, is the whole write latency: queue, batch building, the transaction.
     Each batch's time inside `_write` (store_rows and the commit) is noted too."""
 
-    def __init__(self, *args: Any, linger: float = 0.0, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.linger = linger
         self.committed: dict[str, float] = {}
         self.batches: list[tuple[int, float]] = []  # (events, seconds in the transaction)
 
@@ -126,24 +123,6 @@ class TimedWriter(EventWriter):
                 self.committed.setdefault(row["event_id"], now)
         return stored
 
-    def _take(self) -> list[Any]:
-        """With `linger` (an experiment, not the shipped writer): once an event has come, wait
-        up to `linger` seconds for more before writing, so a quiet gateway writes batches
-        instead of one transaction per event."""
-        items = super()._take()
-        if not self.linger or not items or not all(isinstance(i, FlaggedEvent) for i in items):
-            return items
-        deadline = time.monotonic() + self.linger
-        while len(items) < self.batch_size and (left := deadline - time.monotonic()) > 0:
-            try:
-                item = self._queue.get(timeout=left)
-            except queue.Empty:
-                break
-            items.append(item)
-            if not isinstance(item, FlaggedEvent):
-                break  # a flush, a job or the stop: act on it now
-        return items
-
 
 @dataclass
 class WriterSpec:
@@ -154,8 +133,7 @@ class WriterSpec:
     duration: float  # seconds
     seed: int
     pupils: int = 300
-    linger: float = 0.0  # TimedWriter's experiment; 0 is the writer as shipped
-    fold_fix: bool = False  # bench/trust_foldfix.py's experiment; False is the store as shipped
+    linger: float | None = None  # seconds the writer waits for a batch; None: as shipped
     spool_root: str = field(default_factory=tempfile.gettempdir)
 
 
@@ -164,8 +142,6 @@ def writer_process(spec: WriterSpec, start_at: Any, barriers: Any, results: Any)
     driver has set `start_at`), submit paced events from `start_at.value`, flush, wait at
     barriers[2] (the driver reads the server's CPU), then report."""
     schools = Schools({s: f"School {s}" for s in spec.schools}, own=spec.school)
-    if spec.fold_fix:
-        trust_foldfix.apply()
     engine = make_engine(spec.url)
     with engine.connect():  # connect before the clock starts, as a running gateway has
         pass
@@ -174,7 +150,7 @@ def writer_process(spec: WriterSpec, start_at: Any, barriers: Any, results: Any)
         spool_dir=f"{spec.spool_root}/{spec.school}",
         schools=schools,
         engine=engine,
-        linger=spec.linger,
+        **({} if spec.linger is None else {"linger": spec.linger}),
     )
     writer.start()
     traffic = SchoolTraffic(spec.school, spec.seed, spec.pupils)
