@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import time as _time
 from collections.abc import Callable, Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -33,6 +33,8 @@ from filters.policyspec import Category, Group, PolicySpec
 from filters.unwrap import may_carry_target
 from filters.urls import NormalisedURL, normalise_url
 from filters.weighted import PageScore
+
+_INSTANT = timedelta(microseconds=1)
 
 
 class Lift(NamedTuple):
@@ -259,9 +261,11 @@ class Policy(CompiledLists):
                 continue
             if exemption.sites and not _covers(exemption.sites, hit.url.host):
                 continue
+            # `ends` is the first moment after it (a date in the file means the whole day).
+            last_day = (exemption.ends - _INSTANT).date().isoformat()
             why = (
                 f"study exemption {exemption.id!r} ({exemption.reason}), approved by "
-                f"{exemption.approved_by}, until {exemption.ends.date().isoformat()}"
+                f"{exemption.approved_by}, last day {last_day}"
             )
             return Lift(why, Step.EXEMPTION, exemption.id)
         return None

@@ -88,3 +88,13 @@ def test_explain_names_the_exemption_the_schedule_and_the_unwrapped_targets(
 def test_explain_never_raises_on_hostile_text(policy: Policy) -> None:
     for text in ("javascript:alert(1)", "\x00\x01", "http://" + "a" * 100_000, "", "http://[::"):
         assert explain(policy, text, when=TERM_TIME).answer["action"] in {"allow", "block"}
+
+
+def test_the_reason_names_the_exemptions_last_day(policy: Policy) -> None:
+    # y13-politics ends 2026-12-18 in the file: that whole day is its last.
+    lifted = policy.decide("http://www.extremist.test/", group="year13", when=TERM_TIME)
+    assert "last day 2026-12-18" in lifted.reason
+    assert policy.decide(
+        "http://www.extremist.test/", group="year13",
+        when=datetime(2026, 12, 18, 23, 59, tzinfo=UTC),
+    ).action is Action.STUDY  # fmt: skip
