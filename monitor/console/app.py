@@ -31,6 +31,7 @@ from monitor.console.signin import routes as signin_routes
 from monitor.console.throttle import Backoff
 from monitor.console.trustpage import routes as trust_routes
 from monitor.console.unblock import routes as unblock_routes
+from monitor.console.urltest import routes as url_test_routes
 from monitor.console.web import CONSOLE, Console, base_context, require_signin, security_headers
 from monitor.schools import DEFAULT_SCHOOL_ID, Schools
 from monitor.store.database import is_sqlite, make_engine
@@ -42,7 +43,7 @@ HERE = Path(__file__).parent
 READERS = 8  # reader threads, one per pooled connection
 PAGES = (
     signin_routes, queue_routes, event_routes, unblock_routes, mention_routes, dashboard_routes,
-    annual_routes, context_routes, trust_routes,
+    annual_routes, context_routes, trust_routes, url_test_routes,
 )  # fmt: skip
 
 
