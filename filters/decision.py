@@ -83,6 +83,15 @@ _STEP_NUMBERS = {
 }  # fmt: skip
 
 
+class Lift(NamedTuple):
+    """While deciding: the step that set a hit's action and, when it was lifted to study, why
+    (for the reason) and by which exemption."""
+
+    why: str
+    step: Step
+    exemption: str | None = None
+
+
 class Decision(NamedTuple):
     """One immutable answer: what to do, and exactly why. A NamedTuple rather than a frozen
     dataclass: the gateway makes one per request, and this is four times cheaper to build."""

@@ -20,11 +20,11 @@ import time as _time
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 from filters.compiled import CompiledLists, Hit, broad_entries, broad_exemptions
 from filters.confusables import unicode_host
-from filters.decision import Action, Decision, Kind, Severity, Step
+from filters.decision import Action, Decision, Kind, Lift, Severity, Step
 from filters.groups import GroupFinder
 from filters.hostanswers import HostAnswers
 from filters.lists import ListProblem, read_list
@@ -35,15 +35,6 @@ from filters.urls import NormalisedURL, normalise_url
 from filters.weighted import PageScore
 
 _INSTANT = timedelta(microseconds=1)
-
-
-class Lift(NamedTuple):
-    """What set a hit's action: the step, and when it was lifted to study, why (for the
-    reason) and by which exemption."""
-
-    why: str
-    step: Step
-    exemption: str | None = None
 
 
 class PolicyError(Exception):
