@@ -100,3 +100,23 @@ def test_the_writer_report_gives_the_spool_and_the_write_rate(tmp_path: Path) ->
         assert second["dropped"] == 0 and second["rejected"] == 0
     finally:
         writer.close(10)
+
+
+def test_the_console_reads_the_status_file_where_the_gateway_writes_it(tmp_path: Path) -> None:
+    # A relative `gateway.status_file` is the config file's neighbour for the gateway; the
+    # console used to look in <data_dir> (or relative to its working directory) instead.
+    from monitor.commands.console import console_settings
+    from monitor.commands.proxy import proxy_options
+    from monitor.config import load_config
+
+    config_file = tmp_path / "etc" / "prevent-monitor.yaml"
+    config_file.parent.mkdir()
+    config_file.write_text(
+        f"data_dir: {tmp_path / 'data'}\npolicy: {{file: {POLICY_DIR / 'policy.yaml'}}}\n"
+        "gateway: {status_file: run/gw.json}\n"
+    )
+    config = load_config(config_file)
+    written = proxy_options(config)["gateway_status_file"]
+    assert written == str(tmp_path / "etc" / "run" / "gw.json")
+    assert console_settings(config).gateway_status_file == written
+    assert proxy_options(config, instance=2)["gateway_status_file"].endswith("run/gw-2.json")
