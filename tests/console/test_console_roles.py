@@ -19,6 +19,7 @@ MATRIX: list[tuple[str, str, set[str]]] = [
     ("GET", "/events/{event}/timeline", {LEAD}),
     ("GET", "/events/{event}/print", {LEAD}),
     ("GET", "/dashboard", {LEAD, IT}),
+    ("GET", "/health", {LEAD, IT}),
     ("GET", "/it/false-positives", {LEAD, IT}),
     ("GET", "/it/test-url", {LEAD, IT}),
     ("GET", "/unblock", {LEAD, IT}),
