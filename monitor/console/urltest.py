@@ -15,10 +15,11 @@ exemption's named pupils are shown to those who may see identities; IT staff see
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shlex
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp_jinja2
@@ -27,6 +28,7 @@ from aiohttp import web
 from filters.explain import Explanation, explain
 from monitor.console.catalogue import options
 from monitor.console.livepolicy import InForce, console_policy
+from monitor.console.partstatus import versions_in_force
 from monitor.console.roles import Can, sees_identities
 from monitor.console.urlform import has_control, read_name, read_url
 from monitor.console.web import console_of, requires, signin_of
@@ -77,8 +79,13 @@ async def test_url_form(request: web.Request) -> web.Response:
 async def test_url(request: web.Request) -> web.Response:
     form = await request.post()
     asked = _read_form({k: v for k, v in form.items() if isinstance(v, str)})
-    holder = console_policy(console_of(request))
-    answer = await holder.use(lambda in_force: _decide(in_force, asked))
+    console = console_of(request)
+    answer = await console_policy(console).use(lambda in_force: _decide(in_force, asked))
+    if answer.explanation is not None:
+        now = datetime.now(UTC)
+        answer.gateway_versions = await asyncio.to_thread(
+            versions_in_force, console.status_file, now
+        )
     return _render(request, asked, answer, 400 if asked.problems else 200)
 
 
@@ -136,7 +143,7 @@ def _found_by(asked: Asked, default_group: str, result: Explanation) -> str:
         return "chosen above"
     if result.decision.group != default_group:
         return "the group the user name belongs to"
-    return "the default group" + (" (the user name is in no group)" if asked.user else "")
+    return "the default group" + ("; the user name is in no group" if asked.user else "")
 
 
 def _exemption_view(result: Explanation | None, identities: bool, user: str) -> dict[str, Any]:

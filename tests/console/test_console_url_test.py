@@ -4,14 +4,16 @@ the typed user name neither logged nor kept; teachers and communications staff r
 
 from __future__ import annotations
 
+import json
 import logging
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
 
+from filters.policy import Policy
 from monitor.store.accounts import add_user
 
 LOCAL_BLOCK = """category: extremism
@@ -192,3 +194,21 @@ async def test_teachers_and_communications_staff_are_refused(
     assert status == 403 and "act" not in page.split("<main>")[-1][:200]
     home = await (await client.get("/account/password")).text()
     assert "/it/test-url" not in home  # not in the nav
+
+
+async def test_the_answer_says_when_the_gateway_has_another_policy_in_force(
+    client: TestClient[Any, Any], login: Any, store: Any, tuned: Path
+) -> None:
+    store.data_dir.mkdir(parents=True, exist_ok=True)
+    status = store.data_dir / "gateway-status.json"
+    now = datetime.now(UTC).isoformat()
+    status.write_text(json.dumps({"written": now, "policy_version": "0ld0ld0ld0ld"}))
+    csrf = await login(client, "it_staff")
+    _, page = await ask(client, csrf, url="https://extremist.example/")
+    assert "the gateway reports <code>0ld0ld0ld0ld</code> in force" in page
+    assert "not this one yet" in page and 'href="/health"' in page
+    tested = Policy.load(tuned).version
+    status.write_text(json.dumps({"written": now, "policy_version": tested}))
+    _, page = await ask(client, csrf, url="https://extremist.example/")
+    assert f"the gateway reports <code>{tested}</code> in force" in page
+    assert "not this one yet" not in page
