@@ -36,6 +36,7 @@ from monitor.console.policyedit import (
 )
 from monitor.console.queue import EVENT_ID
 from monitor.console.roles import Can, grants, sees_identities
+from monitor.console.urlform import read_url
 from monitor.console.web import console_of, requires, see_other, signin_of
 from monitor.store import scope
 from monitor.store.models import UnblockRequest
@@ -51,17 +52,8 @@ MAX_EXEMPTION_DAYS = 366
 
 
 def _clean_url(value: str) -> str | None:
-    value = value.strip()
-    if not value or len(value) > URL_MAX or any(ord(c) < 32 for c in value):
-        return None
-    if not value.lower().startswith(("http://", "https://")):
-        if ":" in value.split("/", 1)[0]:  # javascript:, data:, or another scheme
-            return None
-        value = "http://" + value
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return None
-    return parts.geturl()
+    url, problem = read_url(value, URL_MAX)
+    return None if problem else url
 
 
 @routes.get("/request-review")
