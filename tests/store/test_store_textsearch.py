@@ -222,7 +222,12 @@ def _text_index_objects(engine: Engine) -> list[str]:
             found = conn.scalar(
                 text("SELECT to_regclass(:name)::text"), {"name": textsearch.PG_INDEX}
             )
-            return [found] if found else []
+            targets = text(
+                "SELECT DISTINCT attstattarget FROM pg_attribute WHERE attnum > 0 AND"
+                " attrelid = 'events'::regclass AND attname IN ('url', 'host', 'user_name')"
+            )
+            statistics = [f"statistics {t}" for t in conn.scalars(targets) if t not in (-1, None)]
+            return ([found] if found else []) + statistics
         names = "SELECT name FROM sqlite_master WHERE name LIKE 'events\\_text%' ESCAPE '\\'"
         return sorted(conn.scalars(text(names)))
 
