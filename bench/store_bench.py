@@ -5,8 +5,13 @@ Prints, per backend:
 - the longest time `submit()` held the caller's asyncio event loop (target < 1 ms), with p99.9
 - the p95 time of the console's first event-list page with 1,000,000 events stored
   (target <= 100 ms), plus a filtered first page and a deep keyset page
+- the p95 time of a free-text search's first page (issue 17: target <= 150 ms) for a term that
+  matches nothing and one that matches 1 % of the events, served from the text-search index
+  (migration 0010) and, in the same run, by the ILIKE scan that came before it, with the ratio;
+  and the writer's events/s with and without the index (its write cost)
 
 Usage: .venv/bin/python bench/store_bench.py [--events 50000] [--rows 1000000] [--skip-pg]
+       [--search-repeats 200] [--scan-repeats 10]
 PostgreSQL: --pg-url, else $PREVENT_MONITOR_TEST_PG_URL; it works in the database
 `prevent_monitor_store_test` (created if missing), schemas `bench_writer` and `bench_pages`.
 The SQLite files live in bench/data/ (ignored by git); the 1M-row tables are kept between runs.
@@ -16,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import random
 import statistics
@@ -26,6 +32,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -33,10 +40,12 @@ from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import URL
 
 from monitor.events import FlaggedEvent
+from monitor.store import queries
 from monitor.store.database import make_engine, make_sessionmaker, normalise_url
 from monitor.store.migrate import upgrade
 from monitor.store.models import Event
 from monitor.store.queries import EventFilter, list_events
+from monitor.store.textsearch import ilike_matches
 from monitor.store.writer import EventWriter
 
 DATA = Path(__file__).resolve().parent / "data"
@@ -205,6 +214,81 @@ def page_times(url: str, repeats: int = 200) -> dict[str, float]:
     return results
 
 
+# -- free-text search with a million events, with the index and by the ILIKE scan before it
+
+SEARCHES = (  # label, term, in the issue's target
+    ("a term that matches nothing", "nowhere.invalid", True),
+    ("a term that matches 1 %", "17.test", True),  # www.site17/117/217.test: 3 rules of 300
+    ("a pupil's name, 0.05 %", "pupil.0042", False),
+    ("a common term, 37 %", "site1", False),  # site1, site10-19, site100-199
+    ("no match, every trigram common", "www.site17.test/p/9999999", False),
+    ("two characters, no match (no trigram)", "zq", False),
+)
+
+
+def p95(times: list[float]) -> float:
+    return statistics.quantiles(times, n=20, method="inclusive")[-1] * 1000
+
+
+def search_times(url: str, repeats: int, scan_repeats: int) -> list[tuple[str, float, float]]:
+    """(label, p95 with the index, p95 by the ILIKE scan) of each term's first page."""
+    engine = make_engine(url, readonly=True)
+    sessions = make_sessionmaker(engine)
+
+    def measure(term: str, count: int, indexed: bool) -> tuple[float, list[str]]:
+        times, found = [], []
+        with contextlib.ExitStack() as stack:
+            if not indexed:  # the search as it was: the same query, the old text condition
+                stack.enter_context(mock.patch.object(queries, "text_matches", ilike_matches))
+            for _ in range(count):
+                with sessions() as session:
+                    start = time.perf_counter()
+                    page = list_events(session, EventFilter(text=term), limit=50)
+                    times.append(time.perf_counter() - start)
+                found = [e.event_id for e in page.events]
+        return p95(times), found
+
+    results = []
+    for label, term, target in SEARCHES:
+        scans = scan_repeats if target else max(2, scan_repeats // 2)
+        indexed, found = measure(term, repeats if target else max(2, repeats // 10), True)
+        scanned, expected = measure(term, scans, False)
+        assert found == expected, f"{term!r}: the index and the scan disagree"
+        results.append((f"{label} ({term!r}, {len(found)} on page 1)", indexed, scanned))
+    engine.dispose()
+    return results
+
+
+def without_text_index(url: str) -> None:
+    """Migration 0010's downgrade by hand: a store at head as it was before the index."""
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.exec_driver_sql("DROP INDEX ix_events_text_trgm")
+        else:
+            for name in ("events_text_insert", "events_text_delete", "events_text_update"):
+                conn.exec_driver_sql(f"DROP TRIGGER {name}")
+            conn.exec_driver_sql("DROP TABLE events_text")
+    engine.dispose()
+
+
+def writer_runs(fresh_url: Callable[[], str], n: int, runs: int = 2) -> dict[str, Any]:
+    """The writer on fresh stores, alternately without and with the index; the median run of
+    each (`runs` apiece) and the last run with the index (the headline writer figures)."""
+    rates: dict[str, list[float]] = {"without": [], "with": []}
+    last: Any = None
+    for _ in range(runs):
+        for kind in rates:
+            url = fresh_url()
+            upgrade(url)
+            if kind == "without":
+                without_text_index(url)
+            with tempfile.TemporaryDirectory() as tmp:
+                last = asyncio.run(drive_writer(url, n, f"{tmp}/spool"))
+            rates[kind].append(last[0])
+    return {"last": last, **{k: statistics.median(v) for k, v in rates.items()}}
+
+
 # -- driver
 
 
@@ -231,21 +315,41 @@ def pg_schema(base: URL, schema: str, fresh: bool) -> str:
     return url.render_as_string(hide_password=False)
 
 
-def report(name: str, writer: tuple[float, float, float, Any], pages: dict[str, float]) -> None:
-    rate, held_max, held_999, (stats, over) = writer
-    print(f"\n{name}")
-    print(f"  writer: {rate:,.0f} events/s sustained (target >= 5,000) "
-          f"[written {stats.written:,}, folded {stats.folded:,}, spooled {stats.spooled}]")
-    print(f"  submit() held the event loop: max {held_max:.3f} ms (target < 1 ms), "
-          f"p99.9 {held_999:.4f} ms, {over} of the submits over 1 ms")
+def report(
+    name: str,
+    writer: dict[str, Any],
+    pages: dict[str, float],
+    searches: list[tuple[str, float, float]],
+) -> None:
+    rate, held_max, held_999, (stats, over) = writer["last"]
+    print(f"\n{name} (load average now {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)")
+    print(
+        f"  writer: {rate:,.0f} events/s sustained (target >= 5,000) "
+        f"[written {stats.written:,}, folded {stats.folded:,}, spooled {stats.spooled}]"
+    )
+    print(
+        f"  submit() held the event loop: max {held_max:.3f} ms (target < 1 ms), "
+        f"p99.9 {held_999:.4f} ms, {over} of the submits over 1 ms"
+    )
+    before, after = writer["without"], writer["with"]
+    print(
+        f"  writer, median events/s: {before:,.0f} without the text index, {after:,.0f} with it "
+        f"({after / before:.2f}x; {1e6 / after - 1e6 / before:+.1f} us per event)"
+    )
     for label, p95 in pages.items():
-        print(f"  {label}: p95 {p95:.1f} ms (target <= 100 ms)")  # fmt: skip
+        print(f"  {label}: p95 {p95:.1f} ms (target <= 100 ms)")
+    for label, indexed, scanned in searches:
+        verdict = "meets" if indexed <= 150 else "MISSES"
+        print(f"  text search, {label}: p95 {indexed:.1f} ms with the index ({verdict} <= 150 ms), "
+              f"{scanned:.1f} ms by ILIKE scan: {scanned / indexed:.1f}x faster")  # fmt: skip
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=50_000, help="events through the writer")
     parser.add_argument("--rows", type=int, default=1_000_000, help="events stored for pages")
+    parser.add_argument("--search-repeats", type=int, default=200, help="per indexed search")
+    parser.add_argument("--scan-repeats", type=int, default=10, help="per ILIKE scan (seconds)")
     parser.add_argument("--pg-url", default=os.environ.get("PREVENT_MONITOR_TEST_PG_URL"))
     parser.add_argument("--skip-pg", action="store_true")
     parser.add_argument("--skip-sqlite", action="store_true")
@@ -253,27 +357,26 @@ def main() -> int:
     DATA.mkdir(exist_ok=True)
     print(f"store benchmark: {args.events:,} events through the writer, "
           f"{args.rows:,} stored for the event list; {os.cpu_count()} CPUs")  # fmt: skip
+    repeats = (args.search_repeats, args.scan_repeats)
 
     if not args.skip_sqlite:
         with tempfile.TemporaryDirectory() as tmp:
-            url = f"sqlite:///{tmp}/writer.sqlite"
-            upgrade(url)
-            writer = asyncio.run(drive_writer(url, args.events, f"{tmp}/spool"))
+            names = iter(range(1000))
+            writer = writer_runs(lambda: f"sqlite:///{tmp}/writer{next(names)}.sqlite", args.events)
         pages_path = DATA / "store-1m.sqlite"
         pages_url = f"sqlite:///{pages_path}"
         ensure_million(pages_url, args.rows, lambda: load_sqlite(pages_path, args.rows))
-        report("SQLite", writer, page_times(pages_url))
+        report("SQLite", writer, page_times(pages_url), search_times(pages_url, *repeats))
 
     if args.pg_url and not args.skip_pg:
         base = pg_database(args.pg_url)
-        url = pg_schema(base, "bench_writer", fresh=True)
-        upgrade(url)
-        with tempfile.TemporaryDirectory() as tmp:
-            writer = asyncio.run(drive_writer(url, args.events, f"{tmp}/spool"))
+        writer = writer_runs(lambda: pg_schema(base, "bench_writer", fresh=True), args.events)
         pages_url = pg_schema(base, "bench_pages", fresh=False)
-        ensure_million(pages_url, args.rows, lambda: load_postgres(normalise_url(pages_url),
-                                                                   args.rows))
-        report("PostgreSQL", writer, page_times(pages_url))
+        ensure_million(
+            pages_url, args.rows, lambda: load_postgres(normalise_url(pages_url), args.rows)
+        )
+        searches = search_times(pages_url, *repeats)
+        report("PostgreSQL", writer, page_times(pages_url), searches)
     elif not args.skip_pg:
         print("\nPostgreSQL: skipped (set --pg-url or PREVENT_MONITOR_TEST_PG_URL)")
     return 0
