@@ -15,16 +15,16 @@ ILIKE as before the index; the index only chooses which rows that ILIKE has to r
   `é` on SQLite, as before).
 - PostgreSQL: PostgreSQL uses the pg_trgm GIN index `ix_events_text_trgm` for ILIKE itself,
   and its planner chooses, from its statistics, between the index and walking the page's sort
-  order as before the index. Its estimates of substring matches are rough: a term held by a
-  few hundred events (a pupil's name) may be served either way.
+  order as before the index (migration 0010 gives those columns finer statistics for it).
 
 SQLite has no such statistics, so `for_one_page` asks the index first which rows hold the
-trigrams. Reading those candidates and sorting them costs time in proportion to their number;
-walking the page's sort order and testing each row costs time in proportion to how far the
-walk goes before the page is full, about limit x events / candidates. When the candidates are
-many (more than twice the square root of limit x events: 14,143 for a page of 50 among a
-million), the walk wins and the page is served that way, as before the index. So a page is
-never read in a way the store did not use before, except from at most that many candidates.
+trigrams. Reading those candidates and sorting them costs time in proportion to their number
+(about 7 us each); walking the page's sort order and testing each row costs time in
+proportion to how far the walk goes before the page is full (about 4 us a row, limit x
+events / candidates rows when the term is spread evenly). The two meet near the square root
+of limit x events candidates (7,072 for a page of 50 among a million): below it the page is
+served from the candidates, from there on by the walk, as before the index. So a page is never
+read in a way the store did not use before, except from at most that many candidates.
 
 A term of one or two characters has no trigram, so no index can narrow it: it is answered by
 walking the rows in the page's order until the page is full, which is quick for a common term
@@ -120,7 +120,7 @@ def for_one_page(session: Session, query: Select[Any], limit: int) -> Select[Any
 
 def _rows_or_walk(session: Session, query: BindParameter[str], limit: int) -> ColumnElement[bool]:
     events = session.scalar(select(func.max(Event.pk))) or 0
-    enough = 2 * math.isqrt(max(1, limit) * events) + 1
+    enough = math.isqrt(max(1, limit) * events) + 1
     rows = list(session.scalars(select(_fts.c.rowid).where(_match(query)).limit(enough)))
     if len(rows) >= enough:
         return true()  # many: walking the sort order fills the page sooner
