@@ -277,25 +277,58 @@ def without_text_index(url: str) -> None:
 
 
 def writer_runs(fresh_url: Callable[[], str], n: int, runs: int = 2) -> dict[str, Any]:
-    """The writer on fresh stores, alternately without and with the index: the median events/s
-    and this process's CPU time per event (on SQLite, the writer's and the index's work) of
-    each (`runs` apiece), and the last run with the index (the headline writer figures)."""
-    rates: dict[str, list[float]] = {"without": [], "with": []}
-    cpu: dict[str, list[float]] = {"without": [], "with": []}
+    """The writer on fresh stores, alternately without and with the index: the median events/s,
+    this process's CPU time per event (on SQLite, the writer's and the index's work) and the
+    cost of plain INSERTs (`insert_cost`) of each (`runs` apiece), and the last run with the
+    index (the headline writer figures)."""
+    kinds = ("without", "with")
+    found: dict[str, list[float]] = {f"{k}{m}": [] for k in kinds for m in ("", " cpu", " insert")}
     last: Any = None
+
+    def fresh(kind: str) -> str:
+        url = fresh_url()
+        upgrade(url)
+        if kind == "without":
+            without_text_index(url)
+        return url
+
     for _ in range(runs):
-        for kind in rates:
-            url = fresh_url()
-            upgrade(url)
-            if kind == "without":
-                without_text_index(url)
+        for kind in kinds:
+            url = fresh(kind)
             start = time.process_time()
             with tempfile.TemporaryDirectory() as tmp:
                 last = asyncio.run(drive_writer(url, n, f"{tmp}/spool"))
-            cpu[kind].append((time.process_time() - start) / n * 1e6)
-            rates[kind].append(last[0])
-    medians = {k: statistics.median(v) for k, v in rates.items()}
-    return {"last": last, **medians, **{f"{k} cpu": statistics.median(v) for k, v in cpu.items()}}
+            found[kind + " cpu"].append((time.process_time() - start) / n * 1e6)
+            found[kind].append(last[0])
+            found[kind + " insert"].append(insert_cost(fresh(kind), n))
+    return {"last": last, **{k: statistics.median(v) for k, v in found.items()}}
+
+
+def insert_cost(url: str, n: int) -> float:
+    """Microseconds per event of plain INSERTs, 1,000 rows a transaction, without the writer:
+    this process's CPU time on SQLite (the database works in it), elapsed time on PostgreSQL."""
+    engine = make_engine(url)
+    sqlite = engine.dialect.name == "sqlite"
+    marks = ", ".join(["?" if sqlite else "%s"] * 18)
+    rows = [
+        (*r[:13], sqlite_time(r[13]), sqlite_time(r[14]), *r[15:]) if sqlite else r
+        for r in million_rows(n)
+    ]
+    clock = time.process_time if sqlite else time.perf_counter
+    raw = engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        start = clock()
+        for i in range(0, n, 1000):
+            if sqlite:
+                cursor.execute("BEGIN")  # the store's connections leave transactions to us
+            insert = f"INSERT INTO events ({COLUMNS}) VALUES ({marks})"
+            cursor.executemany(insert, rows[i : i + 1000])
+            raw.commit()
+        return (clock() - start) / n * 1e6
+    finally:
+        raw.close()
+        engine.dispose()
 
 
 # -- driver
@@ -349,6 +382,11 @@ def report(
         cpu_before, cpu_after = writer["without cpu"], writer["with cpu"]
         print(f"  writer, CPU per event (all of this process): {cpu_before:.1f} us without the "
               f"index, {cpu_after:.1f} us with it ({cpu_after - cpu_before:+.1f} us)")  # fmt: skip
+    plain_before, plain_after = writer["without insert"], writer["with insert"]
+    clock = "CPU" if name == "SQLite" else "elapsed"
+    print(f"  plain INSERTs, 1,000 a transaction, {clock} per event: {plain_before:.1f} us "
+          f"without the index, {plain_after:.1f} us with it "
+          f"({plain_after - plain_before:+.1f} us)")  # fmt: skip
     for label, p95 in pages.items():
         print(f"  {label}: p95 {p95:.1f} ms (target <= 100 ms)")
     for label, indexed, scanned, indexed_cpu, scanned_cpu in searches:
