@@ -177,9 +177,8 @@ def test_a_reference_still_finds_its_event(session: Session, dataset: list[Any])
     ]
 
 
-def test_postgresql_reads_the_trigram_index(forced_index: Session, backend: str) -> None:
-    if backend != "postgresql":
-        pytest.skip("PostgreSQL's plan")
+@pytest.mark.parametrize("backend", [pytest.param("postgresql", marks=pytest.mark.postgres)])
+def test_postgresql_reads_the_trigram_index(forced_index: Session) -> None:
     query = select(Event.pk).where(*EventFilter(text="slack").conditions())
     compiled = query.compile(forced_index.get_bind(), compile_kwargs={"literal_binds": True})
     plan = "\n".join(forced_index.execute(text(f"EXPLAIN {compiled}")).scalars())
@@ -193,11 +192,10 @@ def _fts_in_step(session: Session) -> None:
     )
 
 
+@pytest.mark.parametrize("backend", ["sqlite"])  # PostgreSQL keeps its own index in step
 def test_the_sqlite_index_follows_inserts_updates_and_deletes(
-    session: Session, dataset: list[Any], backend: str
+    session: Session, dataset: list[Any]
 ) -> None:
-    if backend != "sqlite":
-        pytest.skip("PostgreSQL keeps its own index in step")
     _fts_in_step(session)
     event = session.scalars(select(Event).where(Event.event_id == dataset[0].id)).one()
     event.user = "renamed.pupil"
