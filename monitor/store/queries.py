@@ -18,7 +18,8 @@ unless ``ascending=True``. A cursor is opaque text; a damaged one raises `ValueE
 
 The date range applies to when an event was last seen (since <= last_seen < until). The text
 search is a case-insensitive substring match on URL, host, search terms, rule, category, reason
-and user, or the exact reference of any visit the event holds (its block page's).
+and user, or the exact reference of any visit the event holds (its block page's), served from
+the text-search index (`monitor.store.textsearch`).
 """
 
 from __future__ import annotations
@@ -30,12 +31,13 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Date, case, cast, func, literal, or_, select, tuple_
+from sqlalchemy import ColumnElement, Date, case, cast, func, literal, select, tuple_
 from sqlalchemy.orm import Session
 
 from monitor.store.details import FoldedDetails, details_of
-from monitor.store.models import AuditEntry, Event, EventReceipt, UTCDateTime
+from monitor.store.models import AuditEntry, Event, UTCDateTime
 from monitor.store.review import audit_trail
+from monitor.store.textsearch import for_one_page, text_matches
 
 SORTS: dict[str, tuple[Any, ...]] = {
     "last_seen": (Event.last_seen,),
@@ -43,9 +45,6 @@ SORTS: dict[str, tuple[Any, ...]] = {
     "severity": (Event.severity, Event.last_seen),
 }
 MAX_PAGE = 500
-TEXT_COLUMNS = (
-    Event.url, Event.host, Event.search_terms, Event.rule, Event.category, Event.reason, Event.user,
-)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,18 +91,8 @@ class EventFilter:
         if self.until:
             where.append(Event.last_seen < self.until)
         if self.text and self.text.strip():
-            text = self.text.strip()
-            pattern = "%" + _escape_like(text) + "%"
-            # A block page's reference (any visit's id, folded or not) finds its event.
-            reference = select(EventReceipt.event_pk).where(EventReceipt.event_id == text[:64])
-            where.append(
-                or_(*(c.ilike(pattern, escape="\\") for c in TEXT_COLUMNS), Event.pk.in_(reference))
-            )
+            where.append(text_matches(self.text.strip()))  # monitor.store.textsearch
         return where
-
-
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,6 +184,7 @@ def list_events(
         bound = tuple_(*_decode_cursor(after, columns))
         query = query.where(key > bound if ascending else key < bound)
     query = query.order_by(*(c.asc() if ascending else c.desc() for c in columns))
+    query = for_one_page(session, query, limit)  # monitor.store.textsearch
     events = list(session.scalars(query.limit(limit + 1)))
     more = len(events) > limit
     events = events[:limit]

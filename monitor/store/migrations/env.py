@@ -11,6 +11,7 @@ from sqlalchemy import Connection
 
 from monitor.store.database import make_engine
 from monitor.store.models import Base
+from monitor.store.textsearch import outside_the_models
 
 config = context.config
 target_metadata = Base.metadata
@@ -22,6 +23,7 @@ def _run(connection: Connection) -> None:
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",  # SQLite cannot ALTER most things
         compare_type=True,
+        include_name=outside_the_models,  # migration 0010's text-search index objects
     )
     with context.begin_transaction():
         context.run_migrations()
