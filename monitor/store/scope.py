@@ -26,6 +26,7 @@ from typing import Any
 from sqlalchemy import and_, event, or_, select
 from sqlalchemy.orm import ORMExecuteState, Session, with_loader_criteria
 from sqlalchemy.sql import util as sql_util
+from sqlalchemy.sql.elements import TextClause
 
 from monitor.store.models import (
     AuditEntry,
@@ -115,8 +116,10 @@ def _audit_criteria(ids: list[str]) -> Any:
 def _refuse_unscoped(statement: Any) -> None:
     try:
         tables = {table.name for table in sql_util.find_tables(statement, include_crud=True)}
-    except Exception:  # raw SQL: nothing to inspect, so nothing to trust
+    except Exception:
         tables = set(SCOPED_TABLES)
+    if isinstance(statement, TextClause):
+        tables = set(SCOPED_TABLES)  # raw SQL: nothing to inspect, so nothing to trust
     if tables & SCOPED_TABLES:
         raise ScopeError(
             "a Core or raw SQL statement on a school's rows ran under a school scope; "

@@ -83,3 +83,17 @@ def test_a_core_statement_on_a_schools_rows_is_refused_under_a_school_scope(tmp_
         store.read_sync(lambda session: session.execute(core_select(table.c.pk)).all())
     assert store.read_sync(lambda session: session.execute(core_select(table.c.pk)).all()) == []
     store.close()
+
+
+def test_raw_sql_is_refused_under_a_school_scope(tmp_path: Path) -> None:
+    from sqlalchemy import text
+
+    from monitor.store import scope
+    from monitor.store.migrate import upgrade
+
+    url = f"sqlite:///{tmp_path / 'raw.sqlite'}"
+    upgrade(url)
+    store = Store(make_engine(url))
+    with scope.only_schools({"north"}), pytest.raises(scope.ScopeError):
+        store.read_sync(lambda session: session.execute(text("SELECT pk FROM events")).all())
+    store.close()
