@@ -21,13 +21,22 @@ _INCLUDING = ("phrases", "weighted")
 
 def version_of(files: Iterable[Path]) -> str:
     """A short content hash: the same lists give the same version on every gateway of a trust."""
+    return version_of_contents(_contents(path) for path in files)
+
+
+def version_of_contents(contents: Iterable[bytes | None]) -> str:
+    """`version_of` for contents already read (None: a file that could not be read)."""
     digest = hashlib.sha256()
-    for path in files:
-        try:
-            digest.update(path.read_bytes())
-        except OSError:
-            digest.update(b"<unreadable>")
+    for data in contents:
+        digest.update(b"<unreadable>" if data is None else data)
     return digest.hexdigest()[:12]
+
+
+def _contents(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except OSError:
+        return None
 
 
 def policy_files(path: Path) -> list[Path]:

@@ -173,6 +173,12 @@ def _write_checked(policy_path: Path, proposed: Mapping[Path, str]) -> None:
         raise PolicyEditError(f"cannot write the change ({exc}); nothing was changed") from None
 
 
+def put_back(written: Mapping[Path, str | None]) -> None:
+    """Return files to texts read before a change (None: the file did not exist)."""
+    with _LOCK:
+        _put_back(written)
+
+
 def _put_back(written: Mapping[Path, str | None]) -> None:
     for path, text in written.items():
         if text is None:

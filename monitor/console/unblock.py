@@ -12,11 +12,9 @@ writes an allowlist entry (or, for the Prevent lead, a time-boxed study exemptio
 
 from __future__ import annotations
 
-import asyncio
+import functools
 import secrets
-from collections.abc import Callable
 from datetime import date, datetime, timedelta
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import aiohttp_jinja2
@@ -25,6 +23,7 @@ from aiohttp.web_request import FileField
 from multidict import MultiMapping
 
 from monitor.console.catalogue import options
+from monitor.console.entryform import URL_MAX, clean_url
 from monitor.console.policyedit import (
     AllowEntry,
     ExemptionEntry,
@@ -34,6 +33,7 @@ from monitor.console.policyedit import (
     exemption_id,
     site_of,
 )
+from monitor.console.policysave import recorded
 from monitor.console.queue import EVENT_ID
 from monitor.console.roles import Can, grants, sees_identities
 from monitor.console.web import console_of, requires, see_other, signin_of
@@ -45,23 +45,8 @@ routes = web.RouteTableDef()
 REQUESTER_COOKIE = "pm_requester"  # one browser asking for reviews, not a person
 ADDRESS_FACTOR = 20  # a shared address may send this many times one requester's limit
 REVIEW_FORM = "request-review"
-URL_MAX = 2048
 NAME_MAX = 128
 MAX_EXEMPTION_DAYS = 366
-
-
-def _clean_url(value: str) -> str | None:
-    value = value.strip()
-    if not value or len(value) > URL_MAX or any(ord(c) < 32 for c in value):
-        return None
-    if not value.lower().startswith(("http://", "https://")):
-        if ":" in value.split("/", 1)[0]:  # javascript:, data:, or another scheme
-            return None
-        value = "http://" + value
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return None
-    return parts.geturl()
 
 
 @routes.get("/request-review")
@@ -127,7 +112,7 @@ async def request_submit(request: web.Request) -> web.Response:
             request, url_in, ref, reason, name,
             ["Too many requests from this computer: please try again in an hour."], 429,
         )  # fmt: skip
-    url = _clean_url(url_in)
+    url = clean_url(url_in)
     if url is None:
         problems.append("Give the address of the blocked page (starting http:// or https://).")
     limit = console.settings.reason_max_chars
@@ -224,12 +209,18 @@ async def approve(request: web.Request) -> web.Response:
                     f"No exemption can lift {', '.join(sorted(illegal))}: it is marked illegal "
                     "content, which nothing unblocks."
                 )
-            path = await _edit(lambda: add_exemption(console.policy_path, entry))
             decision = f"study exemption {entry.id} ({entry.starts} to {entry.ends})"
+            work = functools.partial(add_exemption, console.policy_path, entry)
         else:
             allow = _allow_from(form, note or f"unblock request {item.id}")
-            path = await _edit(lambda: add_allow_entry(console.policy_path, allow))
             decision = f"allowlist {allow.domain or allow.url}"
+            work = functools.partial(add_allow_entry, console.policy_path, allow)
+        # Recorded as a policy version, as every change of the policy's files is.
+        path = await recorded(
+            console, actor=signin.user.username, kind="unblock", work=work,
+            reason=note or f"approved unblock request {item.id}",
+            summary=f"unblock request {item.id}: {decision}",
+        )  # fmt: skip
     except PolicyEditError as exc:
         signin.flash.append(("problem", f"{exc}: " + "; ".join(exc.problems[:5])))
         return back
@@ -245,16 +236,12 @@ async def approve(request: web.Request) -> web.Response:
     return back
 
 
-async def _edit(work: Callable[[], Path]) -> Path:
-    return await asyncio.to_thread(work)
-
-
 def _allow_from(form: MultiMapping[str | bytes | bytearray | FileField], note: str) -> AllowEntry:
     get = form.get
     what = str(get("allow_kind", "domain"))
     value = str(get("allow_value", "")).strip()[:URL_MAX]
     if what == "url":
-        url = _clean_url(value)
+        url = clean_url(value)
         if url is None:
             raise ValueError("Give the page address to allow, like https://site.example/page.")
         parts = urlsplit(url)

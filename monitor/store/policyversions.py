@@ -74,6 +74,7 @@ class Version:
     reason: str
     changed: tuple[str, ...]
     policy_hash: str
+    summary: str = ""
     based_on: int | None = None
     rolled_back_to: int | None = None
     diff: str = ""
@@ -156,6 +157,7 @@ def record_version(
     policy_hash: str,
     based_on: int | None,
     rolled_back_to: int | None = None,
+    summary: str = "",
     at: datetime | None = None,
 ) -> Version:
     """Store the next version on top of `based_on` (None: the first). Raises `VersionConflict`
@@ -179,6 +181,7 @@ def record_version(
         kind=kind,
         actor=_safe(actor, ACTOR_MAX) if actor else None,
         reason=_safe(reason, REASON_MAX),
+        summary=_safe(summary or _summary_of(changed), REASON_MAX),
         changed=json.dumps(changed),
         diff=unified_diff(before, files, changed) if latest else "",
         policy_hash=_safe(policy_hash, 64),
@@ -225,6 +228,13 @@ def unified_diff(
     return text
 
 
+def _summary_of(changed: Sequence[str]) -> str:
+    if not changed:
+        return "no file changed"
+    shown = ", ".join(changed[:5]) + (f" and {len(changed) - 5} more" if len(changed) > 5 else "")
+    return f"changed {shown}"
+
+
 def _safe(text: str, limit: int) -> str:
     """Storable on both backends: PostgreSQL refuses NUL, so it is shown as an escape; cut to
     the column after escaping."""
@@ -235,6 +245,7 @@ _SUMMARY = (
     PolicyRevision.number, PolicyRevision.school, PolicyRevision.recorded_at,
     PolicyRevision.kind, PolicyRevision.actor, PolicyRevision.reason, PolicyRevision.changed,
     PolicyRevision.policy_hash, PolicyRevision.based_on, PolicyRevision.rolled_back_to,
+    PolicyRevision.summary,
 )  # fmt: skip
 
 
@@ -243,6 +254,7 @@ def _summary(row: Any) -> Version:  # a Row of _SUMMARY
         number=row.number, school=row.school, recorded_at=row.recorded_at, kind=row.kind,
         actor=row.actor, reason=row.reason, changed=tuple(json.loads(row.changed or "[]")),
         policy_hash=row.policy_hash, based_on=row.based_on, rolled_back_to=row.rolled_back_to,
+        summary=row.summary,
     )  # fmt: skip
 
 
@@ -255,5 +267,5 @@ def _version(row: PolicyRevision, *, with_files: bool) -> Version:
         number=row.number, school=row.school, recorded_at=row.recorded_at, kind=row.kind,
         actor=row.actor, reason=row.reason, changed=tuple(json.loads(row.changed or "[]")),
         policy_hash=row.policy_hash, based_on=row.based_on, rolled_back_to=row.rolled_back_to,
-        diff=row.diff if with_files else "", files=files,
+        diff=row.diff if with_files else "", files=files, summary=row.summary,
     )  # fmt: skip

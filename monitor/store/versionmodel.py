@@ -33,7 +33,8 @@ class PolicyRevision(Base):
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime)
     kind: Mapped[str] = mapped_column(String(16))  # first | edit | rollback | outside | unblock
     actor: Mapped[str | None] = mapped_column(String(128))  # None: changed outside the console
-    reason: Mapped[str] = mapped_column(Text)
+    reason: Mapped[str] = mapped_column(Text)  # why, as the person who made it said
+    summary: Mapped[str] = mapped_column(Text)  # what changed, in words
     changed: Mapped[str] = mapped_column(Text)  # JSON list of the files that changed
     diff: Mapped[str] = mapped_column(Text)  # unified diff of the kept texts
     policy_hash: Mapped[str] = mapped_column(String(64))  # filters' version of all the files

@@ -2,10 +2,10 @@
 
 - `policy_versions`: per school (the console's own: the deployment whose files they are) a
   number 1, 2, 3 ..., when, the kind (first | edit | rollback | outside | unblock), who (NULL
-  for a change made outside the console), why, the files that changed (JSON), the unified diff,
-  the policy's version hash, the files' state (JSON: sha256, size and, within 2 MB, the full
-  text) and the version it was based on or rolled back to. Unique on (school, number), which
-  also serves the history's newest-first pages.
+  for a change made outside the console), why, what changed in words, the files that changed
+  (JSON), the unified diff, the policy's version hash, the files' state (JSON: sha256, size
+  and, within 2 MB, the full text) and the version it was based on or rolled back to.
+  Unique on (school, number), which also serves the history's newest-first pages.
 
 A new table only: no batch mode is needed on SQLite.
 
@@ -37,6 +37,7 @@ def upgrade() -> None:
         sa.Column("kind", sa.String(length=16), nullable=False),
         sa.Column("actor", sa.String(length=128), nullable=True),
         sa.Column("reason", sa.Text(), nullable=False),
+        sa.Column("summary", sa.Text(), nullable=False),
         sa.Column("changed", sa.Text(), nullable=False),
         sa.Column("diff", sa.Text(), nullable=False),
         sa.Column("policy_hash", sa.String(length=64), nullable=False),
