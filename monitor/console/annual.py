@@ -78,7 +78,7 @@ async def build_review(console: Console, since: date, until: date) -> AnnualRevi
     start = datetime.combine(since, time(0), console.zone).astimezone(UTC)
     end = datetime.combine(until + timedelta(days=1), time(0), console.zone).astimezone(UTC)
     await asyncio.to_thread(_policy_part, console.policy_path, review)
-    counts = await console.store.read(review_counts, start, end)
+    counts = await console.store.read(review_counts, start, end, console.schools.own)
     review.counts, review.months = counts.counts, counts.months
     review.statuses, review.versions = counts.statuses, counts.versions
     review.changes, review.unblock = counts.changes, counts.unblock
@@ -217,8 +217,9 @@ async def annual_review_csv(request: web.Request) -> web.Response:
         in_use = f"{v.first_seen:%Y-%m-%d}..{v.last_seen:%Y-%m-%d}"
         row("policy version", v.version, in_use, v.events, "")
     for change in review.changes:
-        when = f"{change.at:%Y-%m-%d}"
-        row("policy change", change.action, change.to_value or "", change.actor, when)
+        when = f"{change.at:%Y-%m-%d %H:%M}"
+        detail = change.detail + (f" — why: {change.note}" if change.note else "")
+        row("policy change", change.action, detail, change.actor, when)
     for status, n in sorted(review.unblock.items()):
         row("unblock requests", status, "", n, "")
     for status, name, n in review.mentions:

@@ -26,10 +26,10 @@ from urllib.parse import quote
 import aiohttp_jinja2
 from aiohttp import web
 
-from filters.decision import Action
 from filters.lists import read_list
 from monitor.console.entryform import FieldError, version_of_form
 from monitor.console.policychange import (
+    ACTIONS,
     Plan,
     group_change_from,
     list_change_from,
@@ -146,7 +146,7 @@ async def _groups_form(
     context = {
         "title": "Category actions per group", "version": version, "groups": groups,
         "categories": [spec.categories[n] for n in sorted(spec.categories)],
-        "actions": [a.value for a in Action], "form": form, "problems": problems,
+        "actions": ACTIONS, "form": form, "problems": problems,
         "can_preview": preview_hook() is not None, "default_group": spec.default_group,
     }  # fmt: skip
     return aiohttp_jinja2.render_template("groups_edit.html", request, context, status=status)

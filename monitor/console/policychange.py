@@ -34,7 +34,7 @@ from monitor.console.policystate import EditableList, PolicyState
 from monitor.console.policytext import PolicyEditError, add_entry, remove_entry, set_group_actions
 
 MAX_REMOVALS = 500
-ACTIONS = tuple(a.value for a in Action)
+ACTIONS = tuple(a.value for a in sorted(Action, key=lambda a: -a.strength))  # block first
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +128,7 @@ def plan_list_change(state: PolicyState, change: ListChange) -> Plan:
 
 def _new_entry(
     state: PolicyState, item: EditableList, change: ListChange, entries: list[ListEntry]
-) -> tuple[dict[str, str], str]:
+) -> tuple[dict[str, str] | str, str]:
     kind = change.add_kind
     value = site_of(change.add_value) if kind == "domain" else page_of(change.add_value)
     same = next((e for e in entries if e.kind == kind and e.value == value), None)
@@ -144,7 +144,8 @@ def _new_entry(
         entry["note"] = change.add_note
     if item.use == "allow":
         _may_allow(state, value if kind == "domain" else value.split("/", 1)[0], value)
-    return entry, value
+    # A site alone is written as the lists' shortest form, `- site.example`.
+    return (value if entry == {"domain": value} else entry), value
 
 
 def _may_allow(state: PolicyState, host: str, value: str) -> None:

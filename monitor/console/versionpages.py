@@ -23,16 +23,15 @@ from monitor.console.policysave import current_version, roll_back
 from monitor.console.policytext import PolicyEditError
 from monitor.console.roles import Can, grants
 from monitor.console.web import console_of, requires, see_other, signin_of
-from monitor.store.policyversions import Version, VersionConflict, get_version, list_versions
+from monitor.store.policyversions import (
+    KIND_NAMES,
+    Version,
+    VersionConflict,
+    get_version,
+    list_versions,
+)
 
 routes = web.RouteTableDef()
-KIND_NAMES = {
-    "first": "as first found",
-    "edit": "edited in the console",
-    "rollback": "rolled back",
-    "outside": "changed outside the console",
-    "unblock": "unblock request approved",
-}
 PAGE = 100
 
 

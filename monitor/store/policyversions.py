@@ -32,7 +32,14 @@ from sqlalchemy.orm import Session
 
 from monitor.store.versionmodel import PolicyRevision
 
-KINDS = ("first", "edit", "rollback", "outside", "unblock")
+KIND_NAMES = {
+    "first": "as first found",
+    "edit": "edited in the console",
+    "rollback": "rolled back",
+    "outside": "changed outside the console",
+    "unblock": "unblock request approved",
+}
+KINDS = tuple(KIND_NAMES)
 MAX_KEPT_BYTES = 2 * 1024 * 1024  # the full texts one version keeps, all files together
 MAX_DIFF_CHARS = 1024 * 1024
 REASON_MAX = 2000
@@ -86,7 +93,11 @@ class Version:
 
     @property
     def who(self) -> str:
-        return self.actor or "changed outside the console"
+        if self.actor:
+            return self.actor
+        if self.kind == "first":
+            return "the console, as it found the files"
+        return "changed outside the console"
 
 
 class VersionConflict(Exception):
