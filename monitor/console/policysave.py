@@ -61,6 +61,7 @@ async def _current(console: Console) -> tuple[Version, PolicyState]:
                 actor=None, reason=_outside_reason(state) if latest else FIRST_REASON,
                 files=state.files, policy_hash=state.version_hash,
                 based_on=latest.number if latest else None,
+                summary="" if latest else f"{len(state.files)} files recorded",
             )  # fmt: skip
         except VersionConflict:  # another console process recorded it first: read again
             continue
@@ -167,9 +168,11 @@ async def roll_back(
             proposed[path] = kept.text
         if not proposed:
             raise PolicyEditError(f"The files already say what version {number} said.")
+        restored = ", ".join(rel for rel in sorted(target.files) if path_of(
+            console.policy_path, rel) in proposed)
         version = await _write_and_record(
             console, latest, state, proposed, actor=actor, reason=reason, kind="rollback",
-            rolled_back_to=number,
+            rolled_back_to=number, summary=f"restored {restored} as in version {number}",
         )  # fmt: skip
         return version, left
 

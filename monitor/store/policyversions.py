@@ -96,7 +96,7 @@ class Version:
         if self.actor:
             return self.actor
         if self.kind == "first":
-            return "the console, as it found the files"
+            return "the console"
         return "changed outside the console"
 
 
