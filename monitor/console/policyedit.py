@@ -7,8 +7,9 @@ policy's `exemptions:` names (`local/exemptions.yaml`). The gateway's hot reload
 
 Every change is checked before anything is written (`write_checked`): the changed files are put
 in a hidden copy of the policy folder (hard links to the files that do not change) and that
-policy is checked with `Policy.validate()`, the checks of `prevent-monitor lists validate`. If
-it has new problems, nothing is written and the problems are reported (`PolicyEditError`) with
+policy is checked with `Policy.validate()`, the checks of `prevent-monitor lists validate`, and
+for anything it would lift that is marked illegal (`monitor.console.illegalguard`). If it has
+new problems, nothing is written and the problems are reported (`PolicyEditError`) with
 the real file:line. Otherwise each file is written atomically (a temp file, fsync, rename).
 An entry is added as one new line (`monitor.console.policytext`), so comments stay.
 """
@@ -33,6 +34,7 @@ from filters.lists import ListProblem
 from filters.policy import Policy
 from filters.policyfile import read_policy
 from filters.urls import normalise_host
+from monitor.console.illegalguard import lifted
 from monitor.console.policytext import PolicyEditError as PolicyEditError  # re-exported
 from monitor.console.policytext import add_entry
 
@@ -158,10 +160,14 @@ def _write_checked(policy_path: Path, proposed: Mapping[Path, str]) -> None:
     for path in proposed:
         if not path.resolve().is_relative_to(base.resolve()):
             raise PolicyEditError(f"{path} is outside the policy folder: the console writes none")
-    problems = new_problems(policy_path, proposed)
+    problems, lifts = _check_in_copy(policy_path, proposed)
     if problems:
         raise PolicyEditError(
-            "the policy would not load with this change, so nothing was saved", problems
+            "the policy would not load with this change, so nothing was saved", problems + lifts
+        )
+    if lifts:
+        raise PolicyEditError(
+            "this change would lift a category marked illegal: true, so nothing was saved", lifts
         )
     written: dict[Path, str | None] = {}
     try:
@@ -189,10 +195,22 @@ def _put_back(written: Mapping[Path, str | None]) -> None:
 
 def new_problems(policy_path: Path, proposed: Mapping[Path, str]) -> list[str]:
     """The problems `Policy.validate()` would find with `proposed` written that it does not
-    find now, with the real file names. Checked in a hidden copy of the policy folder (hard
-    links, or copies across file systems), so the gateway never sees a file half-checked."""
+    find now, with the real file names, and what it would lift that is marked illegal.
+    Checked in a hidden copy of the policy folder (hard links, or copies across file
+    systems), so the gateway never sees a file half-checked."""
+    problems, lifts = _check_in_copy(policy_path, proposed)
+    return problems + lifts
+
+
+def _check_in_copy(policy_path: Path, proposed: Mapping[Path, str]) -> tuple[list[str], list[str]]:
     base = policy_path.parent
-    shadow = Path(tempfile.mkdtemp(prefix=".pm-check-", dir=base))
+    try:
+        shadow = Path(tempfile.mkdtemp(prefix=".pm-check-", dir=base))
+    except OSError as exc:
+        raise PolicyEditError(
+            f"cannot check the change ({exc.strerror or exc}): the console needs to write in "
+            f"{base}"
+        ) from None
     try:
         _mirror(base, shadow)
         policy = shadow / policy_path.name
@@ -203,7 +221,9 @@ def new_problems(policy_path: Path, proposed: Mapping[Path, str]) -> list[str]:
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(text, encoding="utf-8")
         found = [p for p in Policy.validate(policy) if str(p) not in before]
-        return [str(_real(problem, shadow, base)) for problem in found]
+        return [str(_real(p, shadow, base)) for p in found], lifted(policy_path, policy)
+    except OSError as exc:
+        raise PolicyEditError(f"cannot check the change ({exc.strerror or exc})") from None
     finally:
         shutil.rmtree(shadow, ignore_errors=True)
 

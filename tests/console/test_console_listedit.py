@@ -297,8 +297,7 @@ async def test_an_approved_unblock_request_is_a_version_and_the_annual_review_li
     await add(client, csrf, "2", add_value="bad.example", reason="CTIRU ref 9")
     block = store.policy.parent / "local/block.yaml"
     block.write_text(block.read_text() + "# a comment by hand\n")
-    await text_of(client, "/it/lists")
-    review = await text_of(client, "/annual-review")
+    review = await text_of(client, "/annual-review")  # notices the hand edit itself
     for said in (
         "policy version 2 (unblock request approved)", "policy version 3 (edited in the console)",
         "policy version 4 (changed outside the console)", "CTIRU ref 9",

@@ -188,3 +188,34 @@ async def test_markup_in_a_note_and_a_reason_stays_text(
         page = await text_of(client, path)
         assert "<script>alert(1)" not in page and "<img src=x" not in page, path
         assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page, path
+
+
+async def test_a_rollback_never_lifts_an_illegal_category(
+    client: Client, store: Any, login: Any
+) -> None:
+    """Rolling back to a version from before the CTIRU list grew, or before a category was
+    marked illegal, would lift unlawful content: refused, and nothing is written."""
+    with_illegal_list(store.policy)
+    csrf = await login(client, "it_staff")
+    await text_of(client, "/it/policy/versions")  # version 1
+    ctiru = store.policy.parent / "local/ctiru.yaml"
+    ctiru.write_text(ctiru.read_text() + "  - newly-listed.example\n")  # a new import
+    await text_of(client, "/it/policy/versions")  # version 2, outside the console
+    policy = store.policy.read_text()
+    # extremism, the first category, is now marked illegal
+    store.policy.write_text(policy.replace(
+        "    severity: high\n    action: block\n", "    severity: high\n    action: block\n"
+        "    illegal: true\n", 1,
+    ))  # fmt: skip
+    await text_of(client, "/it/policy/versions")  # version 3
+    before = files_of(store)
+    for number, said in [
+        (2, "categories.extremism: would no longer be marked illegal: true"),
+        (1, "would take 1 entries off this list of unlawful-terrorist-content"),
+    ]:
+        data = {"csrf_token": csrf, "base": "3", "reason": "back to how it was"}
+        status, page = await post(client, f"/it/policy/versions/{number}/rollback", data)
+        assert status == 400 and said in page, page[page.find("<main>"):][:1500]
+        assert "would lift a category marked illegal" in page
+    assert "newly-listed.example" in page
+    assert files_of(store) == before and len(versions(store)) == 3
