@@ -59,16 +59,23 @@ def test_versions_number_per_school_and_diff_against_the_last_kept_texts(session
     assert get_version(session, "school", 1).diff == ""  # type: ignore[union-attr]
     listed = list_versions(session, "school")
     assert [v.number for v in listed] == [2, 1] and listed[0].diff == "" and not listed[0].files
-    assert listed[1].who == "changed outside the console"
+    assert listed[1].who == "the console" and listed[0].who == "it.smith"
+    assert listed[1].summary == "changed local/block.yaml"  # said for it when not given
+    assert listed[0].summary == "changed local/block.yaml"
 
 
 def test_a_save_on_an_older_version_is_refused_naming_who_and_when(session: Session) -> None:
     record(session, {"a.yaml": state("one\n")}, None)
     record(session, {"a.yaml": state("two\n")}, 1, actor="it.jones", at=T0 + timedelta(hours=1))
+    outside = record(session, {"a.yaml": state("two\n")}, 2, kind="outside", actor=None)
+    assert outside.who == "changed outside the console" and outside.changed == ()
+    assert outside.summary == "no file changed"
     with pytest.raises(VersionConflict) as caught:
+        record(session, {"a.yaml": state("three\n")}, 2)
+    assert caught.value.latest is not None and caught.value.latest.number == 3
+    assert "version 3 (changed outside the console, 2026-09-01 08:00 UTC)" in str(caught.value)
+    with pytest.raises(VersionConflict, match=r"version 3 \(changed outside"):
         record(session, {"a.yaml": state("three\n")}, 1)
-    assert caught.value.latest is not None and caught.value.latest.number == 2
-    assert "version 2 (it.jones, 2026-09-01 09:00 UTC)" in str(caught.value)
     with pytest.raises(VersionConflict, match="no recorded version yet"):
         record(session, {"a.yaml": state("x\n")}, 5, school="other")
 
