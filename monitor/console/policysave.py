@@ -4,7 +4,8 @@
     await save_change(console, actor=..., reason=..., base=3, proposed={path: text})
     await roll_back(console, actor=..., reason=..., base=5, number=2)
 
-One change at a time per console (`Console.policy_lock`): the files are read and compared
+One change at a time (`Console.policy_lock` in this process, an flock on
+`<data_dir>/policy-edit.lock` between console processes): the files are read and compared
 with the newest recorded version, a change that was based on an older version is refused
 (`VersionConflict`, naming who changed it when), the change is checked and written
 (`policyedit.write_checked`: nothing is written if the policy would not load), and the new
@@ -19,8 +20,11 @@ console", with the diff against the last texts the store kept.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
 import logging
-from collections.abc import Callable, Mapping
+import os
+from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -41,10 +45,23 @@ OUTSIDE_REASON = "changed outside the console (by hand, by a script, or by the d
 OUTSIDE_REASON += " ended study exemptions)"
 
 
+@contextlib.asynccontextmanager
+async def _one_change(console: Console) -> AsyncIterator[None]:
+    async with console.policy_lock:
+        path = console.data_dir / "policy-edit.lock"
+        await asyncio.to_thread(path.parent.mkdir, parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            await asyncio.to_thread(fcntl.flock, fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # closing the file releases the lock
+
+
 async def current_version(console: Console) -> tuple[Version, PolicyState]:
     """The newest recorded version and the files now, after recording them as a new version if
     they differ from it (the first visit records the files as the console found them)."""
-    async with console.policy_lock:
+    async with _one_change(console):
         return await _current(console)
 
 
@@ -102,7 +119,7 @@ async def save_change(
     summary: str = "",
 ) -> Version:
     """Check, write and record one change made on top of version `base`."""
-    async with console.policy_lock:
+    async with _one_change(console):
         latest, state = await _current(console)
         if latest.number != base:
             raise VersionConflict(latest, base)
@@ -151,7 +168,7 @@ async def roll_back(
     target = await console.store.read(get_version, console.schools.own, number)
     if target is None:
         raise PolicyEditError(f"There is no version {number}.")
-    async with console.policy_lock:
+    async with _one_change(console):
         latest, state = await _current(console)
         if latest.number != base:
             raise VersionConflict(latest, base)
@@ -184,7 +201,7 @@ async def recorded[T](
     """Run `work` (a blocking change to the policy's files, such as approving an unblock
     request) and record what it changed as a version. If the record cannot be stored the change
     stays, and the next visit records it as made outside the console."""
-    async with console.policy_lock:
+    async with _one_change(console):
         latest, _ = await _current(console)
         result = await asyncio.to_thread(work)
         after = await asyncio.to_thread(read_state, console.policy_path)
