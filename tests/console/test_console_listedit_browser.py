@@ -5,39 +5,20 @@ reload follows each step. Screenshots go to test-artifacts/ for a person to look
 from __future__ import annotations
 
 import shutil
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 import yaml
-from aiohttp import web
 
 from filters.live import LivePolicy
-from monitor.console import create_app
 from tests.console.test_console_browser import ARTIFACTS, CHROMIUM
 from tests.console.test_console_browser import page as page  # the Chromium fixture
+from tests.console.test_console_browser import served as served  # the console on a free port
 
 pytestmark = [
     pytest.mark.e2e,
     pytest.mark.skipif(not shutil.which(CHROMIUM), reason=f"{CHROMIUM} is not installed"),
 ]
-
-
-@pytest.fixture
-async def served(store: Any) -> AsyncIterator[str]:
-    from monitor.console.settings import ConsoleSettings
-
-    app = create_app(
-        ConsoleSettings(cookie_secure=False, session_key="c" * 48),
-        store.url, store.policy, store.data_dir,
-    )  # fmt: skip
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
-    yield f"http://{host}:{port}"
-    await runner.cleanup()
 
 
 async def test_it_staff_add_a_block_entry_see_its_diff_and_roll_it_back(
