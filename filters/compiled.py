@@ -8,7 +8,7 @@ schedule is considered. `filters.policy.Policy` builds on it to decide what to d
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -281,15 +281,8 @@ class CompiledLists:
         return search_terms, hits
 
     def _embedded_hits(self, url: NormalisedURL, hits: list[Hit], depth: int) -> None:
-        if depth > MAX_UNWRAP_DEPTH:
-            return
-        for target in embedded_targets(url):
-            inner = normalise_url(target)
-            if inner.host_kind in ("malformed", "empty"):
-                continue
-            found = self._domain_hits(inner, inner.url())
-            hits.extend(found)
-            self._embedded_hits(inner, hits, depth + 1)
+        for inner in nested_targets(url, depth):
+            hits.extend(self._domain_hits(inner, inner.url()))
 
     def _domain_hits(self, url: NormalisedURL, via: str | None) -> list[Hit]:
         if url.host_kind in ("malformed", "empty"):
@@ -343,6 +336,20 @@ class CompiledLists:
         listed, ref = found[0]
         index, line = unpack_ref(ref)
         return f"{listed} is on the study allowlist ({self._lists[index].display}:{line})"
+
+
+def nested_targets(url: NormalisedURL, depth: int = 1) -> Iterator[NormalisedURL]:
+    """The targets carried inside `url` (redirect links, translate proxies, archives) and
+    inside those, depth first, to `MAX_UNWRAP_DEPTH` levels: what the policy decides on besides
+    the URL itself (and what the console's URL tester shows as unwrapped)."""
+    if depth > MAX_UNWRAP_DEPTH:
+        return
+    for target in embedded_targets(url):
+        inner = normalise_url(target)
+        if inner.host_kind in ("malformed", "empty"):
+            continue
+        yield inner
+        yield from nested_targets(inner, depth + 1)
 
 
 def broad_entries(spec: ListSpec, entries: list[ListEntry]) -> list[ListProblem]:

@@ -61,6 +61,37 @@ class Kind(StrEnum):
     POLICY = "policy"  # a warning for IT staff (a bad list change, a filter fault)
 
 
+class Step(StrEnum):
+    """The precedence step that decided (docs/policy.md, "Precedence"): what a person testing a
+    URL needs to know to change the answer."""
+
+    ILLEGAL = "illegal"  # 1: an illegal-content category; nothing lifts it
+    ALLOWLIST = "allowlist"  # 2: lifted to study by the legitimate-study allowlist
+    EXEMPTION = "exemption"  # 2: lifted to study by a study exemption
+    SCHEDULE = "schedule"  # 3: a schedule in force set the group's action
+    GROUP = "group"  # 3: the group's action for the category (else the category's own)
+    NONE = "none"  # 4: nothing matched, or every match is allowed for the group
+
+    @property
+    def number(self) -> int:
+        return _STEP_NUMBERS[self]
+
+
+_STEP_NUMBERS = {
+    Step.ILLEGAL: 1, Step.ALLOWLIST: 2, Step.EXEMPTION: 2, Step.SCHEDULE: 3, Step.GROUP: 3,
+    Step.NONE: 4,
+}  # fmt: skip
+
+
+class Lift(NamedTuple):
+    """While deciding: the step that set a hit's action and, when it was lifted to study, why
+    (for the reason) and by which exemption."""
+
+    why: str
+    step: Step
+    exemption: str | None = None
+
+
 class Decision(NamedTuple):
     """One immutable answer: what to do, and exactly why. A NamedTuple rather than a frozen
     dataclass: the gateway makes one per request, and this is four times cheaper to build."""
@@ -80,6 +111,8 @@ class Decision(NamedTuple):
     policy_version: str = ""
     illegal: bool = False  # an illegal-content category: nothing can lift it
     matched: tuple[str, ...] = ()  # phrases that matched
+    step: Step = Step.NONE  # the precedence step that decided
+    exemption: str | None = None  # the id of the study exemption that lifted it, if one did
 
     @property
     def blocks(self) -> bool:
@@ -113,6 +146,8 @@ class Decision(NamedTuple):
             "policy_version": self.policy_version,
             "illegal": self.illegal,
             "matched": list(self.matched),
+            "step": self.step.value,
+            "exemption": self.exemption,
         }
 
 

@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import time as _time
 from collections.abc import Callable, Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from filters.compiled import CompiledLists, Hit, broad_entries, broad_exemptions
 from filters.confusables import unicode_host
-from filters.decision import Action, Decision, Kind, Severity
+from filters.decision import Action, Decision, Kind, Lift, Severity, Step
 from filters.groups import GroupFinder
 from filters.hostanswers import HostAnswers
 from filters.lists import ListProblem, read_list
@@ -33,6 +33,8 @@ from filters.policyspec import Category, Group, PolicySpec
 from filters.unwrap import may_carry_target
 from filters.urls import NormalisedURL, normalise_url
 from filters.weighted import PageScore
+
+_INSTANT = timedelta(microseconds=1)
 
 
 class PolicyError(Exception):
@@ -205,9 +207,9 @@ class Policy(CompiledLists):
             f"the page text scored {page_score.score} (flag at {flag_at}, block at {block_at}); "
             f"strongest phrase: {' + '.join(top.words)!r}"
         )
-        lifted = self._lifted(hit, (group_name, user), _aware(when))
-        if lifted:
-            action, reason = Action.STUDY, f"{reason}; allowed for study: {lifted}"
+        lift = self._lifted(hit, (group_name, user), _aware(when)) or Lift("", Step.GROUP)
+        if lift.why:
+            action, reason = Action.STUDY, f"{reason}; allowed for study: {lift.why}"
         category = self.categories.get(top.category)
         decision = Decision(
             action=action,
@@ -222,6 +224,8 @@ class Policy(CompiledLists):
             group=group_name,
             policy_version=self.version,
             matched=tuple(" + ".join(p.words) for p, _ in page_score.hits[:10]),
+            step=lift.step,
+            exemption=lift.exemption,
         )
         return decision, page_score
 
@@ -231,14 +235,14 @@ class Policy(CompiledLists):
 
     # --- precedence --------------------------------------------------------------------------
 
-    def _lifted(self, hit: Hit, who: tuple[str, str | None], when: datetime) -> str | None:
+    def _lifted(self, hit: Hit, who: tuple[str, str | None], when: datetime) -> Lift | None:
         """Why a hit is allowed for study for this (group, user), or None."""
         category = self.categories.get(hit.category)
         if category is not None and category.illegal:
             return None
         allowlisted = self._allowlisted(hit.url)
         if allowlisted:
-            return allowlisted
+            return Lift(allowlisted, Step.ALLOWLIST)
         for exemption in self.spec.exemptions:
             if not exemption.covers(*who):
                 continue
@@ -248,26 +252,31 @@ class Policy(CompiledLists):
                 continue
             if exemption.sites and not _covers(exemption.sites, hit.url.host):
                 continue
-            return (
+            # `ends` is the first moment after it (a date in the file means the whole day).
+            last_day = (exemption.ends - _INSTANT).date().isoformat()
+            why = (
                 f"study exemption {exemption.id!r} ({exemption.reason}), approved by "
-                f"{exemption.approved_by}, until {exemption.ends.date().isoformat()}"
+                f"{exemption.approved_by}, last day {last_day}"
             )
+            return Lift(why, Step.EXEMPTION, exemption.id)
         return None
 
-    def _action(self, hit: Hit, group: Group, when: datetime) -> Action:
+    def _action(self, hit: Hit, group: Group, when: datetime) -> tuple[Action, Step]:
+        """The action for a hit before any lifting, and the step that set it."""
         category = self.categories.get(hit.category)
         action = group.actions.get(hit.category, category.action if category else Action.BLOCK)
         if category is not None and category.illegal:
-            return Action.BLOCK
+            return Action.BLOCK, Step.ILLEGAL
+        step = Step.GROUP
         if not self.spec.schedules:
-            return action
+            return action, step
         local = when.astimezone(self.spec.timezone)
         for schedule in self.spec.schedules:
             if schedule.groups and group.name not in schedule.groups:
                 continue
             if hit.category in schedule.actions and schedule.active(local):
-                action = schedule.actions[hit.category]
-        return action
+                action, step = schedule.actions[hit.category], Step.SCHEDULE
+        return action, step
 
     def _conclude(
         self,
@@ -281,23 +290,23 @@ class Policy(CompiledLists):
         if not hits:
             return self._allow(url, group_name, search_terms)
         group = self.groups[group_name]
-        best: tuple[int, int, Hit, Action, str] | None = None
+        best: tuple[int, int, Hit, Action, Lift] | None = None
         for hit in hits:
-            action = self._action(hit, group, when)
+            action, step = self._action(hit, group, when)
             if action is Action.ALLOW:
                 continue
-            why = ""
+            lift = Lift("", step)
             if action is not Action.STUDY:
                 lifted = self._lifted(hit, who, when)
                 if lifted:
-                    action, why = Action.STUDY, lifted
+                    action, lift = Action.STUDY, lifted
             severity = int(self._hit_severity(hit))
             rank = (action.strength, severity)
             if best is None or rank > best[:2]:
-                best = (rank[0], rank[1], hit, action, why)
+                best = (rank[0], rank[1], hit, action, lift)
         if best is None:
             return self._allow(url, group_name, search_terms)
-        _, severity, hit, action, why = best
+        _, severity, hit, action, lift = best
         category = self.categories.get(hit.category)
         return Decision(
             action=action,
@@ -308,13 +317,15 @@ class Policy(CompiledLists):
             kind=hit.kind,
             rule=hit.rule,
             source=hit.source,
-            reason=self._reason(hit, action, category, group_name, why),
+            reason=self._reason(hit, action, category, group_name, lift.why),
             search_terms=search_terms,
             via=hit.via,
             group=group_name,
             policy_version=self.version,
             illegal=bool(category and category.illegal),
             matched=(hit.phrase,) if hit.phrase else (),
+            step=lift.step,
+            exemption=lift.exemption,
         )
 
     def _hit_severity(self, hit: Hit) -> Severity:

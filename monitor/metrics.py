@@ -86,6 +86,42 @@ def observe_writer(stats: Any) -> None:
     CONTEXT_DROPPED.set(getattr(stats, "context_dropped", 0))
 
 
+class WriterReport:
+    """An EventWriter's stats as a status file and `/healthz` give them: the queue, the spool,
+    what was stored, and the write rate (events stored per second, new or folded into an
+    existing event) since the previous report; None for the first, or after the writer
+    restarted."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._last: tuple[float, int] | None = None
+
+    def __call__(self, stats: Any) -> dict[str, Any]:
+        now = self._clock()
+        stored = int(stats.written) + int(stats.folded)
+        rate = None
+        if self._last is not None and now > self._last[0] and stored >= self._last[1]:
+            rate = round((stored - self._last[1]) / (now - self._last[0]), 2)
+        self._last = (now, stored)
+        return {
+            "database_up": bool(stats.database_up),
+            "queue_depth": stats.queue_depth,
+            "spool_records": stats.spool_records,
+            "spool_bytes": stats.spool_bytes,
+            "held": stats.held,
+            "submitted": stats.submitted,
+            "written": stats.written,
+            "folded": stats.folded,
+            "spooled": stats.spooled,
+            "replayed": stats.replayed,
+            "rejected": stats.errors,
+            "spool_errors": stats.spool_errors,
+            "dropped": stats.dropped,
+            "context_dropped": stats.context_dropped,
+            "write_rate": rate,
+        }
+
+
 HealthCheck = Callable[[], dict[str, Any]]
 
 

@@ -7,8 +7,11 @@ being decided with the policy in force until the new one is swapped in whole. A 
 not load keeps the previous policy, and is reported the same way for every part: each problem
 logged with its file:line, `prevent_monitor_policy_reload_failures_total` counted, and the
 problems kept in `status()` (the part's `/healthz`, and, when a status file is named, the file
-the console's dashboard reads). It is an operational warning for IT staff, not a safeguarding
-event: nothing goes to the Prevent lead's queue.
+the console's health page reads). It is an operational warning for IT staff, not a safeguarding
+event: nothing goes to the Prevent lead's queue. The last refused change stays in the status
+(`last_refused`, with its problems) after a good one replaces it, so IT staff can still see what
+was wrong. While the part runs, the status file is rewritten every `STATUS_EVERY` seconds (its
+`written` time), so the console can tell a part that is up from one that stopped.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import logging
 import os
 import signal
 import tempfile
+import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,6 +34,9 @@ from monitor import metrics
 from monitor.events import utcnow
 
 log = logging.getLogger("prevent_monitor.policy")
+STATUS_EVERY = 10.0  # seconds between status file writes: the console's "last heard"
+WATCHER_STATUS_FILE = "watcher-status.json"  # in the data folder, beside the gateway's
+MAX_PROBLEMS = 50  # of a refused change, kept in the status file
 
 
 class PolicyReloader:
@@ -47,8 +54,13 @@ class PolicyReloader:
         self.status_extra = status_extra or dict
         self.failures = 0
         self.errors: list[str] = []
+        self.last_refused: dict[str, Any] | None = None
         self._running: asyncio.Task[None] | None = None
         self._timer: asyncio.Task[None] | None = None
+        self._beat: asyncio.Task[None] | None = None
+        self._stopped_at: str | None = None
+        self._write_lock = threading.Lock()  # the heartbeat and a reload may write at once
+        self._write_problem = ""
         self._pending: asyncio.Task[ReloadResult] | None = None
 
     def start(self, interval: float) -> None:
@@ -59,14 +71,24 @@ class PolicyReloader:
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             # Not in the main thread (tests), or not on Unix: the timer still works.
             loop.add_signal_handler(signal.SIGHUP, self.reload_soon)
-        loop.run_in_executor(None, self.write_status)
+        if self.status_file:
+            self._beat = loop.create_task(self._heartbeat(STATUS_EVERY), name="status-file")
 
     def stop(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        if self._beat is not None:
+            self._beat.cancel()
+            self._beat = None
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
+
+    def stopped(self) -> None:
+        """The part is shutting down (after `stop()`): say so in the status file (blocking, and
+        brief), so the console shows a part that was stopped, not one that went quiet."""
+        self._stopped_at = utcnow().isoformat()
+        self.write_status()
 
     def reload_soon(self) -> None:
         """SIGHUP: reload now, even if no file's time stamp changed."""
@@ -99,6 +121,12 @@ class PolicyReloader:
         self.failures += 1
         metrics.POLICY_RELOAD_FAILURES.inc()
         self.errors = [str(p) for p in result.problems]
+        self.last_refused = {
+            "at": utcnow().isoformat(),
+            "kept_version": result.version,
+            "problems": self.errors[:MAX_PROBLEMS],
+            "more_problems": max(0, len(self.errors) - MAX_PROBLEMS),
+        }
         log.warning(
             "the policy change was refused; policy %s stays in force. Problems:",
             result.version,
@@ -114,14 +142,24 @@ class PolicyReloader:
             except Exception:  # a failed check must not end the timer
                 log.exception("policy reload check failed")
 
+    async def _heartbeat(self, every: float) -> None:
+        while True:
+            try:
+                await asyncio.to_thread(self.write_status)
+            except Exception:  # a status the console cannot read must not stop the part
+                log.exception("cannot write the status file")
+            await asyncio.sleep(every)
+
     def status(self) -> dict[str, Any]:
         return {
             "policy_version": self.live.current.version,
             "last_reload": datetime.fromtimestamp(self.live.loaded_at, UTC).isoformat(),
             "errors": list(self.errors),
+            "last_refused": self.last_refused,
             "reload_failures": self.failures,
             "pid": os.getpid(),
             "written": utcnow().isoformat(),
+            "stopped": self._stopped_at,
             **self.status_extra(),
         }
 
@@ -130,12 +168,18 @@ class PolicyReloader:
         if not self.status_file:
             return
         path = Path(self.status_file)
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with tempfile.NamedTemporaryFile(
-                "w", dir=path.parent, prefix=".gateway-status", delete=False, encoding="utf-8"
-            ) as handle:
-                json.dump(self.status(), handle)
-            os.replace(handle.name, path)
-        except OSError as exc:
-            log.warning("cannot write the status file %s: %s", path, exc)
+        with self._write_lock:
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                with tempfile.NamedTemporaryFile(
+                    "w", dir=path.parent, prefix=f".{path.stem}", delete=False, encoding="utf-8"
+                ) as handle:
+                    json.dump(self.status(), handle)
+                os.replace(handle.name, path)
+            except OSError as exc:
+                problem = f"cannot write the status file {path}: {exc}"
+                if problem != self._write_problem:  # once, not every few seconds
+                    log.warning("%s", problem)
+                self._write_problem = problem
+                return
+            self._write_problem = ""

@@ -18,6 +18,7 @@ from typing import BinaryIO, TextIO
 from urllib.parse import quote
 
 from filters.decision import Decision
+from filters.explain import answer
 from filters.hostanswers import answerable_host
 from filters.policy import Policy, PolicyError
 from filters.urls import canonical_url
@@ -178,10 +179,7 @@ class Checker:
         return self._json(decision, url)
 
     def _json(self, decision: Decision, url: str) -> str:
-        data = decision.as_json()
-        data["url"] = url
-        data["normalised"] = decision.url
-        return self._encode(data)
+        return self._encode(answer(decision, url))
 
     def _kept_json(self, kept: Decision, url: str, host: str, group: str) -> str:
         made = self._templates.get((host, group))
@@ -197,8 +195,7 @@ class Checker:
 
     def _template(self, kept: Decision) -> tuple[Decision, str, str, str] | None:
         """`_json(kept)` cut where the two URLs go, so a line costs two string escapes."""
-        data = kept.as_json()
-        data["url"] = _URL_MARK
+        data = answer(kept, _URL_MARK)
         data["normalised"] = _CANONICAL_MARK
         line = self._encode(data)
         url, canonical = _string(_URL_MARK), _string(_CANONICAL_MARK)

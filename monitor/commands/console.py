@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import signal
 import sys
 from typing import Any
 
+from monitor.commands.proxy import status_file_of
 from monitor.commands.shared import add_config_option, read_config
 from monitor.config import Config
+from monitor.console.settings import ConsoleSettings
 
 
 def register(subparsers: Any) -> None:
@@ -41,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
 async def _serve(config: Config) -> int:
     from monitor.console.app import start_console
 
-    settings = config.console
+    settings = console_settings(config)
     runner = await start_console(
         settings,
         config.database_url(),
@@ -57,3 +60,9 @@ async def _serve(config: Config) -> int:
     await stop.wait()
     await runner.cleanup()
     return 0
+
+
+def console_settings(config: Config) -> ConsoleSettings:
+    """The console's settings, reading the gateway's status file where the gateway writes it:
+    `gateway.status_file`, else `console.gateway_status_file`, relative to the config file."""
+    return dataclasses.replace(config.console, gateway_status_file=str(status_file_of(config)))

@@ -106,7 +106,7 @@ def proxy_options(config: Config, *, instance: int = 0) -> dict[str, Any]:
         gateway_own_hosts=[*gateway.own_hosts, *_console_hosts(config)],
         gateway_device_map=str(config.path(gateway.device_map)) if gateway.device_map else "",
         gateway_reload_interval=max(0, round(config.policy.reload_interval)),
-        gateway_status_file=str(_status_file(config, instance)),
+        gateway_status_file=str(status_file_of(config, instance)),
     )
     confdir = config.path(gateway.confdir) if gateway.confdir else config.data_path("mitmproxy")
     options.update(
@@ -136,7 +136,8 @@ def setting_value(config: Config, key: str) -> Any:
     return list(value) if isinstance(value, list) else value
 
 
-def _status_file(config: Config, instance: int) -> Any:
+def status_file_of(config: Config, instance: int = 0) -> Any:
+    """Where gateway process `instance` writes its status file (the console reads it too)."""
     status_file = config.gateway.status_file or config.console.gateway_status_file
     status = config.path(status_file) if status_file else config.data_path("gateway-status.json")
     if instance:

@@ -3,8 +3,10 @@
 Without `--once` it runs until SIGTERM (the daemon's watcher part, and the systemd watcher unit):
 feeds polled on their intervals, the digest sent at its time, the policy reloaded when its files
 change or on SIGHUP (by `monitor.policyreload.PolicyReloader`, as in the gateway: a refused change
-is logged, counted and recorded as a `policy` event), instant alerts of serious gateway events to
-the Prevent lead (alerts/instant.py), `/healthz` and `/metrics` on `metrics.watcher_port`. With
+is logged, counted and shown on health, never put in the Prevent lead's queue), instant alerts of
+serious gateway events to the Prevent lead (alerts/instant.py), `/healthz` and `/metrics` on
+`metrics.watcher_port`, and a status file (`<data_dir>/watcher-status.json`, rewritten every few
+seconds) for the console's health page. With
 `--once` it polls every feed now and says what each gave (for setting up feeds and for cron-style
 use). High-severity mentions are recorded as events and emailed to the Prevent lead either way.
 """
@@ -30,7 +32,7 @@ from monitor import metrics
 from monitor.commands.shared import add_config_option, read_config
 from monitor.config import Config
 from monitor.firstrun import prepare_embedded_store
-from monitor.policyreload import PolicyReloader
+from monitor.policyreload import WATCHER_STATUS_FILE, PolicyReloader
 from monitor.store import make_engine, scope
 from monitor.store.mentions import load_feed_states
 from monitor.store.runner import Store
@@ -128,12 +130,21 @@ async def _run_until_stopped(
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     metrics.set_policy(live.current.version, live.loaded_at)
-    # The same reloader as the gateway's: a refused change is logged, counted and shown on
-    # /healthz (policy_errors, with file:line); it is not a safeguarding event.
-    reloader = PolicyReloader(live)
-
     alerts = InstantAlerts(
         config.alerting, mailer, store.write, school=config.school, console_url=config.console_url()
+    )
+    writer_report = metrics.WriterReport()
+    # The same reloader as the gateway's: a refused change is logged, counted and shown on
+    # /healthz (policy_errors, with file:line) and the status file; not a safeguarding event.
+    reloader = PolicyReloader(
+        live,
+        status_file=str(config.data_path(WATCHER_STATUS_FILE)),
+        status_extra=lambda: {
+            "part": "watcher",
+            "feeds": len(config.watcher.sources),
+            "writer": writer_report(writer.stats),
+            "instant_alerts": alerts.health_report() if config.alerting.enabled else "off",
+        },
     )
 
     def health() -> dict[str, Any]:
@@ -158,6 +169,7 @@ async def _run_until_stopped(
     log.info("brand watcher running (%d feeds)", len(config.watcher.sources))
     await stop.wait()
     reloader.stop()
+    await asyncio.to_thread(reloader.stopped)
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)

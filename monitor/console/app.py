@@ -21,6 +21,7 @@ from monitor.console.contextpage import routes as context_routes
 from monitor.console.dashboard import routes as dashboard_routes
 from monitor.console.eventpage import routes as event_routes
 from monitor.console.formatting import install as install_formatting
+from monitor.console.health import routes as health_routes
 from monitor.console.keys import derive, load_session_key
 from monitor.console.listedit import routes as listedit_routes
 from monitor.console.mentions import routes as mention_routes
@@ -32,6 +33,7 @@ from monitor.console.signin import routes as signin_routes
 from monitor.console.throttle import Backoff
 from monitor.console.trustpage import routes as trust_routes
 from monitor.console.unblock import routes as unblock_routes
+from monitor.console.urltest import routes as url_test_routes
 from monitor.console.versionpages import routes as version_routes
 from monitor.console.web import CONSOLE, Console, base_context, require_signin, security_headers
 from monitor.schools import DEFAULT_SCHOOL_ID, Schools
@@ -44,7 +46,7 @@ HERE = Path(__file__).parent
 READERS = 8  # reader threads, one per pooled connection
 PAGES = (
     signin_routes, queue_routes, event_routes, unblock_routes, mention_routes, dashboard_routes,
-    annual_routes, context_routes, trust_routes,
+    annual_routes, context_routes, trust_routes, url_test_routes, health_routes,
     listedit_routes, version_routes,
 )  # fmt: skip
 

@@ -13,6 +13,7 @@ import unicodedata
 from urllib.parse import urlsplit
 
 from filters.urls import normalise_host, normalise_url
+from monitor.console.urlform import read_url
 
 URL_MAX = 2048
 SITE_MAX = 253
@@ -58,18 +59,10 @@ def reason_of(value: str) -> str:
 
 
 def clean_url(value: str) -> str | None:
-    """An http(s) URL from what was typed (a bare `host/path` gets http://), or None."""
-    value = value.strip()
-    if not value or len(value) > URL_MAX or _hidden(value):
-        return None
-    if not value.lower().startswith(("http://", "https://")):
-        if ":" in value.split("/", 1)[0]:  # javascript:, data:, or another scheme
-            return None
-        value = "http://" + value
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return None
-    return parts.geturl()
+    """An http(s) URL from what was typed (a bare `host/path` gets http://), or None
+    (`monitor.console.urlform.read_url` says why)."""
+    url, problem = read_url(value, URL_MAX)
+    return None if problem or _hidden(value) else url
 
 
 def site_of(value: str) -> str:
@@ -103,11 +96,11 @@ def site_of(value: str) -> str:
 
 def page_of(value: str) -> str:
     """A URL prefix entry (`host/path`) from an http(s) address or `host/path`."""
-    url = clean_url(value)
-    if url is None:
-        raise FieldError(
-            "Give the page's address, like https://site.example/page (http or https only)."
-        )
+    url, problem = read_url(value, URL_MAX)
+    if problem:
+        raise FieldError(problem)
+    if _hidden(value):
+        raise FieldError("The address contains an invisible character: type it again.")
     normalised = normalise_url(url)
     if normalised.host_kind in ("malformed", "empty"):
         raise FieldError("That address has no valid site name.")

@@ -30,6 +30,7 @@ class Can(StrEnum):
     ANNUAL_REVIEW = "annual_review"
     ACCOUNTS = "accounts"  # lift an account's sign-in delay (the Prevent lead)
     CONTEXT = "context"  # the host-only context log around an event (identities)
+    TEST_URL = "test_url"  # the URL tester: what the live policy does with a URL
     EDIT_LISTS = "edit_lists"  # edit the local lists and group actions, roll back (IT staff)
     POLICY_HISTORY = "policy_history"  # the recorded policy versions and their diffs
 
@@ -44,6 +45,7 @@ GRANTS: dict[str, frozenset[Can]] = {
             Can.DASHBOARD,
             Can.UNBLOCK,
             Can.ANNUAL_REVIEW,
+            Can.TEST_URL,
             Can.EDIT_LISTS,
             Can.POLICY_HISTORY,
         }

@@ -52,6 +52,7 @@ class ConsoleSettings:
     timezone: str = setting("Europe/London", "Time zone the console shows times in.")
     gateway_status_file: str = setting(
         "",
-        "JSON file the gateway writes its health to (policy_version, last_reload, errors). "
-        "Empty: <data_dir>/gateway-status.json.",
+        "JSON file the gateway writes its health to, for the health page; a scale-out "
+        "instance N writes gateway-status-N.json beside it. Empty: "
+        "<data_dir>/gateway-status.json.",
     )

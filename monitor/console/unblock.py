@@ -23,7 +23,6 @@ from aiohttp.web_request import FileField
 from multidict import MultiMapping
 
 from monitor.console.catalogue import options
-from monitor.console.entryform import URL_MAX, clean_url
 from monitor.console.policyedit import (
     AllowEntry,
     ExemptionEntry,
@@ -36,6 +35,7 @@ from monitor.console.policyedit import (
 from monitor.console.policysave import recorded
 from monitor.console.queue import EVENT_ID
 from monitor.console.roles import Can, grants, sees_identities
+from monitor.console.urlform import read_url
 from monitor.console.web import console_of, requires, see_other, signin_of
 from monitor.store import scope
 from monitor.store.models import UnblockRequest
@@ -45,8 +45,14 @@ routes = web.RouteTableDef()
 REQUESTER_COOKIE = "pm_requester"  # one browser asking for reviews, not a person
 ADDRESS_FACTOR = 20  # a shared address may send this many times one requester's limit
 REVIEW_FORM = "request-review"
+URL_MAX = 2048
 NAME_MAX = 128
 MAX_EXEMPTION_DAYS = 366
+
+
+def _clean_url(value: str) -> str | None:
+    url, problem = read_url(value, URL_MAX)
+    return None if problem else url
 
 
 @routes.get("/request-review")
@@ -112,7 +118,7 @@ async def request_submit(request: web.Request) -> web.Response:
             request, url_in, ref, reason, name,
             ["Too many requests from this computer: please try again in an hour."], 429,
         )  # fmt: skip
-    url = clean_url(url_in)
+    url = _clean_url(url_in)
     if url is None:
         problems.append("Give the address of the blocked page (starting http:// or https://).")
     limit = console.settings.reason_max_chars
@@ -241,7 +247,7 @@ def _allow_from(form: MultiMapping[str | bytes | bytearray | FileField], note: s
     what = str(get("allow_kind", "domain"))
     value = str(get("allow_value", "")).strip()[:URL_MAX]
     if what == "url":
-        url = clean_url(value)
+        url = _clean_url(value)
         if url is None:
             raise ValueError("Give the page address to allow, like https://site.example/page.")
         parts = urlsplit(url)

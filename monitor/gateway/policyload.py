@@ -4,8 +4,9 @@ A policy that does not load stops start-up with its file:line (`OptionsError`); 
 no policy at all refuses to serve (`running` shuts the proxy down), as it would otherwise let
 everything through. Once running, `monitor.policyreload.PolicyReloader` reloads it in a worker
 thread on a timer (`gateway_reload_interval`) and on SIGHUP, and writes the status file
-(`gateway_status_file`) the console's dashboard reads. A refused reload is IT's business: it
-shows there and on `/healthz` with each problem's file:line, never as a safeguarding event.
+(`gateway_status_file`) the console's health page reads, every few seconds and once more when
+it stops. A refused reload is IT's business: it shows there and on `/healthz` with each
+problem's file:line, never as a safeguarding event.
 """
 
 from __future__ import annotations
@@ -88,3 +89,4 @@ class PolicyLoader:
     def done(self) -> None:
         if self.reloader is not None:
             self.reloader.stop()
+            self.reloader.stopped()

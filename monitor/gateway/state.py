@@ -59,6 +59,7 @@ class GatewayState:
         self.faults = 0
         self.decisions: dict[str, int] = dict.fromkeys((a.value for a in Action), 0)
         self.events_submitted = 0
+        self._writer_report = metrics.WriterReport()
         # the labelled Prometheus counters, looked up once per (action, category)
         self._counters: dict[tuple[str, str | None], Any] = {}
 
@@ -124,8 +125,15 @@ class GatewayState:
         counter.inc()
 
     def status(self) -> dict[str, Any]:
-        """What the status file adds to the policy's state."""
-        return {"faults": self.faults, "decisions": dict(self.decisions)}
+        """What the status file adds to the policy's state: counts, and the event writer's
+        queue, spool and write rate (None: no writer, events are only logged)."""
+        stats = getattr(self.sink, "stats", None)
+        return {
+            "faults": self.faults,
+            "decisions": dict(self.decisions),
+            "events_submitted": self.events_submitted,
+            "writer": self._writer_report(stats) if stats is not None else None,
+        }
 
     # --- pages -----------------------------------------------------------------------------
 

@@ -1,4 +1,5 @@
-"""A failing instant alert is visible on the dashboard, to the lead and to IT staff."""
+"""A failing instant alert is visible to the lead and to IT staff: a line on the dashboard,
+and its last error on the health page."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from aiohttp.test_utils import TestClient
 from monitor.store.models import SafeguardingAlert
 
 
-async def test_an_undelivered_alert_shows_on_the_dashboard(
+async def test_an_undelivered_alert_shows_on_the_dashboard_and_the_health_page(
     client: TestClient[Any, Any], store: Any, login: Any
 ) -> None:
     now = datetime.now(UTC)
@@ -28,6 +29,9 @@ async def test_an_undelivered_alert_shows_on_the_dashboard(
         client.session.cookie_jar.clear()
         await login(client, role)
         page = await (await client.get("/dashboard")).text()
-        assert "Instant alerts to the Prevent lead" in page
+        assert "1 instant alert(s) to the Prevent lead not delivered yet" in page
+        assert 'href="/health"' in page and "pupil.a" not in page
+        page = await (await client.get("/health")).text()
+        assert "Alert delivery" in page
         assert "1 not delivered yet" in page and "mail server refused" in page
         assert "pupil.a" not in page  # the identity never shows here

@@ -143,7 +143,8 @@ async def sign_in(client: TestClient[Any, Any], trust: Trust, name: str) -> str:
 def get_paths(trust: Trust) -> list[str]:
     """Every GET route of the console, with its parameters filled in for each school."""
     paths = [
-        "/", "/events", "/events.csv", "/ranking", "/dashboard", "/it/false-positives",
+        "/", "/events", "/events.csv", "/ranking", "/dashboard", "/health", "/it/test-url",
+        "/it/false-positives",
         "/unblock", "/mentions", "/digests", "/annual-review", "/annual-review.csv", "/trust",
         "/events?q=north-only", "/events?q=south-only", "/events?school=north",
         "/events?school=south", "/events.csv?q=south-only", "/events.csv?q=north-only",

@@ -46,6 +46,8 @@ async def test_public_form_refuses_bad_input(
     assert (await _send(client, token_for, url="javascript:alert(1)", reason="x")).status == 400
     assert (await _send(client, token_for, url="https://a.test/", reason="")).status == 400
     assert (await _send(client, token_for, url="https://a.test/", reason="x" * 1001)).status == 400
+    for url in ("http://[::1/", "https://a.test:99999/", "http://a.test/\u202egpj"):
+        assert (await _send(client, token_for, url=url, reason="x")).status == 400, url
     with store.sessions() as session:
         assert session.scalar(select(UnblockRequest)) is None
 

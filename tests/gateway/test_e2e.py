@@ -12,7 +12,9 @@ import hashlib
 import json
 import time
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -57,6 +59,29 @@ async def test_http_block_never_reaches_the_origin(proxy: Proxy, origin: Origin)
     assert (event["action"], event["kind"], event["category"]) == ("block", "url", "extremism")
     assert event["client_ip"] == "192.168.7.7" and event["group_name"] == "pupils"
     assert event["event_id"] in page  # the reference number on the page
+
+
+async def test_the_status_file_has_a_heartbeat_and_the_writers_figures(proxy: Proxy) -> None:
+    # What the console's health page reads: rewritten every few seconds while the gateway
+    # runs, with the event writer's queue, spool and write rate.
+    status_file = proxy.folder / "status.json"
+    await fetch(proxy, "http://www.extremist.test/status-check", headers=PUPIL)
+    proxy.events("url LIKE '%status-check%'")
+    deadline = time.monotonic() + 30
+    status: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        status = json.loads(status_file.read_text())
+        writer = status.get("writer") or {}
+        if writer.get("written", 0) >= 1 and writer.get("write_rate") is not None:
+            break
+        await asyncio.sleep(0.5)
+    writer = status["writer"]
+    assert writer["database_up"] is True and writer["written"] >= 1
+    assert writer["spool_records"] == 0 and writer["dropped"] == 0
+    assert isinstance(writer["write_rate"], float | int) and status["stopped"] is None
+    age = time.time() - datetime.fromisoformat(status["written"]).timestamp()
+    assert age < 25, f"status written {age:.0f} s ago"
+    assert status["events_submitted"] >= 1 and status["pid"] == proxy.process.pid
 
 
 async def test_host_header_cannot_smuggle_a_blocked_server(proxy: Proxy, origin: Origin) -> None:

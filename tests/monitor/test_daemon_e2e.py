@@ -10,6 +10,7 @@ from __future__ import annotations
 import email
 import email.message
 import email.policy
+import json
 import os
 import signal
 import sqlite3
@@ -232,6 +233,17 @@ def test_daemon_end_to_end(daemon: dict[str, object]) -> None:
         30,
         "the watcher's feed metric",
     )
+    # The status files the console's health page reads: the gateway's and the watcher's.
+    data = database.parent / "data"
+    parts: tuple[tuple[str, str | None], ...] = (
+        ("gateway-status.json", None), ("watcher-status.json", "watcher"),
+    )  # fmt: skip
+    for name, writer_of in parts:
+        wait_for(lambda name=name: (data / name).exists(), 30, name)
+        status = json.loads((data / name).read_text())
+        assert status["policy_version"] and status["stopped"] is None, status
+        assert status.get("part") == writer_of and status["writer"]["database_up"] is True
+
     # No log line at the default level names a client address.
     assert "127.0.0.1:" not in "\n".join(
         line for line in log.read_text().splitlines() if "client" in line.lower()
@@ -268,6 +280,9 @@ def test_daemon_end_to_end(daemon: dict[str, object]) -> None:
     }
     missing = {f"h{n}.extremist.test" for n in range(25)} - hosts
     assert not missing, f"events lost on shutdown: {sorted(missing)}"
+    # Each part said in its status file that it stopped, rather than going quiet.
+    for name in ("gateway-status.json", "watcher-status.json"):
+        assert json.loads((data / name).read_text())["stopped"], name
     # No part is left behind.
     leftover = subprocess.run(
         ["pgrep", "-s", str(process.pid)], capture_output=True, text=True
