@@ -15,7 +15,6 @@ Precedence (DESIGN.md contract 3, docs/policy.md):
 
 from __future__ import annotations
 
-import hashlib
 import time as _time
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
@@ -29,6 +28,7 @@ from filters.groups import GroupFinder
 from filters.hostanswers import HostAnswers
 from filters.lists import ListProblem, read_list
 from filters.policyfile import read_policy
+from filters.policyfiles import version_of
 from filters.policyspec import Category, Group, PolicySpec
 from filters.unwrap import may_carry_target
 from filters.urls import NormalisedURL, normalise_url
@@ -77,7 +77,7 @@ class Policy(CompiledLists):
         if problems:
             raise PolicyError(problems)
         # After compiling: reading the lists adds the files they include to `spec.files`.
-        policy.version = _version(spec.files)
+        policy.version = version_of(spec.files)
         policy.stats.load_seconds = _time.perf_counter() - started
         return policy
 
@@ -378,14 +378,3 @@ def _aware(when: datetime | None) -> datetime:
     if when is None:
         return datetime.now(UTC)
     return when if when.tzinfo else when.replace(tzinfo=UTC)
-
-
-def _version(files: Iterable[Path]) -> str:
-    """A short content hash: the same lists give the same version on every gateway of a trust."""
-    digest = hashlib.sha256()
-    for path in files:
-        try:
-            digest.update(path.read_bytes())
-        except OSError:
-            digest.update(b"<unreadable>")
-    return digest.hexdigest()[:12]

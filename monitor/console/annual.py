@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import logging
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
@@ -19,6 +20,7 @@ from aiohttp import web
 
 from filters.policyfile import PolicySpec, read_policy
 from monitor.console.formatting import csv_cell, severity_name
+from monitor.console.policysave import current_version
 from monitor.console.roles import Can
 from monitor.console.web import Console, console_of, requires, signin_of
 from monitor.store.mentionreview import MENTION_STATUS_NAMES
@@ -27,6 +29,7 @@ from monitor.store.review import record
 from monitor.store.stats import review_counts
 
 routes = web.RouteTableDef()
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -75,10 +78,11 @@ def _period(request: web.Request, console: Console) -> tuple[date, date]:
 
 async def build_review(console: Console, since: date, until: date) -> AnnualReview:
     review = AnnualReview(since, until)
+    await _note_outside_changes(console)
     start = datetime.combine(since, time(0), console.zone).astimezone(UTC)
     end = datetime.combine(until + timedelta(days=1), time(0), console.zone).astimezone(UTC)
     await asyncio.to_thread(_policy_part, console.policy_path, review)
-    counts = await console.store.read(review_counts, start, end)
+    counts = await console.store.read(review_counts, start, end, console.schools.own)
     review.counts, review.months = counts.counts, counts.months
     review.statuses, review.versions = counts.statuses, counts.versions
     review.changes, review.unblock = counts.changes, counts.unblock
@@ -91,6 +95,15 @@ async def build_review(console: Console, since: date, until: date) -> AnnualRevi
     review.reviewed = sum(review.statuses.values()) - new
     review.false_positives = review.statuses.get(ReviewStatus.FALSE_POSITIVE.value, 0)
     return review
+
+
+async def _note_outside_changes(console: Console) -> None:
+    """Record the policy's files as a version if they changed outside the console, so the
+    review lists every change up to now (`monitor.console.policysave`)."""
+    try:
+        await current_version(console)
+    except Exception:  # the rest of the review is still worth showing
+        log.exception("could not compare the policy's files with the recorded versions")
 
 
 def _policy_part(policy_path: Path, review: AnnualReview) -> None:
@@ -217,8 +230,9 @@ async def annual_review_csv(request: web.Request) -> web.Response:
         in_use = f"{v.first_seen:%Y-%m-%d}..{v.last_seen:%Y-%m-%d}"
         row("policy version", v.version, in_use, v.events, "")
     for change in review.changes:
-        when = f"{change.at:%Y-%m-%d}"
-        row("policy change", change.action, change.to_value or "", change.actor, when)
+        when = f"{change.at:%Y-%m-%d %H:%M}"
+        detail = change.detail + (f" — why: {change.note}" if change.note else "")
+        row("policy change", change.action, detail, change.actor, when)
     for status, n in sorted(review.unblock.items()):
         row("unblock requests", status, "", n, "")
     for status, name, n in review.mentions:

@@ -1,8 +1,8 @@
 """The review console's aiohttp application: `create_app()` and `start_console()`.
 
 Pages live in their own modules (`signin`, `queue`, `eventpage`, `unblock`, `mentions`,
-`dashboard`, `annual`), each with a `routes` table, and share `monitor.console.web`; this module
-only puts them together.
+`dashboard`, `annual`, `listedit`, `versionpages`), each with a `routes` table, and share
+`monitor.console.web`; this module only puts them together.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from monitor.console.eventpage import routes as event_routes
 from monitor.console.formatting import install as install_formatting
 from monitor.console.health import routes as health_routes
 from monitor.console.keys import derive, load_session_key
+from monitor.console.listedit import routes as listedit_routes
 from monitor.console.mentions import routes as mention_routes
 from monitor.console.queue import routes as queue_routes
 from monitor.console.roles import Pseudonyms
@@ -33,6 +34,7 @@ from monitor.console.throttle import Backoff
 from monitor.console.trustpage import routes as trust_routes
 from monitor.console.unblock import routes as unblock_routes
 from monitor.console.urltest import routes as url_test_routes
+from monitor.console.versionpages import routes as version_routes
 from monitor.console.web import CONSOLE, Console, base_context, require_signin, security_headers
 from monitor.schools import DEFAULT_SCHOOL_ID, Schools
 from monitor.store.database import is_sqlite, make_engine
@@ -45,6 +47,7 @@ READERS = 8  # reader threads, one per pooled connection
 PAGES = (
     signin_routes, queue_routes, event_routes, unblock_routes, mention_routes, dashboard_routes,
     annual_routes, context_routes, trust_routes, url_test_routes, health_routes,
+    listedit_routes, version_routes,
 )  # fmt: skip
 
 

@@ -1,20 +1,27 @@
-"""Writing an approved unblock request into the policy's local files, safely.
+"""Writing changes into the policy's files, safely: approved unblock requests, and IT staff's
+list and group edits (`monitor.console.policysave`).
 
 An allowlist entry goes into the policy's local allowlist (`local/allow.yaml`: `entries:` of
 `{domain: ..., note: ...}` or `{url: ..., note: ...}`); a study exemption into the file the
 policy's `exemptions:` names (`local/exemptions.yaml`). The gateway's hot reload picks either up.
 
-Each change is written atomically (a temp file, fsync, rename), keeps the comments at the top
-of the file, and is checked with `Policy.validate()`: if the policy has new problems afterwards,
-the old file is put back and the problems are reported (`PolicyEditError`), nothing half-done.
+Every change is checked before anything is written (`write_checked`): the changed files are put
+in a hidden copy of the policy folder (hard links to the files that do not change) and that
+policy is checked with `Policy.validate()`, the checks of `prevent-monitor lists validate`, and
+for anything it would lift that is marked illegal (`monitor.console.illegalguard`). If it has
+new problems, nothing is written and the problems are reported (`PolicyEditError`) with
+the real file:line. Otherwise each file is written atomically (a temp file, fsync, rename).
+An entry is added as one new line (`monitor.console.policytext`), so comments stay.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import shutil
 import tempfile
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -22,20 +29,17 @@ from typing import Any
 
 import yaml
 
+from filters.includes import display_name
+from filters.lists import ListProblem
 from filters.policy import Policy
 from filters.policyfile import read_policy
 from filters.urls import normalise_host
+from monitor.console.illegalguard import lifted
+from monitor.console.policytext import PolicyEditError as PolicyEditError  # re-exported
+from monitor.console.policytext import add_entry
 
 _LOCK = threading.Lock()  # one edit at a time per process: the read-modify-write is not atomic
 EXEMPTION_ID = re.compile(r"[^a-z0-9-]+")
-
-
-class PolicyEditError(Exception):
-    """The change was not made; `problems` says why, in file:line form where possible."""
-
-    def __init__(self, message: str, problems: list[str] | None = None) -> None:
-        super().__init__(message)
-        self.problems = problems or []
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,30 +137,143 @@ def exemption_id(request_id: int, starts: date, label: str) -> str:
 
 def _append(policy_path: Path, path: Path, key: str, item: dict[str, Any]) -> None:
     with _LOCK:
-        before = {str(p) for p in Policy.validate(policy_path)}
         try:
-            old_text = path.read_text(encoding="utf-8") if path.exists() else None
-        except OSError as exc:
-            raise PolicyEditError(f"{path}: cannot read: {exc.strerror or exc}") from None
-        header, data = _split(path, old_text or "", key)
-        items = data.get(key) or []
-        if not isinstance(items, list):
-            raise PolicyEditError(f"{path}: `{key}:` is not a list: fix the file by hand first")
-        items.append(item)
-        data[key] = items
-        body = yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
-        _write_atomic(path, header + body)
-        problems = [str(p) for p in Policy.validate(policy_path) if str(p) not in before]
-        if not problems:
-            return
-        if old_text is None:
+            old_text = path.read_text(encoding="utf-8") if path.exists() else ""
+        except (OSError, UnicodeDecodeError) as exc:
+            raise PolicyEditError(f"{path}: cannot read: {exc}") from None
+        try:
+            new_text = add_entry(old_text, item, key)
+        except PolicyEditError as exc:
+            raise PolicyEditError(f"{path}: {exc}: fix the file by hand first") from None
+        _write_checked(policy_path, {path: new_text})
+
+
+def write_checked(policy_path: Path, proposed: Mapping[Path, str]) -> None:
+    """Write each file's new text, after checking the policy would load with all of them
+    (nothing is written otherwise: `PolicyEditError` with the new problems at file:line)."""
+    with _LOCK:
+        _write_checked(policy_path, proposed)
+
+
+def _write_checked(policy_path: Path, proposed: Mapping[Path, str]) -> None:
+    base = policy_path.parent
+    for path in proposed:
+        if not path.resolve().is_relative_to(base.resolve()):
+            raise PolicyEditError(f"{path} is outside the policy folder: the console writes none")
+    problems, lifts = _check_in_copy(policy_path, proposed)
+    if problems:
+        raise PolicyEditError(
+            "the policy would not load with this change, so nothing was saved", problems + lifts
+        )
+    if lifts:
+        raise PolicyEditError(
+            "this change would lift a category marked illegal: true, so nothing was saved", lifts
+        )
+    written: dict[Path, str | None] = {}
+    try:
+        for path, text in proposed.items():
+            written[path] = path.read_text(encoding="utf-8") if path.exists() else None
+            _write_atomic(path, text)
+    except (OSError, UnicodeDecodeError) as exc:
+        _put_back(written)
+        raise PolicyEditError(f"cannot write the change ({exc}); nothing was changed") from None
+
+
+def put_back(written: Mapping[Path, str | None]) -> None:
+    """Return files to texts read before a change (None: the file did not exist)."""
+    with _LOCK:
+        _put_back(written)
+
+
+def _put_back(written: Mapping[Path, str | None]) -> None:
+    for path, text in written.items():
+        if text is None:
             path.unlink(missing_ok=True)
         else:
-            _write_atomic(path, old_text)
+            _write_atomic(path, text)
+
+
+def new_problems(policy_path: Path, proposed: Mapping[Path, str]) -> list[str]:
+    """The problems `Policy.validate()` would find with `proposed` written that it does not
+    find now, with the real file names, and what it would lift that is marked illegal.
+    Checked in a hidden copy of the policy folder (hard links, or copies across file
+    systems), so the gateway never sees a file half-checked."""
+    problems, lifts = _check_in_copy(policy_path, proposed)
+    return problems + lifts
+
+
+def _check_in_copy(policy_path: Path, proposed: Mapping[Path, str]) -> tuple[list[str], list[str]]:
+    base = policy_path.parent
+    try:
+        shadow = Path(tempfile.mkdtemp(prefix=".pm-check-", dir=base))
+    except OSError as exc:
         raise PolicyEditError(
-            f"the policy would not load with this change, so {path.name} was left as it was",
-            problems,
-        )
+            f"cannot check the change ({exc.strerror or exc}): the console needs to write in "
+            f"{base}"
+        ) from None
+    try:
+        _mirror(base, shadow)
+        policy = shadow / policy_path.name
+        before = {str(p) for p in Policy.validate(policy)}
+        for path, text in proposed.items():
+            target = shadow / path.resolve().relative_to(base.resolve())
+            target.unlink(missing_ok=True)  # never write through a hard link to the real file
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text, encoding="utf-8")
+        found = [p for p in Policy.validate(policy) if str(p) not in before]
+        return [str(_real(p, shadow, base)) for p in found], lifted(policy_path, policy)
+    except OSError as exc:
+        raise PolicyEditError(f"cannot check the change ({exc.strerror or exc})") from None
+    finally:
+        shutil.rmtree(shadow, ignore_errors=True)
+
+
+MIRROR_COPY_MAX = 64 * 1024 * 1024  # across file systems, larger files are left out
+
+
+def _mirror(base: Path, shadow: Path) -> None:
+    """Hard-link every file under `base` (hidden ones aside) into `shadow`, links as links."""
+    for folder, dirs, files in os.walk(base):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        here = Path(folder)
+        target = shadow / here.relative_to(base)
+        target.mkdir(parents=True, exist_ok=True)
+        for name in files:
+            if name.startswith("."):
+                continue
+            source = here / name
+            try:
+                if source.is_symlink():
+                    os.symlink(os.readlink(source), target / name)
+                    continue
+                os.link(source, target / name)
+            except OSError:
+                try:
+                    if source.stat().st_size <= MIRROR_COPY_MAX:
+                        shutil.copyfile(source, target / name)
+                except OSError:
+                    continue  # unreadable: missing in the copy before and after alike
+        for name in dirs:
+            if (here / name).is_symlink():
+                os.symlink(os.readlink(here / name), target / name)
+        dirs[:] = [d for d in dirs if not (here / d).is_symlink()]
+
+
+def _real(problem: ListProblem, shadow: Path, base: Path) -> ListProblem:
+    """A problem found in the copy, naming the real files."""
+    pairs = [
+        (str(shadow.resolve()), str(base.resolve())),
+        (str(shadow), str(base)),
+    ]
+    shown, real = display_name(shadow), display_name(base)
+    pairs.append((shown + "/", "") if real == "." else (shown, real))
+
+    def fix(text: str) -> str:
+        for old, new in pairs:
+            text = text.replace(old, new)
+        return text
+
+    return ListProblem(fix(problem.file), problem.line, fix(problem.reason))
 
 
 def _split(path: Path, text: str, key: str) -> tuple[str, dict[str, Any]]:

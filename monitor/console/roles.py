@@ -3,7 +3,8 @@
 Checked on the server for every route (`requires`) and for every field that identifies a pupil
 (`sees_identities`). The Prevent lead sees everything; IT staff see rules, counts, false
 positives, unblock requests and health with pupils pseudonymised; communications staff see brand
-mentions and digests only.
+mentions and digests only. IT staff (and administrators) edit the lists and group actions;
+the Prevent lead sees every change in the policy history and the annual review.
 """
 
 from __future__ import annotations
@@ -30,13 +31,24 @@ class Can(StrEnum):
     ACCOUNTS = "accounts"  # lift an account's sign-in delay (the Prevent lead)
     CONTEXT = "context"  # the host-only context log around an event (identities)
     TEST_URL = "test_url"  # the URL tester: what the live policy does with a URL
+    EDIT_LISTS = "edit_lists"  # edit the local lists and group actions, roll back (IT staff)
+    POLICY_HISTORY = "policy_history"  # the recorded policy versions and their diffs
 
 
 GRANTS: dict[str, frozenset[Can]] = {
     Role.ADMIN.value: frozenset(Can),
-    Role.PREVENT_LEAD.value: frozenset(Can),
+    # The Prevent lead sees every policy change (history, annual review); IT staff make them.
+    Role.PREVENT_LEAD.value: frozenset(Can) - {Can.EDIT_LISTS},
     Role.IT_STAFF.value: frozenset(
-        {Can.EVENT_RULES, Can.DASHBOARD, Can.UNBLOCK, Can.ANNUAL_REVIEW, Can.TEST_URL}
+        {
+            Can.EVENT_RULES,
+            Can.DASHBOARD,
+            Can.UNBLOCK,
+            Can.ANNUAL_REVIEW,
+            Can.TEST_URL,
+            Can.EDIT_LISTS,
+            Can.POLICY_HISTORY,
+        }
     ),
     Role.COMMS.value: frozenset({Can.MENTIONS}),
     Role.TEACHER.value: frozenset(),

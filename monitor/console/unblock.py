@@ -12,11 +12,9 @@ writes an allowlist entry (or, for the Prevent lead, a time-boxed study exemptio
 
 from __future__ import annotations
 
-import asyncio
+import functools
 import secrets
-from collections.abc import Callable
 from datetime import date, datetime, timedelta
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import aiohttp_jinja2
@@ -34,6 +32,7 @@ from monitor.console.policyedit import (
     exemption_id,
     site_of,
 )
+from monitor.console.policysave import recorded
 from monitor.console.queue import EVENT_ID
 from monitor.console.roles import Can, grants, sees_identities
 from monitor.console.urlform import read_url
@@ -216,12 +215,18 @@ async def approve(request: web.Request) -> web.Response:
                     f"No exemption can lift {', '.join(sorted(illegal))}: it is marked illegal "
                     "content, which nothing unblocks."
                 )
-            path = await _edit(lambda: add_exemption(console.policy_path, entry))
             decision = f"study exemption {entry.id} ({entry.starts} to {entry.ends})"
+            work = functools.partial(add_exemption, console.policy_path, entry)
         else:
             allow = _allow_from(form, note or f"unblock request {item.id}")
-            path = await _edit(lambda: add_allow_entry(console.policy_path, allow))
             decision = f"allowlist {allow.domain or allow.url}"
+            work = functools.partial(add_allow_entry, console.policy_path, allow)
+        # Recorded as a policy version, as every change of the policy's files is.
+        path = await recorded(
+            console, actor=signin.user.username, kind="unblock", work=work,
+            reason=note or f"approved unblock request {item.id}",
+            summary=f"unblock request {item.id}: {decision}",
+        )  # fmt: skip
     except PolicyEditError as exc:
         signin.flash.append(("problem", f"{exc}: " + "; ".join(exc.problems[:5])))
         return back
@@ -235,10 +240,6 @@ async def approve(request: web.Request) -> web.Response:
     )  # fmt: skip
     signin.flash.append(("ok", f"Approved: {decision}, written to {path.name}."))
     return back
-
-
-async def _edit(work: Callable[[], Path]) -> Path:
-    return await asyncio.to_thread(work)
 
 
 def _allow_from(form: MultiMapping[str | bytes | bytearray | FileField], note: str) -> AllowEntry:

@@ -8,6 +8,7 @@ so no page ever imports the assembler.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import time
 from collections.abc import Awaitable, Callable
@@ -73,6 +74,8 @@ class Console:
     zone: ZoneInfo
     schools: Schools = field(default_factory=lambda: Schools({DEFAULT_SCHOOL_ID: "Our School"}))
     cache: dict[str, tuple[float, Any]] = field(default_factory=dict)
+    # One change to the policy's files at a time (read, check the version, write, record).
+    policy_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @property
     def status_file(self) -> Path:

@@ -18,6 +18,8 @@ Tables:
   minute, host and action with the number of requests; no path, no query, no page body.
 - `ConsoleUser`, `UnblockRequest`, `DigestSent`: the review console's users (role, argon2 hash),
   unblock requests from pupils or staff, and the brand-alert digests sent.
+- `PolicyRevision` (``policy_versions``, in `monitor.store.versionmodel`): every recorded version
+  of the policy's files, with who, when, why and the diff.
 
 Times are stored in UTC and always come back timezone-aware (`UTCDateTime`).
 """
@@ -40,8 +42,9 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from monitor.store.modelbase import NAMING, Base, BigID, UTCDateTime, school_column
+from monitor.store.versionmodel import PolicyRevision
 
-__all__ = ["NAMING", "Base", "BigID", "UTCDateTime"]
+__all__ = ["NAMING", "Base", "BigID", "PolicyRevision", "UTCDateTime"]
 
 class ReviewStatus(StrEnum):
     """Where the Prevent lead is with an event (issue 3, point 6)."""

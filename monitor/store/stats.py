@@ -1,20 +1,21 @@
 """Counts the dashboard, the annual filtering review and the digest need beyond
 `monitor.store.queries`: per rule, per action and category, per review status, per policy
-version; policy changes made through the console; the gateway's events for a digest period.
+version; every policy change (recorded versions, unblock decisions); the gateway's events for a
+digest period.
 Synchronous, taking a Session; no pupil identities."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from monitor.store.mentionreview import mention_status_counts
 from monitor.store.mentions import failing_feeds, feed_count
-from monitor.store.models import AuditEntry, Event, FeedState, UnblockRequest
+from monitor.store.models import AuditEntry, Event, FeedState, PolicyRevision, UnblockRequest
+from monitor.store.policyversions import KIND_NAMES, versions_between
 from monitor.store.queries import (
     CategoryCount,
     DayCount,
@@ -115,16 +116,50 @@ def newest_policy_version(session: Session) -> str | None:
     return session.scalar(query)
 
 
+@dataclass(frozen=True, slots=True)
+class PolicyChange:
+    """One change to the policy in the annual review: a recorded policy version (an edit in
+    the console, a rollback, an approved unblock request, a change made outside the console)
+    or an unblock request denied."""
+
+    at: datetime
+    actor: str
+    action: str
+    detail: str
+    note: str = ""
+    version: int | None = None
+
+
 def console_policy_changes(
-    session: Session, since: datetime, until: datetime | None = None
-) -> Sequence[AuditEntry]:
-    """Allowlist entries and exemptions approved (and requests denied) through the console."""
-    query = select(AuditEntry).where(
-        AuditEntry.action.in_(["unblock.approve", "unblock.deny"]), AuditEntry.at >= since
+    session: Session, since: datetime, until: datetime | None = None, school: str | None = None
+) -> list[PolicyChange]:
+    """Every recorded policy version of `school`'s console (every school's when None) and the
+    unblock requests denied, oldest first. Approvals made before the console recorded versions
+    come from the audit trail; later ones are versions (kind `unblock`)."""
+    end = until or datetime.max.replace(tzinfo=UTC)
+    changes = [
+        PolicyChange(
+            v.recorded_at, v.who, f"policy version {v.number} ({KIND_NAMES.get(v.kind, v.kind)})",
+            v.summary, v.reason, v.number,
+        )
+        for v in versions_between(session, since, end, school)
+    ]  # fmt: skip
+    first = session.scalar(
+        select(func.min(PolicyRevision.recorded_at)).where(
+            *([PolicyRevision.school == school] if school is not None else [])
+        )
     )
-    if until is not None:
-        query = query.where(AuditEntry.at < until)
-    return session.scalars(query.order_by(AuditEntry.at)).all()
+    query = select(AuditEntry).where(
+        AuditEntry.action.in_(["unblock.approve", "unblock.deny"]),
+        AuditEntry.at >= since,
+        AuditEntry.at < end,
+    )
+    for entry in session.scalars(query):
+        if entry.action == "unblock.approve" and first is not None and entry.at >= first:
+            continue  # recorded as a policy version
+        detail = entry.to_value or ""
+        changes.append(PolicyChange(entry.at, entry.actor, entry.action, detail, entry.note or ""))
+    return sorted(changes, key=lambda change: change.at)
 
 
 def unblock_counts(
@@ -200,12 +235,16 @@ class ReviewCounts:
     months: list[tuple[str, int, int]]  # ("2026-03", events, sightings)
     statuses: dict[str, int]
     versions: list[PolicyVersion]
-    changes: list[AuditEntry]
+    changes: list[PolicyChange]
     unblock: dict[str, int]
     mention_statuses: dict[str, int]  # brand mentions first seen in the period, by review status
 
 
-def review_counts(session: Session, start: datetime, end: datetime) -> ReviewCounts:
+def review_counts(
+    session: Session, start: datetime, end: datetime, school: str | None = None
+) -> ReviewCounts:
+    """`school`: the console's own, whose policy versions the review lists (None: every
+    school's)."""
     months: dict[str, list[int]] = {}
     for day in counts_per_day(session, EventFilter(since=start, until=end)):
         entry = months.setdefault(day.day.strftime("%Y-%m"), [0, 0])
@@ -216,7 +255,7 @@ def review_counts(session: Session, start: datetime, end: datetime) -> ReviewCou
         months=[(m, e, s) for m, (e, s) in sorted(months.items())],
         statuses=status_counts(session, start, end),
         versions=policy_versions(session, start, end),
-        changes=list(console_policy_changes(session, start, end)),
+        changes=console_policy_changes(session, start, end, school),
         unblock=unblock_counts(session, start, end),
         mention_statuses=mention_status_counts(session, start, end),
     )

@@ -30,6 +30,12 @@ MATRIX: list[tuple[str, str, set[str]]] = [
     ("GET", "/digests", {LEAD, COMMS}),
     ("GET", "/annual-review", {LEAD, IT}),
     ("GET", "/annual-review.csv", {LEAD, IT}),
+    ("GET", "/it/lists", {IT}),
+    ("GET", "/it/lists/edit?file=local/block.yaml", {IT}),
+    ("GET", "/it/groups", {IT}),
+    ("GET", "/it/policy/versions", {LEAD, IT}),
+    ("GET", "/it/policy/versions/1", {LEAD, IT}),
+    ("POST", "/it/lists/save", {IT}),  # on version 1, before an approval makes version 2
     ("POST", "/events/{event}/triage", {LEAD}),
     ("POST", "/mentions/{mention}/triage", {LEAD}),
     ("POST", "/events/export", {LEAD}),
@@ -48,6 +54,7 @@ FORMS: dict[str, dict[str, str]] = {
     "approve": {"mode": "allow", "allow_kind": "domain", "allow_value": "research.example"},
     "unlock": {"username": "comms"},
     "test-url": {"url": "https://research.example/unit"},
+    "save": {"file": "local/block.yaml", "base": "1", "reason": "matrix", "add_value": "m.example"},
 }
 ANSWERED_IN_PLACE = ("export", "test-url")  # POSTs that answer with a page, not a redirect
 
