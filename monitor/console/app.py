@@ -21,6 +21,7 @@ from monitor.console.contextpage import routes as context_routes
 from monitor.console.dashboard import routes as dashboard_routes
 from monitor.console.eventpage import routes as event_routes
 from monitor.console.formatting import install as install_formatting
+from monitor.console.impact import routes as impact_routes
 from monitor.console.keys import derive, load_session_key
 from monitor.console.mentions import routes as mention_routes
 from monitor.console.queue import routes as queue_routes
@@ -42,7 +43,7 @@ HERE = Path(__file__).parent
 READERS = 8  # reader threads, one per pooled connection
 PAGES = (
     signin_routes, queue_routes, event_routes, unblock_routes, mention_routes, dashboard_routes,
-    annual_routes, context_routes, trust_routes,
+    annual_routes, context_routes, trust_routes, impact_routes,
 )  # fmt: skip
 
 

@@ -29,13 +29,14 @@ class Can(StrEnum):
     ANNUAL_REVIEW = "annual_review"
     ACCOUNTS = "accounts"  # lift an account's sign-in delay (the Prevent lead)
     CONTEXT = "context"  # the host-only context log around an event (identities)
+    IMPACT = "impact"  # preview what a policy change would do (counts only, no identities)
 
 
 GRANTS: dict[str, frozenset[Can]] = {
     Role.ADMIN.value: frozenset(Can),
     Role.PREVENT_LEAD.value: frozenset(Can),
     Role.IT_STAFF.value: frozenset(
-        {Can.EVENT_RULES, Can.DASHBOARD, Can.UNBLOCK, Can.ANNUAL_REVIEW}
+        {Can.EVENT_RULES, Can.DASHBOARD, Can.UNBLOCK, Can.ANNUAL_REVIEW, Can.IMPACT}
     ),
     Role.COMMS.value: frozenset({Can.MENTIONS}),
     Role.TEACHER.value: frozenset(),

@@ -1,0 +1,174 @@
+"""The impact preview's work: load both policies, then replay the last week through them.
+
+`run_preview(job, store, policy_path, work)` runs on the preview thread
+(`monitor.console.impactjob`), reading through the store's synchronous calls in batches:
+
+1. the events first (the gateway's, last seen in the period), because they say which group each
+   pupil was in: the gateway recorded the group it found, which may have come from the
+   directory, and no other record keeps that;
+2. then the context log, every request's host per pupil and minute.
+
+Each request that made an event is in the context log too. So an event is counted only for what
+the context log cannot see: when its host's front page decides the same under both policies but
+its whole URL does not (an entry for a path, a search term), or when the context log does not
+reach back to it (off, or started later). Everything else is counted once, from the log.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from filters.replay import PolicyPair, Who
+from monitor.console.impactfolder import PreviewRefused, load_pair, unrooted
+from monitor.console.impactjob import COUNTING, DONE, FAILED, LOADING, PROBLEMS, READING, PreviewJob
+from monitor.console.impacttally import ImpactResult, Tally
+from monitor.events import utcnow
+from monitor.store.impact import (
+    ContextRow,
+    Cursor,
+    EventRow,
+    RecordedPeriod,
+    context_batch,
+    event_batch,
+    recorded_period,
+    who_of,
+)
+from monitor.store.runner import Store
+
+PERIOD = timedelta(days=7)
+CONTEXT_BATCH = 20_000
+EVENT_BATCH = 5_000
+
+
+class Cancelled(Exception):
+    """The job expired while it ran."""
+
+
+def run_preview(job: PreviewJob, store: Store, policy_path: Path, work: Path) -> None:
+    job.state = LOADING
+    try:
+        loaded = load_pair(policy_path, work, job.proposed)
+    except PreviewRefused as exc:  # a file that could only be written through a link out
+        job.problems, job.state = (str(exc),), PROBLEMS
+        return
+    finally:
+        job.proposed = {}
+    if loaded.proposed is None:
+        job.problems, job.state = loaded.problems, PROBLEMS
+        return
+    if loaded.current is None:
+        job.notes = (
+            "The policy files in force do not load now (the gateway keeps the last policy "
+            "that did), so there is nothing to compare this change with:",
+            *loaded.current_problems,
+        )
+        job.state = FAILED
+        return
+    until = utcnow()
+    replay = Replay(PolicyPair(loaded.current, loaded.proposed), job)
+    try:
+        result = replay.run(store, until - PERIOD, until, lambda s: unrooted(s, loaded.rename))
+    except Cancelled:
+        return
+    job.result, job.state = result, DONE
+
+
+class Replay:
+    """One week through both policies, counted in a `Tally` (see the module docstring)."""
+
+    def __init__(self, pair: PolicyPair, job: PreviewJob) -> None:
+        self.pair = pair
+        self.job = job
+        self.tally = Tally()
+        self._groups: dict[str, str | None] = {}  # identity -> group its events recorded
+        self._whos: dict[str, Who] = {}
+
+    def run(
+        self, store: Store, since: datetime, until: datetime, rename: Callable[[str], str]
+    ) -> ImpactResult:
+        started = time.perf_counter()
+        self.job.state = COUNTING
+        period = store.read_sync(recorded_period, since, until)
+        self.job.total = period.context_rows + period.events
+        self.job.state = READING
+        visits = self._events(store, since, until, period)
+        requests = self._context(store, since, until)
+        self.tally.forget_people()
+        return ImpactResult(
+            since=since,
+            until=until,
+            seconds=time.perf_counter() - started,
+            context_rows=period.context_rows,
+            context_requests=requests,
+            events=period.events,
+            event_visits=visits,
+            decisions=self.pair.decided,
+            context_from=period.context_from,
+            rows=self.tally.rows(rename),
+            headlines=self.tally.headlines(),
+        )
+
+    def _events(
+        self, store: Store, since: datetime, until: datetime, period: RecordedPeriod
+    ) -> int:
+        pair, tally, groups = self.pair, self.tally, self._groups
+        logged_from = period.context_from
+        visits = 0
+        for batch in self._batches(store, event_batch, since, until, EVENT_BATCH):
+            for row in batch:
+                visits += row.repeat_count
+                groups[row.identity] = row.group
+                who = Who(row.user, row.client_ip, row.group)
+                when = row.last_seen
+                in_log = logged_from is not None and when >= logged_from
+                if in_log and pair.host_change(row.host, who, when) is not None:
+                    continue  # the context log has this request, and counts it
+                change = pair.url_change(row.url, who, when)
+                if change is not None:
+                    tally.add(change, row.host, row.repeat_count, tally.person(row.identity))
+        return visits
+
+    def _context(self, store: Store, since: datetime, until: datetime) -> int:
+        host_change, tally, who_for = self.pair.host_change, self.tally, self._who
+        requests = 0
+        for batch in self._batches(store, context_batch, since, until, CONTEXT_BATCH):
+            for row in batch:
+                requests += row.requests
+                change = host_change(row.host, who_for(row.identity), row.minute)
+                if change is not None:
+                    tally.add(change, row.host, row.requests, tally.person(row.identity))
+        return requests
+
+    def _who(self, identity: str) -> Who:
+        who = self._whos.get(identity)
+        if who is None:
+            user, client_ip = who_of(identity)
+            who = self._whos[identity] = Who(user, client_ip, self._groups.get(identity))
+        return who
+
+    def _batches(
+        self,
+        store: Store,
+        read: Callable[..., Sequence[Any]],
+        since: datetime,
+        until: datetime,
+        limit: int,
+    ) -> Iterator[Sequence[Any]]:
+        """Keyset pages of `read` (context_batch or event_batch), each its own transaction."""
+        after: Cursor | None = None
+        while True:
+            if self.job.cancelled:
+                raise Cancelled
+            batch = store.read_sync(read, since, until, after=after, limit=limit)
+            if not batch:
+                return
+            yield batch
+            self.job.done += len(batch)
+            last: ContextRow | EventRow = batch[-1]
+            after = (last[0], last[1])
+            if len(batch) < limit:
+                return

@@ -1,0 +1,151 @@
+"""What the impact preview reads: the last days' recorded requests, in batches, never all at once.
+
+The console's "what would this change do?" (`monitor.console.impact`) replays recorded requests
+through the policy in force and a proposed one. It reads two things, each page by keyset in its
+own short read transaction (so a week of a big school streams through in bounded memory and no
+read holds a snapshot for the whole run):
+
+    period = recorded_period(session, since, until)        # how much there is (for progress)
+    rows = context_batch(session, since, until, after=cursor, limit=10_000)
+    events = event_batch(session, since, until, after=cursor, limit=2_000)
+
+- the host-only context log (`ContextEntry`): who (an identity string), the minute, the host and
+  the number of requests; never a path;
+- the gateway's events (`Event`): the whole URL, the user, the group the gateway found and how
+  many visits the event folds.
+
+Every statement is an ORM statement, so the console's school scope (`monitor.store.scope`) applies.
+The identities read here are for counting distinct people; the caller must not keep or show them.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import NamedTuple
+
+from sqlalchemy import ColumnElement, func, select, tuple_
+from sqlalchemy.orm import Session
+
+from monitor.events import Source, identity_of
+from monitor.store.models import ContextEntry, Event
+
+# Events the gateway made from what it decided (not its warnings to IT staff).
+REPLAYABLE_KINDS = ("url", "search", "page", "circumvention")
+
+
+class RecordedPeriod(NamedTuple):
+    """How much was recorded between `since` and `until`."""
+
+    context_rows: int
+    events: int
+    context_from: datetime | None  # the oldest context minute in the period (None: no log)
+
+
+class ContextRow(NamedTuple):
+    minute: datetime
+    id: int
+    identity: str  # `user:x`, `device:x` or `address:x` (monitor.events.identity_of)
+    host: str
+    requests: int
+
+
+class EventRow(NamedTuple):
+    last_seen: datetime
+    pk: int
+    identity: str
+    user: str | None
+    client_ip: str | None
+    group: str | None
+    url: str
+    host: str
+    repeat_count: int
+
+
+Cursor = tuple[datetime, int]  # (time, id) of the last row of the previous batch
+
+
+def recorded_period(session: Session, since: datetime, until: datetime) -> RecordedPeriod:
+    context = select(func.count(), func.min(ContextEntry.minute)).where(
+        ContextEntry.minute >= since, ContextEntry.minute < until
+    )
+    rows, first = session.execute(context).one()
+    events = select(func.count()).select_from(Event).where(*_event_conditions(since, until))
+    return RecordedPeriod(int(rows or 0), int(session.scalar(events) or 0), _aware(first))
+
+
+def context_batch(
+    session: Session, since: datetime, until: datetime, *, after: Cursor | None, limit: int
+) -> list[ContextRow]:
+    """Up to `limit` context rows of the period after `after`, in (minute, id) order: the
+    order of the log's minute index, so each batch starts where the last one stopped."""
+    query = select(
+        ContextEntry.minute,
+        ContextEntry.id,
+        ContextEntry.identity,
+        ContextEntry.host,
+        ContextEntry.requests,
+    ).where(ContextEntry.minute >= since, ContextEntry.minute < until)
+    if after is not None:
+        query = query.where(tuple_(ContextEntry.minute, ContextEntry.id) > tuple_(*after))
+    query = query.order_by(ContextEntry.minute, ContextEntry.id).limit(limit)
+    return [ContextRow._make(row) for row in session.execute(query)]
+
+
+def event_batch(
+    session: Session, since: datetime, until: datetime, *, after: Cursor | None, limit: int
+) -> list[EventRow]:
+    """Up to `limit` of the gateway's events last seen in the period, after `after`, in
+    (last seen, pk) order (the `ix_events_last_seen` index)."""
+    query = select(
+        Event.last_seen,
+        Event.pk,
+        Event.user,
+        Event.device,
+        Event.client_ip,
+        Event.group,
+        Event.url,
+        Event.host,
+        Event.repeat_count,
+    ).where(*_event_conditions(since, until))
+    if after is not None:
+        query = query.where(tuple_(Event.last_seen, Event.pk) > tuple_(*after))
+    query = query.order_by(Event.last_seen, Event.pk).limit(limit)
+    rows = []
+    for when, pk, user, device, client_ip, group, url, host, repeats in session.execute(query):
+        identity = identity_of(user, device, client_ip)
+        url = url or f"https://{host}/"
+        repeats = max(1, int(repeats or 1))
+        rows.append(
+            EventRow(when, pk, identity, user or None, client_ip, group, url, host or "", repeats)
+        )
+    return rows
+
+
+def who_of(identity: str) -> tuple[str | None, str | None]:
+    """(user name, client address) from a context-log identity: a `device:` identity has
+    neither (a device name chooses no group)."""
+    kind, _, value = identity.partition(":")
+    if kind == "user":
+        return value or None, None
+    if kind == "address" and value != "unknown":
+        return None, value or None
+    return None, None
+
+
+def _event_conditions(since: datetime, until: datetime) -> list[ColumnElement[bool]]:
+    return [
+        Event.source == Source.GATEWAY.value,
+        Event.kind.in_(REPLAYABLE_KINDS),
+        Event.last_seen >= since,
+        Event.last_seen < until,
+        (Event.url.is_not(None)) | (Event.host.is_not(None)),
+    ]
+
+
+def _aware(value: datetime | str | None) -> datetime | None:
+    """An aggregate skips the column's type on SQLite: its text comes back as it is stored."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
