@@ -58,6 +58,10 @@ class PolicyPair:
         self.current = current
         self.proposed = proposed
         self.decided = 0  # distinct cases decided (each by both policies)
+        # what -> True when neither policy has any hit for it: then no group, user or time can
+        # change its answer (every rule acts on a hit), and most of a week's hosts are such.
+        self.unlisted: dict[str, bool] = {}
+        self.looked_up = 0  # distinct hosts and URLs looked up in both policies' lists
         self._changes: dict[_Key, Change | None] = {}
         self._groups: dict[Who, tuple[str, str]] = {}
         self._moments: dict[datetime, tuple[bool, ...]] = {}
@@ -75,7 +79,21 @@ class PolicyPair:
         """The change for a request whose whole URL was recorded."""
         return self._change("u", url, who, when)
 
+    def is_unlisted(self, kind: str, what: str) -> bool:
+        """Whether neither policy has a hit for this host (or URL): it cannot change."""
+        found = self.unlisted.get(what)
+        if found is None:
+            url = what if kind == "u" else front_page(what)
+            found = not self.current.categorise(url) and not self.proposed.categorise(url)
+            self.looked_up += 1
+            if len(self.unlisted) >= MAX_CACHED:
+                self.unlisted.clear()
+            self.unlisted[what] = found
+        return found
+
     def _change(self, kind: str, what: str, who: Who, when: datetime) -> Change | None:
+        if self.is_unlisted(kind, what):
+            return None
         before_group, after_group = self.groups(who)
         user = who.user if self._by_user else None
         key = (kind, what, before_group, after_group, user, self.moment(when))

@@ -73,7 +73,8 @@ class ImpactResult:
     context_requests: int  # the requests they fold
     events: int  # events read
     event_visits: int  # the visits they fold
-    decisions: int  # distinct cases decided by both policies
+    looked_up: int  # distinct hosts and URLs looked up in both policies' lists
+    decisions: int  # distinct cases (listed ones) decided by both policies
     context_from: datetime | None  # where the context log starts (None: it is off or empty)
     rows: tuple[ImpactRow, ...]
     headlines: dict[str, Headline] = field(default_factory=dict)
