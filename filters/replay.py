@@ -49,6 +49,7 @@ class Change(NamedTuple):
 
 
 _Key = tuple[str, str, str, str, str | None, tuple[bool, ...]]
+_UNCHANGED: tuple[Action, Change | None] = (Action.ALLOW, None)  # what no list names
 
 
 class PolicyPair:
@@ -62,7 +63,7 @@ class PolicyPair:
         # change its answer (every rule acts on a hit), and most of a week's hosts are such.
         self.unlisted: dict[str, bool] = {}
         self.looked_up = 0  # distinct hosts and URLs looked up in both policies' lists
-        self._changes: dict[_Key, Change | None] = {}
+        self._changes: dict[_Key, tuple[Action, Change | None]] = {}
         self._groups: dict[Who, tuple[str, str]] = {}
         self._moments: dict[datetime, tuple[bool, ...]] = {}
         self._by_user = any(
@@ -73,11 +74,11 @@ class PolicyPair:
 
     def host_change(self, host: str, who: Who, when: datetime) -> Change | None:
         """The change for a host-only record: a visit to the site's front page."""
-        return self._change("h", host, who, when)
+        return self.case("h", host, who, when)[1]
 
     def url_change(self, url: str, who: Who, when: datetime) -> Change | None:
         """The change for a request whose whole URL was recorded."""
-        return self._change("u", url, who, when)
+        return self.case("u", url, who, when)[1]
 
     def is_unlisted(self, kind: str, what: str) -> bool:
         """Whether neither policy has a hit for this host (or URL): it cannot change."""
@@ -91,9 +92,11 @@ class PolicyPair:
             self.unlisted[what] = found
         return found
 
-    def _change(self, kind: str, what: str, who: Who, when: datetime) -> Change | None:
+    def case(self, kind: str, what: str, who: Who, when: datetime) -> tuple[Action, Change | None]:
+        """What the policy in force does with a host ("h", its front page) or a URL ("u") for
+        this pupil at this time, and the change the proposed policy would make (None: none)."""
         if self.is_unlisted(kind, what):
-            return None
+            return _UNCHANGED
         before_group, after_group = self.groups(who)
         user = who.user if self._by_user else None
         key = (kind, what, before_group, after_group, user, self.moment(when))
@@ -104,12 +107,12 @@ class PolicyPair:
         url = what if kind == "u" else front_page(what)
         before = self.current.decide(url, user=user, group=before_group, when=when)
         after = self.proposed.decide(url, user=user, group=after_group, when=when)
-        change = compare(before, after)
+        found = (before.action, compare(before, after))
         self.decided += 1
         if len(self._changes) >= MAX_CACHED:
             self._changes.clear()
-        self._changes[key] = change
-        return change
+        self._changes[key] = found
+        return found
 
     def groups(self, who: Who) -> tuple[str, str]:
         """The pupil's group under each policy."""

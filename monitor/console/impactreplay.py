@@ -8,10 +8,12 @@
    directory, and no other record keeps that;
 2. then the context log, every request's host per pupil and minute.
 
-Each request that made an event is in the context log too. So an event is counted only for what
-the context log cannot see: when its host's front page decides the same under both policies but
-its whole URL does not (an entry for a path, a search term), or when the context log does not
-reach back to it (off, or started later). Everything else is counted once, from the log.
+Each blocked, flagged or study request is in both: a context row (its host) and an event (its
+URL). It is counted once. When what the gateway did is what the policy in force does with the
+host's front page, the host decided it, and the context row counts it (host against host). When
+not, something beyond the host decided it (a path, a search, the page's text), and the event
+counts it (URL against URL); so do events from before the context log starts (or with it off).
+An allowed request is only in the context log.
 """
 
 from __future__ import annotations
@@ -125,9 +127,10 @@ class Replay:
                 groups[row.identity] = row.group
                 who = Who(row.user, row.client_ip, row.group)
                 when = row.last_seen
-                in_log = logged_from is not None and when >= logged_from
-                if in_log and pair.host_change(row.host, who, when) is not None:
-                    continue  # the context log has this request, and counts it
+                if logged_from is not None and when >= logged_from:
+                    before, _ = pair.case("h", row.host, who, when)
+                    if before.value == row.action:
+                        continue  # its host decided it: the context log's rows count it
                 change = pair.url_change(row.url, who, when)
                 if change is not None:
                     tally.add(change, row.host, row.repeat_count, tally.person(row.identity))
@@ -138,16 +141,17 @@ class Replay:
         """The context log, in id order. The loop is the preview's hot path (a week is a
         million rows): most hosts are on no list of either policy, and cost one lookup."""
         pair, tally, who_for = self.pair, self.tally, self._who
-        unlisted, is_unlisted, host_change = pair.unlisted, pair.is_unlisted, pair.host_change
+        unlisted, is_unlisted, case = pair.unlisted, pair.is_unlisted, pair.case
         requests, after = 0, first_id - 1
         while batch := self._batch(store, context_batch, since, until, after, CONTEXT_BATCH):
-            for _id, identity, minute, host, count in batch:
+            for _id, identity, minute, host, action, count in batch:
                 requests += count
                 if unlisted.get(host) or is_unlisted("h", host):
                     continue
-                change = host_change(host, who_for(identity), minute_of(minute))
-                if change is not None:
-                    tally.add(change, host, count, tally.person(identity))
+                before, change = case("h", host, who_for(identity), minute_of(minute))
+                if change is None or (action != "allow" and action != before.value):
+                    continue  # the same, or decided on more than its host: its event counts
+                tally.add(change, host, count, tally.person(identity))
             after = batch[-1][0]
         return requests
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from sqlalchemy import ColumnElement, Row, String, cast, func, select, tuple_
 from sqlalchemy.orm import Session
@@ -51,6 +51,7 @@ class ContextRow(NamedTuple):
     identity: str  # `user:x`, `device:x` or `address:x` (monitor.events.identity_of)
     minute: str  # as stored: `minute_of()` makes it a time (most rows never need one)
     host: str
+    action: str  # what the gateway did
     requests: int
 
 
@@ -63,6 +64,7 @@ class EventRow(NamedTuple):
     group: str | None
     url: str
     host: str
+    action: str  # block, flag or study
     repeat_count: int
 
 
@@ -81,7 +83,7 @@ def recorded_period(session: Session, since: datetime, until: datetime) -> Recor
 
 def context_batch(
     session: Session, since: datetime, until: datetime, *, after: int, limit: int
-) -> Sequence[Row[int, str, str, str, int]]:
+) -> Sequence[Row[int, str, str, str, str, int]]:
     """Up to `limit` context rows of the period with an id above `after`, in id order.
 
     By id, not by minute: the table in its own order, with no lookup from the minute index
@@ -95,6 +97,7 @@ def context_batch(
             ContextEntry.identity,
             cast(ContextEntry.minute, String),
             ContextEntry.host,
+            ContextEntry.action,
             ContextEntry.requests,
         )
         .where(ContextEntry.id > after, ContextEntry.minute >= since, ContextEntry.minute < until)
@@ -126,20 +129,29 @@ def event_batch(
         Event.group,
         Event.url,
         Event.host,
+        Event.action,
         Event.repeat_count,
     ).where(*_event_conditions(since, until))
     if after is not None:
         query = query.where(tuple_(Event.last_seen, Event.pk) > tuple_(*after))
     query = query.order_by(Event.last_seen, Event.pk).limit(limit)
-    rows = []
-    for when, pk, user, device, client_ip, group, url, host, repeats in session.execute(query):
-        identity = identity_of(user, device, client_ip)
-        url = url or f"https://{host}/"
-        repeats = max(1, int(repeats or 1))
-        rows.append(
-            EventRow(when, pk, identity, user or None, client_ip, group, url, host or "", repeats)
-        )
-    return rows
+    return [_event_row(values) for values in session.execute(query)]
+
+
+def _event_row(values: Sequence[Any]) -> EventRow:
+    when, pk, user, device, client_ip, group, url, host, action, repeats = values
+    return EventRow(
+        last_seen=when,
+        pk=pk,
+        identity=identity_of(user, device, client_ip),
+        user=user or None,
+        client_ip=client_ip,
+        group=group,
+        url=url or f"https://{host}/",
+        host=host or "",
+        action=action,
+        repeat_count=max(1, int(repeats or 1)),
+    )
 
 
 def who_of(identity: str) -> tuple[str | None, str | None]:

@@ -173,6 +173,16 @@ async def test_an_event_counts_the_path_the_context_log_cannot_see(
     assert "<code>local/block.yaml:5</code>" in part  # the live entry that blocked it
 
 
+async def test_a_visit_blocked_by_its_path_is_not_newly_blocked_when_its_site_is(
+    client: TestClient[Any, Any], login: Any, week: Any
+) -> None:
+    await login(client, "it_staff")
+    live = (week.policy.parent / "local" / "block.yaml").read_text(encoding="utf-8")
+    proposed = live + "  - paths.example\n"
+    html = await finished_page(client, await preview(client, {"local/block.yaml": proposed}))
+    assert "would not have changed what happened to any of these requests" in html
+
+
 async def test_events_from_before_the_context_log_are_counted_from_the_events(
     client: TestClient[Any, Any], login: Any, store: Any
 ) -> None:
