@@ -36,7 +36,7 @@ from monitor.store import scope
 routes = web.RouteTableDef()
 JOBS_KEY = "impact.previews"  # in `Console.cache`: the console's PreviewJobs
 WORK_FOLDER = "impact-preview"  # under the console's data_dir: the private policy copy
-MAX_FIELD = 64 * 1024
+MAX_SAVE_BYTES = 256 * 1024  # the console takes no bigger POST (create_app's client_max_size)
 
 
 async def start_preview(
@@ -79,11 +79,14 @@ def _check_save(save_url: str, save_fields: Mapping[str, str]) -> None:
     local = save_url.startswith("/") and not save_url.startswith(("//", "/\\"))
     if not local or any(ord(c) < 33 or c == "\\" for c in save_url):
         raise PreviewRefused(f"{save_url!r}: the save form must post to a path of the console")
+    size = 0
     for name, value in save_fields.items():
         if not isinstance(name, str) or not isinstance(value, str) or name == "csrf_token":
             raise PreviewRefused(f"{name!r}: save fields are text, and not the CSRF token")
-        if len(value) > MAX_FIELD:
-            raise PreviewRefused(f"{name!r}: a save field is over {MAX_FIELD // 1024} KB")
+        size += len(name.encode()) + len(value.encode())
+    if size > MAX_SAVE_BYTES:
+        # A form the console would refuse to take: better said now than after the preview.
+        raise PreviewRefused(f"the save fields are over {MAX_SAVE_BYTES // 1024} KB")
 
 
 @routes.get("/it/impact/{job}")

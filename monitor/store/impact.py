@@ -49,7 +49,7 @@ class ContextRow(NamedTuple):
 
     id: int
     identity: str  # `user:x`, `device:x` or `address:x` (monitor.events.identity_of)
-    minute: str  # as stored: `minute_of()` makes it a time (most rows never need one)
+    minute: str | datetime  # SQLite's stored text: `minute_of()` makes it a time when needed
     host: str
     action: str  # what the gateway did
     requests: int
@@ -83,19 +83,25 @@ def recorded_period(session: Session, since: datetime, until: datetime) -> Recor
 
 def context_batch(
     session: Session, since: datetime, until: datetime, *, after: int, limit: int
-) -> Sequence[Row[int, str, str, str, str, int]]:
+) -> Sequence[Row[int, str, str | datetime, str, str, int]]:
     """Up to `limit` context rows of the period with an id above `after`, in id order.
 
     By id, not by minute: the table in its own order, with no lookup from the minute index
     into the table per row. Start after `RecordedPeriod.first_context_id` - 1, the lowest id
     in the period, and every row of the period is read once; rows are written within seconds
     of their minute, so ids follow minutes and few rows outside the period are passed over.
-    The minute comes back as stored text (`minute_of()`), which saves converting a million."""
+    On SQLite the minute comes back as stored text (`minute_of()` reads it when it is needed),
+    which saves converting a million."""
+    # SQLite's stored text is cheaper to keep than to convert; PostgreSQL's driver gives times.
+    sqlite = session.get_bind().dialect.name == "sqlite"
+    minute: ColumnElement[str | datetime] = (
+        cast(ContextEntry.minute, String) if sqlite else ContextEntry.minute  # type: ignore[assignment]
+    )
     query = (
         select(
             ContextEntry.id,
             ContextEntry.identity,
-            cast(ContextEntry.minute, String),
+            minute,
             ContextEntry.host,
             ContextEntry.action,
             ContextEntry.requests,
@@ -108,10 +114,10 @@ def context_batch(
 
 
 @lru_cache(maxsize=65536)
-def minute_of(stored: str) -> datetime:
-    """A context row's minute from its stored text (SQLite's naive UTC, PostgreSQL's with
-    an offset), cached: a week has only 10,080 minutes."""
-    value = datetime.fromisoformat(stored)
+def minute_of(stored: str | datetime) -> datetime:
+    """A context row's minute, aware and in UTC, from `context_batch` (SQLite's naive UTC text,
+    or a time), cached: a week has only 10,080 minutes."""
+    value = datetime.fromisoformat(stored) if isinstance(stored, str) else stored
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
