@@ -20,7 +20,6 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Mapping
-from datetime import timedelta
 
 import aiohttp_jinja2
 from aiohttp import web
@@ -108,7 +107,6 @@ async def impact_page(request: web.Request) -> web.Response:
             "result": job.result,
             "headings": HEADINGS,
             "days": PERIOD.days,
-            "hour": timedelta(hours=1),
             "percent": round(job.fraction * 100),
         },
     )

@@ -87,6 +87,7 @@ class Replay:
         self.tally = Tally()
         self._groups: dict[str, str | None] = {}  # identity -> group its events recorded
         self._whos: dict[str, Who] = {}
+        self.unlogged = 0  # events from before the context log starts (or with it off)
 
     def run(
         self, store: Store, since: datetime, until: datetime, rename: Callable[[str], str]
@@ -110,6 +111,7 @@ class Replay:
             looked_up=self.pair.looked_up,
             decisions=self.pair.decided,
             context_from=period.context_from,
+            unlogged_events=self.unlogged,
             rows=self.tally.rows(rename),
             headlines=self.tally.headlines(),
         )
@@ -127,7 +129,9 @@ class Replay:
                 groups[row.identity] = row.group
                 who = Who(row.user, row.client_ip, row.group)
                 when = row.last_seen
-                if logged_from is not None and when >= logged_from:
+                if logged_from is None or when < logged_from:
+                    self.unlogged += 1
+                else:
                     before, _ = pair.case("h", row.host, who, when)
                     if before.value == row.action:
                         continue  # its host decided it: the context log's rows count it

@@ -76,6 +76,7 @@ class ImpactResult:
     looked_up: int  # distinct hosts and URLs looked up in both policies' lists
     decisions: int  # distinct cases (listed ones) decided by both policies
     context_from: datetime | None  # where the context log starts (None: it is off or empty)
+    unlogged_events: int  # events from before it starts: the log was off then
     rows: tuple[ImpactRow, ...]
     headlines: dict[str, Headline] = field(default_factory=dict)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import shutil
 import threading
 from collections.abc import Iterator
 from datetime import timedelta
@@ -13,15 +14,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from monitor.console import impactreplay
+from monitor.console import create_app, impactreplay
 from monitor.console.impact import previews, start_preview
 from monitor.console.impactfolder import PreviewRefused
 from monitor.console.web import CONSOLE, Console
 from monitor.events import ContextVisit, utcnow
 from monitor.store.contextlog import ContextLog
 from monitor.store.database import make_engine
+
+from .conftest import settings
 
 PUPILS = ("pupil.amy", "pupil.ben", "pupil.cat")
 SAVE_FIELDS = {"change": "add games.example", "version": "v1"}
@@ -141,6 +145,7 @@ async def test_no_change_shows_nothing_changed_and_still_offers_the_save(
     assert "would not have changed what happened to any of these requests" in html
     assert "<h2>" not in html
     assert "8 context-log rows (26 requests) and 2 events (5 visits)" in html
+    assert "The context log starts" not in html and "off or empty" not in html
     save = r'<form method="post" action="/it/lists/save" class="impact-save">(.*?)</form>'
     form = re.search(save, html, re.S)
     assert form, html
@@ -183,20 +188,25 @@ async def test_a_visit_blocked_by_its_path_is_not_newly_blocked_when_its_site_is
     assert "would not have changed what happened to any of these requests" in html
 
 
+@pytest.mark.parametrize("log_from", [None, 1.0])
 async def test_events_from_before_the_context_log_are_counted_from_the_events(
-    client: TestClient[Any, Any], login: Any, store: Any
+    client: TestClient[Any, Any], login: Any, store: Any, log_from: float | None
 ) -> None:
-    """The context log off (no rows): only events can say anything, and the page says so."""
+    """The context log off (no rows), or turned on an hour ago: before it, only the events
+    can say anything, and the page says so."""
     local = store.policy.parent / "local"
     (local / "block.yaml").write_text("category: extremism\nentries: [extremist.test]\n")
     when = utcnow() - timedelta(days=2)
     store.add_event(url="https://extremist.test/", host="extremist.test", last_seen=when,
                     first_seen=when, repeat_count=4)  # fmt: skip
+    if log_from is not None:
+        add_context(store, (log_from, "user:pupil.amy", "fine.example", "allow", 1))
     await login(client, "it_staff")
     html = await finished_page(
         client, await preview(client, {"local/block.yaml": "category: extremism\nentries: []\n"})
     )
-    assert "The context log is off or empty for these days" in html
+    warning = "off or empty for these days" if log_from is None else "The context log starts at"
+    assert warning in html
     assert "<td>extremist.test</td><td>4</td><td>1</td>" in section(html, "Newly allowed")
 
 
@@ -309,3 +319,74 @@ async def _csrf(client: TestClient[Any, Any]) -> str:
     found = re.search(r'name="csrf_token" value="([^"]+)"', html)
     assert found
     return found.group(1)
+
+
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+
+
+@pytest.mark.e2e
+@pytest.mark.skipif(not shutil.which(CHROMIUM), reason=f"{CHROMIUM} is not installed")
+async def test_in_chromium_the_progress_page_becomes_the_result_by_itself(
+    week: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No script: the page refreshes itself (meta refresh, allowed by the CSP) until the result
+    is there, and the save form posts the editor's fields with the CSRF token."""
+    from playwright.async_api import async_playwright
+
+    gate = threading.Event()
+    counted = impactreplay.recorded_period
+    monkeypatch.setattr(impactreplay, "recorded_period", lambda *a: gate.wait(10) and counted(*a))
+    app = create_app(settings(), week.url, week.policy, week.data_dir)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    host, port = runner.addresses[0][:2]
+    base = f"http://{host}:{port}"
+    ARTIFACTS.mkdir(exist_ok=True)
+    posted: list[str] = []
+    try:
+        async with async_playwright() as p:
+            browser = await p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+            page = await browser.new_page(viewport={"width": 1100, "height": 900})
+            errors: list[str] = []
+            page.on(
+                "console",
+                lambda m: errors.append(f"{m.text} {m.location}") if m.type == "error" else None,
+            )
+            await page.goto(f"{base}/login")
+            await page.fill("input[name=username]", "it.staff")
+            await page.fill("input[name=password]", week.passwords["it_staff"])
+            await page.click("button[type=submit]")
+            await page.wait_for_url(f"{base}/dashboard")
+            proposed = {"local/allow.yaml": "entries: []\n",
+                        "local/block.yaml": week_block(week) + "  - games.example\n"}  # fmt: skip
+            job = await start_preview(app[CONSOLE], proposed, "/it/lists/save", SAVE_FIELDS)
+            await page.goto(f"{base}/it/impact/{job}")
+            assert await page.locator("progress.impact").count() == 1
+            await page.screenshot(path=str(ARTIFACTS / "console-impact-progress.png"))
+            gate.set()
+            await page.wait_for_selector("button:has-text('Save this change')", timeout=15_000)
+            assert "Newly blocked" in await page.inner_text("main")
+            await page.screenshot(path=str(ARTIFACTS / "console-impact-result.png"), full_page=True)
+
+            async def capture(route: Any) -> None:
+                posted.append(route.request.post_data or "")
+                await route.fulfill(status=200, body="saved")
+
+            await page.route("**/it/lists/save", capture)
+            await page.click("button:has-text('Save this change')")
+            await page.wait_for_selector("text=saved")
+            # No CSP violation and nothing failed to load (but the favicon the console has not).
+            assert [e for e in errors if "/favicon.ico" not in e] == []
+            await browser.close()
+    finally:
+        await runner.cleanup()
+    fields = dict(field.split("=", 1) for field in posted[0].split("&"))
+    assert fields["change"] == "add+games.example" and fields["version"] == "v1"
+    assert len(fields["csrf_token"]) > 20
+
+
+def week_block(store: Any) -> str:
+    return (store.policy.parent / "local" / "block.yaml").read_text(encoding="utf-8")
