@@ -20,11 +20,12 @@ from typing import Any
 
 from mitmproxy import ctx, exceptions, http
 
-from filters.decision import stronger
+from filters.decision import Decision, stronger
 from monitor import metrics
 from monitor.gateway import options, pagescan, safesearch
 from monitor.gateway.blockpage import BlockPage, own_hosts
 from monitor.gateway.requesturl import RequestURLs
+from monitor.gateway.scoredpages import ScoredPages
 from monitor.gateway.state import FAULT_KEY, METADATA_KEY, SCAN_KEY, GatewayState, Verdict
 
 # Pages bigger than this are scored in a worker thread so the loop keeps serving others.
@@ -40,6 +41,7 @@ class RequestFilter:
         # read on every response: kept here, as mitmproxy's option lookup is not free
         self.page_scan = True
         self.page_limit = pagescan.DEFAULT_LIMIT
+        self.scored = ScoredPages()
 
     def load(self, loader: Any) -> None:
         options.declare(loader, "gateway_school", "gateway_review_url", "gateway_own_hosts")
@@ -131,17 +133,14 @@ class RequestFilter:
                 return
             policy = state.live.current
             media, charset = kind
-            kwargs = {
-                "url": verdict.decision.url,
-                "charset": charset,
-                "group": verdict.person.group,
-                "user": verdict.person.user,  # an exemption may name the pupil
-                "limit": self.page_limit,
-            }
-            if len(body) > INLINE_SCORE_BYTES:
-                decision, _ = await asyncio.to_thread(policy.score_page, body, media, **kwargs)
-            else:
-                decision, _ = policy.score_page(body, media, **kwargs)
+            person = verdict.person
+            key = self.scored.key(
+                policy.version, verdict.decision.url or "", person.group, person.user, body
+            )
+            decision = self.scored.get(key) or await self._score(
+                policy, body, media, charset, verdict
+            )
+            self.scored.put(key, decision)
             if not decision.recorded:
                 return
             state.count(decision)
@@ -149,3 +148,19 @@ class RequestFilter:
             flow.metadata[METADATA_KEY] = Verdict(decision, verdict.person, event_id)
             if decision.blocks:
                 flow.response = state.block_response(policy, decision, event_id)
+
+    async def _score(
+        self, policy: Any, body: bytes, media: str, charset: str | None, verdict: Verdict
+    ) -> Decision:
+        kwargs = {
+            "url": verdict.decision.url,
+            "charset": charset,
+            "group": verdict.person.group,
+            "user": verdict.person.user,  # an exemption may name the pupil
+            "limit": self.page_limit,
+        }
+        if len(body) > INLINE_SCORE_BYTES:
+            decision, _ = await asyncio.to_thread(policy.score_page, body, media, **kwargs)
+        else:
+            decision, _ = policy.score_page(body, media, **kwargs)
+        return decision

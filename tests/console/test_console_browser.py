@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import web
 
 from monitor.console import create_app
+from tests.localnet import served as served_app
 
 os.environ.setdefault("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
 CHROMIUM = "/usr/bin/chromium"
@@ -37,13 +37,8 @@ async def served(store: Any) -> AsyncIterator[str]:
         ConsoleSettings(cookie_secure=False, session_key="b" * 48),
         store.url, store.policy, store.data_dir,
     )  # fmt: skip
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
-    yield f"http://{host}:{port}"
-    await runner.cleanup()
+    async with served_app(app) as base:
+        yield base
 
 
 @pytest.fixture

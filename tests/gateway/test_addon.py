@@ -382,3 +382,25 @@ def test_an_exemption_naming_a_pupil_lifts_the_block_for_that_pupil_only(
             ("pupil7", "study"),
             ("pupil9", "block"),
         ]
+
+
+async def test_a_page_scored_before_is_not_scored_again_but_a_changed_one_is(
+    gateway: Gateway, recorder: Recorder
+) -> None:
+    """The same bytes at the same address keep their score (every visit still recorded); the
+    server's ETag is not trusted: new text under the same ETag is scored afresh."""
+    harmless = b"<html><body><p>school trip to the museum</p></body></html>"
+    extremist = b"<html><body>" + b"<p>the zorblax uprising</p>" * 4 + b"</body></html>"
+    with taddons.context(gateway) as tctx:
+        configured(tctx, gateway)
+        outcomes = []
+        for body in (extremist, extremist, harmless, extremist):
+            flow = page_flow(gateway, body)
+            flow.response.headers["ETag"] = '"same-tag"'
+            gateway.requests.responseheaders(flow)
+            await gateway.requests.response(flow)
+            outcomes.append(flow.response.status_code)
+        assert outcomes == [403, 403, 200, 403]
+        scored = gateway.requests.scored
+        assert (scored.hits, scored.misses) == (2, 2)
+        assert [e.action for e in recorder.events] == ["block", "block", "block"]

@@ -18,7 +18,6 @@ from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp import web
 from sqlalchemy import create_engine, text
 
 from monitor.console import create_app
@@ -28,6 +27,7 @@ from monitor.store.accounts import add_user
 from monitor.store.database import make_engine, make_sessionmaker, normalise_url
 from monitor.store.migrate import upgrade
 from tests.gateway.conftest import POLICY_DIR, Proxy
+from tests.localnet import served
 
 PG_ENV = "PREVENT_MONITOR_TEST_PG_URL"
 CHROMIUM = "/usr/bin/chromium"
@@ -100,13 +100,8 @@ async def console(trust_store: str, tmp_path: Path) -> AsyncIterator[str]:
         ConsoleSettings(cookie_secure=False, session_key="t" * 48),
         trust_store, policy / "policy.yaml", tmp_path / "data", schools=SCHOOLS,
     )  # fmt: skip
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
-    yield f"http://{host}:{port}"
-    await runner.cleanup()
+    async with served(app) as base:
+        yield base
 
 
 @pytest.fixture
