@@ -85,7 +85,7 @@ def load_pair(policy_path: Path, work: Path, proposed: Mapping[str, str]) -> Loa
         for name, text in proposed.items():
             _write_inside(copy, name, text)
         rename = _renames(copy, policy_path.parent)
-        current, current_problems = _load(policy_path, {})
+        current, current_problems = _load(policy_path, rename)
         candidate, problems = _load(copy / policy_path.name, rename)
     finally:
         shutil.rmtree(copy, ignore_errors=True)
@@ -113,6 +113,13 @@ def _write_inside(copy: Path, name: str, text: str) -> None:
     hold links the school made, and one could lead back to the live files."""
     target = copy / name
     root = copy.resolve()
+    # The deepest part of the path that is there already (a link counts, even a broken one)
+    # must lead inside: only then may the folders below it be made.
+    there = target.parent
+    while there != copy and not os.path.lexists(there):
+        there = there.parent
+    if not there.resolve().is_relative_to(root):
+        raise PreviewRefused(f"{name!r}: its folder is a link out of the policy folder")
     target.parent.mkdir(parents=True, exist_ok=True)
     if not target.parent.resolve().is_relative_to(root):
         raise PreviewRefused(f"{name!r}: its folder is a link out of the policy folder")

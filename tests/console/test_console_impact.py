@@ -293,11 +293,11 @@ async def test_a_link_in_the_policy_folder_is_never_written_through(
     (week.policy.parent / "local" / "linked").symlink_to(outside)
     await login(client, "it_staff")
     await finished_page(client, await preview(client, {"local/linked.yaml": "entries: [x]\n"}))
-    html = await finished_page(
-        client, await preview(client, {"local/linked/new.yaml": "entries: [x]\n"})
-    )
-    assert "its folder is a link out of the policy folder" in html
-    assert "Save this change</button>" not in html
+    (week.policy.parent / "local" / "broken").symlink_to(outside / "gone")
+    for name in ("local/linked/new.yaml", "local/linked/sub/new.yaml", "local/broken/x.yaml"):
+        html = await finished_page(client, await preview(client, {name: "entries: [x]\n"}))
+        assert "its folder is a link out of the policy folder" in html, name
+        assert "Save this change</button>" not in html
     assert sorted(p.name for p in outside.iterdir()) == ["list.yaml"]
     assert (outside / "list.yaml").read_text(encoding="utf-8") == "entries: []\n"
 
