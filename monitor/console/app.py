@@ -22,6 +22,7 @@ from monitor.console.dashboard import routes as dashboard_routes
 from monitor.console.eventpage import routes as event_routes
 from monitor.console.formatting import install as install_formatting
 from monitor.console.health import routes as health_routes
+from monitor.console.impact import routes as impact_routes
 from monitor.console.keys import derive, load_session_key
 from monitor.console.listedit import routes as listedit_routes
 from monitor.console.mentions import routes as mention_routes
@@ -47,7 +48,7 @@ READERS = 8  # reader threads, one per pooled connection
 PAGES = (
     signin_routes, queue_routes, event_routes, unblock_routes, mention_routes, dashboard_routes,
     annual_routes, context_routes, trust_routes, url_test_routes, health_routes,
-    listedit_routes, version_routes,
+    listedit_routes, version_routes, impact_routes,
 )  # fmt: skip
 
 

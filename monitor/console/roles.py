@@ -33,6 +33,7 @@ class Can(StrEnum):
     TEST_URL = "test_url"  # the URL tester: what the live policy does with a URL
     EDIT_LISTS = "edit_lists"  # edit the local lists and group actions, roll back (IT staff)
     POLICY_HISTORY = "policy_history"  # the recorded policy versions and their diffs
+    IMPACT = "impact"  # preview what a policy change would do (counts only, no identities)
 
 
 GRANTS: dict[str, frozenset[Can]] = {
@@ -48,6 +49,7 @@ GRANTS: dict[str, frozenset[Can]] = {
             Can.TEST_URL,
             Can.EDIT_LISTS,
             Can.POLICY_HISTORY,
+            Can.IMPACT,
         }
     ),
     Role.COMMS.value: frozenset({Can.MENTIONS}),

@@ -9,6 +9,7 @@ trust-wide account sees both; an account with no school sees nothing and is told
 
 from __future__ import annotations
 
+import asyncio
 import re
 import shutil
 import uuid
@@ -23,8 +24,11 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy.orm import Session
 
 from monitor.console import create_app
+from monitor.console.impact import previews, start_preview
+from monitor.console.web import CONSOLE
 from monitor.events import ContextVisit, FlaggedEvent, identity_of
 from monitor.schools import Schools
+from monitor.store import scope
 from monitor.store.accounts import add_user
 from monitor.store.contextlog import ContextLog
 from monitor.store.database import make_engine, make_sessionmaker
@@ -123,7 +127,27 @@ def trust(tmp_path: Path) -> Trust:
 async def console(trust: Trust) -> AsyncIterator[TestClient[Any, Any]]:
     app = create_app(settings(), trust.url, trust.policy, trust.data_dir, schools=SCHOOLS)
     async with TestClient(TestServer(app, host="127.0.0.1")) as client:
+        await _previews(app, trust)
         yield client
+
+
+async def _previews(app: Any, trust: Trust) -> None:
+    """One impact preview per school, started under that school's scope, that would block
+    both schools' context-log hosts: each shows only its own school's."""
+    block = "category: extremism\nentries:\n" + "".join(
+        f"  - {marker(school)}.c.test\n" for school in SCHOOLS.ids
+    )
+    console = app[CONSOLE]
+    for school in SCHOOLS.ids:
+        with scope.only_schools({school}):
+            job = await start_preview(console, {"local/block.yaml": block}, "/save", {})
+        trust.ids[school]["preview"] = job
+    for school in SCHOOLS.ids:
+        for _ in range(400):
+            found = previews(console).get(trust.ids[school]["preview"])
+            if found is not None and found.finished:
+                break
+            await asyncio.sleep(0.025)
 
 
 async def sign_in(client: TestClient[Any, Any], trust: Trust, name: str) -> str:
@@ -156,7 +180,7 @@ def get_paths(trust: Trust) -> list[str]:
         paths += [
             f"/events/{event}", f"/events/{event}/context", f"/events/{event}/print",
             f"/events/{event}/timeline", f"/mentions/{ids['mention']}",
-            f"/unblock/{ids['request']}",
+            f"/unblock/{ids['request']}", f"/it/impact/{ids.get('preview', 'no-such-job')}",
         ]  # fmt: skip
     return paths
 
@@ -174,6 +198,7 @@ def test_the_walk_covers_every_get_route(trust: Trust) -> None:
     }
     walked = {p.replace("/mentions/{request_id}", "/mentions/{mention_id}") for p in walked}
     walked = {p.replace("/versions/{request_id}", "/versions/{number}") for p in walked}
+    walked = {re.sub(r"^/it/impact/[^/]+$", "/it/impact/{job}", p) for p in walked}
     public = {"/login", "/request-review", "/healthz", "/static", "/account/password"}
     canonical = {re.sub(r"\{request_id[^}]*\}", "{request_id}", r) for r in routes}
     assert canonical - public <= walked, canonical - public - walked
@@ -203,7 +228,7 @@ async def test_each_account_sees_only_its_schools_on_every_route(
             own_ids = trust.ids[school]
             if path.startswith((f"/events/{own_ids['event']}", f"/mentions/{own_ids['mention']}")):
                 assert response.status in (403, 404), (name, path, response.status)
-            if path == f"/unblock/{own_ids['request']}":
+            if path in (f"/unblock/{own_ids['request']}", f"/it/impact/{own_ids['preview']}"):
                 assert response.status in (403, 404), (name, path, response.status)
         seen |= {school for school in SCHOOLS.ids if marker(school) in body}
     if name.endswith(".lead"):
@@ -298,3 +323,15 @@ async def _csrf(client: TestClient[Any, Any]) -> str:
     found = re.search(r'name="csrf_token" value="([^"]+)"', page)
     assert found
     return found.group(1)
+
+
+async def test_an_impact_preview_replays_its_own_schools_week_only(
+    console: TestClient[Any, Any], trust: Trust
+) -> None:
+    await sign_in(console, trust, "north.it")
+    own = await console.get(f"/it/impact/{trust.ids['north']['preview']}")
+    body = await own.text()
+    assert own.status == 200 and f"<td>{marker('north')}.c.test</td>" in body
+    assert marker("south") not in body
+    other = await console.get(f"/it/impact/{trust.ids['south']['preview']}")
+    assert other.status == 404
