@@ -212,7 +212,10 @@ async def _preview(request: web.Request, what: str) -> web.Response:
     base = console.policy_path.parent.resolve()
     proposed = {str(p.resolve().relative_to(base).as_posix()): t for p, t in plan.proposed.items()}
     save_url = "/it/lists/save" if what == "list" else "/it/groups/save"
-    job = await hook(console, proposed, save_url, form)
+    try:
+        job = await hook(console, proposed, save_url, form)
+    except ValueError as exc:  # PreviewRefused: a form too big to carry, a path outside
+        return await _refused(request, what, form, exc)
     return see_other(f"/it/impact/{job}")
 
 
