@@ -162,6 +162,9 @@ def _fold_chunk(chunk: str) -> str:
     # After the joiners, so "z.о.r" is judged as one word, and after digits became letters, so
     # a word is judged as it will stand ("0ÆФ" is "oæф" first): folding twice gives the same.
     folded = unconfuse_words(folded)
+    # A look-alike may be a digit ("Ʒ" is "3"): it becomes a letter as a typed one would, or
+    # folding twice would not give the same ("0Ʒ" is "o3", then "oe").
+    folded = _MIXED.sub(_substitute, folded)
     folded = _RUNS.sub(r"\1", folded)
     return _NON_WORD.sub(" ", folded).strip()
 
