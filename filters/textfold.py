@@ -166,7 +166,8 @@ def _fold_chunk(chunk: str) -> str:
     # folding twice would not give the same ("0Ʒ" is "o3", then "oe").
     folded = _MIXED.sub(_substitute, folded)
     folded = _RUNS.sub(r"\1", folded)
-    return _NON_WORD.sub(" ", folded).strip()
+    # Composed again: removing a character can bring marks or jamo together that compose.
+    return unicodedata.normalize("NFC", _NON_WORD.sub(" ", folded)).strip()
 
 
 class _FoldCache(dict[str, str]):
