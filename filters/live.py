@@ -111,6 +111,15 @@ def _quiet_collector() -> Iterator[None]:
     an old one), so the collector is held off while it is built and the result moved out of its
     way (gc.freeze) afterwards.
     """
+    with collector_held():
+        yield
+    gc.freeze()
+
+
+@contextmanager
+def collector_held() -> Iterator[None]:
+    """Run a block without the cyclic garbage collector (as it was, afterwards): for work that
+    allocates millions of acyclic objects, whose full collections would pause other threads."""
     enabled = gc.isenabled()
     gc.disable()
     try:
@@ -118,4 +127,3 @@ def _quiet_collector() -> Iterator[None]:
     finally:
         if enabled:
             gc.enable()
-        gc.freeze()

@@ -15,17 +15,16 @@ which costs a preview, never a change: nothing is saved until the save form is p
 
 from __future__ import annotations
 
-import contextlib
 import contextvars
-import gc
 import logging
 import queue
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from filters.live import collector_held
 from monitor.console.impacttally import ImpactResult
 
 log = logging.getLogger(__name__)
@@ -126,6 +125,8 @@ class PreviewJobs:
                 continue
             started, cpu = time.monotonic(), time.thread_time()
             try:
+                # Millions of short-lived acyclic rows: full collections paused the console's
+                # event loop for up to 0.5 s (profiled), so the collector waits until the end.
                 with collector_held():
                     context.run(self._run, job)
             except Exception:
@@ -147,26 +148,6 @@ class PreviewJobs:
         finished = [job for job in self._jobs.values() if job.finished]
         if finished:
             del self._jobs[min(finished, key=lambda job: job.created).id]
-
-
-@contextlib.contextmanager
-def collector_held() -> Iterator[None]:
-    """Run without the cyclic garbage collector, and let it run again afterwards.
-
-    A preview allocates millions of short-lived rows, and each time the collector's counts
-    are reached it walks every container in the console, both policies included, holding the
-    interpreter: profiled, full collections paused the console's event loop for up to 0.5 s
-    (on a loaded machine). The rows and the policies hold no reference cycles (reference
-    counting frees them), so nothing piles up but the few cycles the console's own requests
-    make in those seconds, which the collector takes once it runs again (as
-    `filters.live` does while it builds a policy)."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _refuse(job: PreviewJob) -> None:

@@ -6,7 +6,6 @@ test-artifacts/it-*.png for a person to look at."""
 from __future__ import annotations
 
 import asyncio
-import os
 import shutil
 import time
 from collections.abc import AsyncIterator, Callable
@@ -20,6 +19,7 @@ from monitor.console import create_app
 from monitor.console.settings import ConsoleSettings
 from monitor.store.accounts import add_user
 from monitor.store.database import make_engine, make_sessionmaker
+from tests.console.test_console_browser import page as page  # the Chromium fixture
 from tests.gateway.conftest import Proxy
 from tests.localnet import served
 
@@ -74,20 +74,6 @@ async def console(gateway: Proxy, tmp_path: Path) -> AsyncIterator[str]:
     )  # fmt: skip
     async with served(app) as base:
         yield base
-
-
-@pytest.fixture
-async def page() -> AsyncIterator[Any]:
-    os.environ.setdefault("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as p:
-        browser = await p.chromium.launch(
-            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"]
-        )
-        context = await browser.new_context(viewport={"width": 1280, "height": 900})
-        yield await context.new_page()
-        await browser.close()
 
 
 async def test_edit_preview_save_live_in_the_gateway_and_roll_back(
