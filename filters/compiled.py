@@ -8,6 +8,7 @@ schedule is considered. `filters.policy.Policy` builds on it to decide what to d
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
@@ -98,7 +99,10 @@ class CompiledLists:
                 self.stats.per_list[spec.display] = count
                 continue
             listed = read_list(
-                spec.path, spec.format, display=spec.display, root=self.spec.path.parent
+                spec.path,
+                spec.format,
+                display=spec.display,
+                root=spec.root or self.spec.path.parent,
             )
             problems.extend(listed.problems)
             # Files reached through `.Include<...>` are part of the policy: hashed into its
@@ -174,9 +178,7 @@ class CompiledLists:
         for index, listed in enumerate(self._lists):
             if listed.path == spec.path and listed.category == category:
                 return index
-        clone = ListSpec(
-            spec.path, spec.display, spec.format, category, spec.use, spec.name, spec.line
-        )
+        clone = dataclasses.replace(spec, category=category)
         self._lists.append(clone)
         return len(self._lists) - 1
 
@@ -300,9 +302,7 @@ class CompiledLists:
         )
         for _pattern, ref in self._block_regex.lookup(key):
             index, line = unpack_ref(ref)
-            hits.append(
-                self._list_hit(ref, f"regex:{self._lists[index].name}:{line}", url, via)
-            )
+            hits.append(self._list_hit(ref, f"regex:{self._lists[index].name}:{line}", url, via))
         return hits
 
     def _listed_domains(self, host: str, *, exact: bool) -> list[tuple[str, int]]:

@@ -85,10 +85,13 @@ class Policy(CompiledLists):
     def validate(cls, path: str | Path) -> list[ListProblem]:
         """Every problem in the policy and its lists; empty when it would load."""
         spec = read_policy(Path(path))
-        problems = list(spec.problems)
+        problems = [*spec.problems, *spec.held]
         for list_spec in spec.lists:
             listed = read_list(
-                list_spec.path, list_spec.format, display=list_spec.display, root=spec.path.parent
+                list_spec.path,
+                list_spec.format,
+                display=list_spec.display,
+                root=list_spec.root or spec.path.parent,
             )
             problems.extend(listed.problems)
             problems.extend(broad_entries(list_spec, listed.entries))

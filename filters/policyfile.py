@@ -17,6 +17,7 @@ import yaml
 
 from filters.decision import Kind
 from filters.lists import FORMATS, ListProblem, load_yaml_nodes, mapping_items, node_line
+from filters.policyinherit import Floor, read_base, start_from
 from filters.policyreader import PolicyReader, display_name
 from filters.policyspec import (
     BUILTIN_CATEGORIES,
@@ -46,11 +47,17 @@ TOP_KEYS = (
     "exemptions",
     "schedules",
     "list_folders",
+    "extends",
 )
 
 
 def read_policy(path: Path) -> PolicySpec:
-    """Read a policy file. Never raises: problems are in `spec.problems`."""
+    """Read a policy file (and the trust policy it `extends:`). Never raises: problems are in
+    `spec.problems`."""
+    return _read_policy(path, ())
+
+
+def _read_policy(path: Path, chain: tuple[Path, ...]) -> PolicySpec:
     spec = PolicySpec(path=path)
     reader = PolicyReader(spec, display_name(path))
     try:
@@ -77,17 +84,24 @@ def read_policy(path: Path) -> PolicySpec:
     reader.known_keys(root, "", TOP_KEYS)
     top = dict(mapping_items(root))
     _read_list_folders(reader, top.get("list_folders"))
+    spec.categories.update(BUILTIN_CATEGORIES)
+    base = read_base(reader, top.get("extends"), (*chain, path.resolve()), _read_policy)
+    if base is not None:
+        start_from(spec, base)
     spec.school = reader.scalar(top.get("school"), "school") or spec.school
     _read_timezone(reader, top.get("timezone"))
-    spec.categories.update(BUILTIN_CATEGORIES)
     _read_categories(reader, top.get("categories"))
     _read_lists(reader, top.get("lists"), "lists", "block")
     _read_lists(reader, top.get("search_terms"), "search_terms", "search")
     _read_lists(reader, top.get("page_phrases"), "page_phrases", "page")
     _read_lists(reader, top.get("allowlist"), "allowlist", "allow")
     thresholds = reader.mapping(top.get("page_thresholds"), "page_thresholds")
-    spec.page_flag = reader.integer(thresholds.get("flag"), "page_thresholds.flag") or 50
-    spec.page_block = reader.integer(thresholds.get("block"), "page_thresholds.block") or 100
+    spec.page_flag = (
+        reader.integer(thresholds.get("flag"), "page_thresholds.flag") or spec.page_flag
+    )
+    spec.page_block = (
+        reader.integer(thresholds.get("block"), "page_thresholds.block") or spec.page_block
+    )
     _read_groups(reader, top.get("groups"))
     default_group = reader.scalar(top.get("default_group"), "default_group")
     if default_group:
@@ -97,6 +111,8 @@ def read_policy(path: Path) -> PolicySpec:
     spec.groups.setdefault(spec.default_group, Group(spec.default_group))
     read_exemptions(reader, top.get("exemptions"), "exemptions")
     read_schedules(reader, top.get("schedules"))
+    if base is not None:
+        Floor(reader, base, top).hold()
     return spec
 
 
@@ -240,6 +256,7 @@ def _add_list(
     reader.spec.files.append(path)
     reader.spec.lists.append(
         ListSpec(
+            root=reader.base,
             path=path,
             display=display_name(path),
             format=fmt,
@@ -276,20 +293,29 @@ def _read_groups(reader: PolicyReader, node: yaml.Node | None) -> None:
             except ValueError:
                 reader.problem(item, f"{keypath}.networks", f"{text!r} is not an address or range")
         thresholds = reader.mapping(fields.get("page_thresholds"), f"{keypath}.page_thresholds")
+        # A group the trust's policy already has: what the school's entry leaves out is the
+        # trust's (its actions are added to, and may only be tightened: filters.policyinherit).
+        inherited = reader.spec.groups.get(name, Group(name))
+        users = reader.strings(fields.get("users"), f"{keypath}.users")
+        directory = reader.strings(fields.get("directory_groups"), f"{keypath}.directory_groups")
+        page_flag = reader.integer(thresholds.get("flag"), f"{keypath}.page_thresholds.flag")
+        page_block = reader.integer(thresholds.get("block"), f"{keypath}.page_thresholds.block")
         reader.spec.groups[name] = Group(
             name=name,
-            users=frozenset(
-                u.lower() for u, _ in reader.strings(fields.get("users"), f"{keypath}.users")
+            users=frozenset(u.lower() for u, _ in users) if users else inherited.users,
+            directory_groups=(
+                frozenset(g.lower() for g, _ in directory)
+                if directory
+                else inherited.directory_groups
             ),
-            directory_groups=frozenset(
-                g.lower()
-                for g, _ in reader.strings(
-                    fields.get("directory_groups"), f"{keypath}.directory_groups"
-                )
+            networks=tuple(networks) if networks else inherited.networks,
+            actions={
+                **inherited.actions,
+                **reader.actions(fields.get("actions"), f"{keypath}.actions"),
+            },
+            page_flag=inherited.page_flag if page_flag is None else page_flag,
+            page_block=inherited.page_block if page_block is None else page_block,
+            safe_search=reader.boolean(
+                fields.get("safe_search"), f"{keypath}.safe_search", inherited.safe_search
             ),
-            networks=tuple(networks),
-            actions=reader.actions(fields.get("actions"), f"{keypath}.actions"),
-            page_flag=reader.integer(thresholds.get("flag"), f"{keypath}.page_thresholds.flag"),
-            page_block=reader.integer(thresholds.get("block"), f"{keypath}.page_thresholds.block"),
-            safe_search=reader.boolean(fields.get("safe_search"), f"{keypath}.safe_search", True),
         )

@@ -47,7 +47,9 @@ def policy_files(path: Path) -> list[Path]:
     for list_spec in spec.lists:
         if (list_spec.format or guess_format(list_spec.path)) not in _INCLUDING:
             continue
-        listed = read_list(list_spec.path, list_spec.format, root=spec.path.parent)
+        listed = read_list(
+            list_spec.path, list_spec.format, root=list_spec.root or spec.path.parent
+        )
         files.extend(listed.included)
     return files
 

@@ -38,6 +38,9 @@ class ListSpec:
     use: str  # "block" (category lists), "search", "page", "allow"
     name: str
     line: int  # where the policy names it
+    # The folder of the policy file that names it: a trust's shared list keeps its own folder,
+    # the one its `.Include<...>` lines are confined to, when a school's policy inherits it.
+    root: Path | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +119,13 @@ class PolicySpec:
     page_flag: int = 50
     page_block: int = 100
     problems: list[ListProblem] = field(default_factory=list)
+    # Lines a school's policy states looser than the trust's (`extends:`). The trust's value is
+    # what compiles, so a trust that tightens its file never stops a school's gateway; `lists
+    # validate`, the console and the gateway's log report each line until the school fixes it.
+    held: list[ListProblem] = field(default_factory=list)
     files: list[Path] = field(default_factory=list)  # every file read, for the version hash
+    # The trust policy this one `extends:`, as read (None for a policy that extends nothing).
+    base: PolicySpec | None = None
 
 
 def liftable_categories(spec: PolicySpec) -> list[str]:

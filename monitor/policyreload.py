@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from filters.live import LivePolicy, ReloadResult
+from filters.policy import Policy
 from monitor import metrics
 from monitor.events import utcnow
 
@@ -37,6 +38,13 @@ log = logging.getLogger("prevent_monitor.policy")
 STATUS_EVERY = 10.0  # seconds between status file writes: the console's "last heard"
 WATCHER_STATUS_FILE = "watcher-status.json"  # in the data folder, beside the gateway's
 MAX_PROBLEMS = 50  # of a refused change, kept in the status file
+
+
+def log_held(policy: Policy) -> None:
+    """Each line of a school's policy held to the trust's (looser than the trust allows): the
+    trust's value is in force, and the school's IT staff should remove the line."""
+    for problem in policy.spec.held:
+        log.warning("held to the trust's policy: %s", problem)
 
 
 class PolicyReloader:
@@ -113,6 +121,7 @@ class PolicyReloader:
             log.info(
                 "policy %s in force (loaded in %.2f s)", result.version, result.seconds
             )
+            log_held(self.live.current)
         if result.failed or result.changed:
             self.write_status()
         return result

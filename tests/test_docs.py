@@ -47,7 +47,8 @@ def repository_path(word: str, doc: Path) -> Path | None:
     literal = _LITERAL_END_RE.split(word, maxsplit=1)[0].rstrip(".:;")
     if literal in TOP_FILES:
         return ROOT / literal
-    if "/" not in literal or literal.startswith(("/", "./", "http")):
+    # `../trust/policy.yaml` in a school's policy is relative to that file, not to the doc.
+    if "/" not in literal or literal.startswith(("/", "./", "../", "http")):
         return None
     first = literal.split("/", 1)[0]
     if first in TOP_FOLDERS:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from filters.includes import display_name
 from filters.listimport import IMPORT_KINDS, ListImportError, import_list
 from filters.policy import Policy, PolicyError
 from monitor.commands.shared import add_policy_options, policy_path
@@ -59,6 +60,10 @@ def validate_lists(args: argparse.Namespace) -> int:
         return 1
     stats = policy.stats
     print(f"{path}: valid, policy version {policy.version}, loaded in {stats.load_seconds:.2f} s")
+    base = policy.spec.base
+    while base is not None:
+        print(f"  extends {display_name(base.path)} (its settings are the floor for this one)")
+        base = base.base
     for name, count in stats.per_list.items():
         print(f"  {name}: {count} entries")
     print(

@@ -27,6 +27,7 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from filters.lists import read_list
+from filters.policyspec import ListSpec, PolicySpec
 from monitor.console.entryform import FieldError, version_of_form
 from monitor.console.policychange import (
     ACTIONS,
@@ -81,7 +82,8 @@ async def lists_page(request: web.Request) -> web.Response:
     )
     return aiohttp_jinja2.render_template(
         "lists.html", request,
-        {"title": "Lists", "version": version, "state": state, "counts": counts},
+        {"title": "Lists", "version": version, "state": state, "counts": counts,
+         "trust": state.spec.base, "trust_lists": trust_lists(state.spec)},
     )  # fmt: skip
 
 
@@ -89,6 +91,12 @@ async def lists_page(request: web.Request) -> web.Response:
 @requires(Can.EDIT_LISTS)
 async def list_page(request: web.Request) -> web.Response:
     return await _list_form(request, dict(request.query), [], 200)
+
+
+def trust_lists(spec: PolicySpec) -> list[ListSpec]:
+    """The lists the school's policy inherits from the trust's (`extends:`): shown, not edited
+    here, since the trust's safeguarding lead answers for them in every school."""
+    return list(spec.base.lists) if spec.base is not None else []
 
 
 async def _list_form(

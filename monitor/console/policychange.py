@@ -186,6 +186,12 @@ def group_change_from(form: Mapping[str, Any]) -> GroupChange:
     )
 
 
+def _trust_actions(state: PolicyState, group: str) -> dict[str, str]:
+    """The actions the trust's policy (`extends:`) gives `group`, if any."""
+    trust = state.spec.base.groups.get(group) if state.spec.base is not None else None
+    return {c: a.value for c, a in trust.actions.items()} if trust is not None else {}
+
+
 def plan_group_change(state: PolicyState, change: GroupChange) -> Plan:
     spec = state.spec
     group = spec.groups.get(change.group)
@@ -204,12 +210,22 @@ def plan_group_change(state: PolicyState, change: GroupChange) -> Plan:
             )
         if action:
             wanted[category] = action
+    trust = _trust_actions(state, change.group)
+    unset = sorted(c for c in trust if c not in wanted)
+    if unset:
+        raise FieldError(
+            f"{', '.join(unset)} for {change.group} is set by the trust's policy: choose an "
+            "action at least as strict, not the category default."
+        )
     kept = {c: wanted[c] for c in current if c in wanted}
     actions = kept | {c: a for c, a in wanted.items() if c not in kept}
     if actions == current:
         raise FieldError("Nothing to change: these are the group's actions already.")
     text = state.policy_path.read_text(encoding="utf-8")
-    new = set_group_actions(text, change.group, actions)
+    # The school's file states only what differs from the trust's, so a trust that later
+    # changes its own setting is not held back by a copy of the old one here.
+    local = {c: a for c, a in actions.items() if trust.get(c) != a}
+    new = set_group_actions(text, change.group, local)
     words = [
         f"{c}: {current.get(c, 'default')} → {actions.get(c, 'default')}"
         for c in sorted(set(current) | set(actions))

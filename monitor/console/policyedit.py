@@ -212,29 +212,58 @@ def _check_in_copy(policy_path: Path, proposed: Mapping[Path, str]) -> tuple[lis
             f"{base}"
         ) from None
     try:
-        _mirror(base, shadow)
-        policy = shadow / policy_path.name
+        copy = _copy_with_trust(policy_path, shadow)
+        policy = copy / policy_path.name
         before = {str(p) for p in Policy.validate(policy)}
         for path, text in proposed.items():
-            target = shadow / path.resolve().relative_to(base.resolve())
+            target = copy / path.resolve().relative_to(base.resolve())
             target.unlink(missing_ok=True)  # never write through a hard link to the real file
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(text, encoding="utf-8")
         found = [p for p in Policy.validate(policy) if str(p) not in before]
-        return [str(_real(p, shadow, base)) for p in found], lifted(policy_path, policy)
+        moved = [(copy, base), (shadow, base.parent)] if copy != shadow else [(shadow, base)]
+        return [str(_real(p, moved)) for p in found], lifted(policy_path, policy)
     except OSError as exc:
         raise PolicyEditError(f"cannot check the change ({exc.strerror or exc})") from None
     finally:
         shutil.rmtree(shadow, ignore_errors=True)
 
 
+def _copy_with_trust(policy_path: Path, shadow: Path) -> Path:
+    """Mirror the policy folder into `shadow`; the folder of the copy's policy is returned.
+
+    A school's policy that `extends: ../trust/policy.yaml` must be checked against the trust's
+    real floor, so the copy keeps the layout: `shadow/<school>/` is the school's folder and
+    `shadow/<trust>/` the trust's, beside it as on disk. A policy that extends nothing is
+    mirrored into `shadow` itself."""
+    base = policy_path.parent.resolve()
+    chain = []
+    spec = read_policy(policy_path).base
+    while spec is not None:
+        chain.append(spec.path.parent.resolve())
+        spec = spec.base
+    beside = [f for f in chain if f != base and f.is_relative_to(base.parent)]
+    if not beside:
+        _mirror(base, shadow)
+        return shadow
+    copy = shadow / base.name
+    _mirror(base, copy)
+    for folder in dict.fromkeys(beside):
+        # The trust's folder may hold the schools' folders: this school's is copied already.
+        _mirror(folder, shadow / folder.relative_to(base.parent), leave_out=base)
+    return copy
+
+
 MIRROR_COPY_MAX = 64 * 1024 * 1024  # across file systems, larger files are left out
 
 
-def _mirror(base: Path, shadow: Path) -> None:
-    """Hard-link every file under `base` (hidden ones aside) into `shadow`, links as links."""
+def _mirror(base: Path, shadow: Path, leave_out: Path | None = None) -> None:
+    """Hard-link every file under `base` (hidden ones and `leave_out` aside) into `shadow`,
+    links as links."""
     for folder, dirs, files in os.walk(base):
-        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        dirs[:] = [
+            d for d in dirs if not d.startswith(".") and Path(folder, d).resolve() != leave_out
+        ]
         here = Path(folder)
         target = shadow / here.relative_to(base)
         target.mkdir(parents=True, exist_ok=True)
@@ -259,14 +288,14 @@ def _mirror(base: Path, shadow: Path) -> None:
         dirs[:] = [d for d in dirs if not (here / d).is_symlink()]
 
 
-def _real(problem: ListProblem, shadow: Path, base: Path) -> ListProblem:
-    """A problem found in the copy, naming the real files."""
-    pairs = [
-        (str(shadow.resolve()), str(base.resolve())),
-        (str(shadow), str(base)),
-    ]
-    shown, real = display_name(shadow), display_name(base)
-    pairs.append((shown + "/", "") if real == "." else (shown, real))
+def _real(problem: ListProblem, moved: list[tuple[Path, Path]]) -> ListProblem:
+    """A problem found in the copy, naming the real files (`moved`: copy, real; innermost
+    first)."""
+    pairs = []
+    for copy, real in moved:
+        pairs += [(str(copy.resolve()), str(real.resolve())), (str(copy), str(real))]
+        shown, real_shown = display_name(copy), display_name(real)
+        pairs.append((shown + "/", "") if real_shown == "." else (shown, real_shown))
 
     def fix(text: str) -> str:
         for old, new in pairs:

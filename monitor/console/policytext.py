@@ -100,30 +100,52 @@ def remove_entry(text: str, line: int, key: str = "entries") -> str:
 
 
 def set_group_actions(text: str, group: str, actions: dict[str, str]) -> str:
-    """`text` with `groups.<group>.actions` set to `actions` (one flow mapping)."""
+    """`text` with `groups.<group>.actions` set to `actions` (one flow mapping). A group this
+    file does not have (one the trust's policy gives the school) is added to `groups:`."""
     root, _ = _top(text)
     groups = _key(root, "groups") if root is not None else None
-    if groups is None or not isinstance(groups[1], yaml.MappingNode):
-        raise PolicyEditError("the policy has no `groups:` mapping")
-    found = _key(groups[1], group)
-    if found is None:
-        raise PolicyEditError(f"there is no group {group!r} in the policy")
-    name, node = found
     value = render(actions)
-    if isinstance(node, yaml.ScalarNode) and node.value in ("", "~", "null"):
-        new = text[: name.end_mark.index] + f": {{actions: {value}}}" + text[node.end_mark.index :]
-    elif not isinstance(node, yaml.MappingNode):
-        raise PolicyEditError(f"groups.{group} is not a mapping: {_BY_HAND}")
+    found = _key(groups[1], group) if groups is not None else None
+    if groups is None or found is None:
+        new = _with_group(text, groups, f"{render(group)}: {{actions: {value}}}")
     else:
-        new = _with_actions(text, node, value)
+        name, node = found
+        if isinstance(node, yaml.ScalarNode) and node.value in ("", "~", "null"):
+            tail = text[node.end_mark.index :]
+            new = text[: name.end_mark.index] + f": {{actions: {value}}}" + tail
+        elif not isinstance(node, yaml.MappingNode):
+            raise PolicyEditError(f"groups.{group} is not a mapping: {_BY_HAND}")
+        else:
+            new = _with_actions(text, node, value)
 
     def change(data: dict[str, Any]) -> None:
+        data["groups"] = data.get("groups") or {}
         entry = data["groups"].get(group) or {}
         entry["actions"] = dict(actions)
         data["groups"][group] = entry
 
     _check(text, new, change, "groups")
     return new
+
+
+def _with_group(text: str, groups: tuple[yaml.ScalarNode, yaml.Node] | None, line: str) -> str:
+    """`text` with one more `groups:` entry, `line`, after the last (or a new `groups:`)."""
+    newline = "\r\n" if "\r\n" in text else "\n"
+    if groups is None:
+        tail = "" if not text or text.endswith(("\n", "\r")) else newline
+        return f"{text}{tail}groups:{newline}  {line}{newline}"
+    name, node = groups
+    empty = (isinstance(node, yaml.ScalarNode) and node.value in ("", "~", "null")) or (
+        isinstance(node, yaml.MappingNode) and node.flow_style and not node.value
+    )
+    if empty:
+        return text[: name.end_mark.index] + f":{newline}  {line}" + text[node.end_mark.index :]
+    if not isinstance(node, yaml.MappingNode) or node.flow_style:
+        raise PolicyEditError(f"`groups:` {_BY_HAND}")
+    at = _line_end(text, _last_leaf(node))
+    indent = " " * node.value[0][0].start_mark.column
+    lead = "" if text[at - 1] == "\n" else newline
+    return text[:at] + f"{lead}{indent}{line}{newline}" + text[at:]
 
 
 def _with_actions(text: str, group: yaml.MappingNode, value: str) -> str:

@@ -22,7 +22,7 @@ from filters.policy import PolicyError
 from monitor import metrics
 from monitor.gateway import options
 from monitor.gateway.state import GatewayState
-from monitor.policyreload import PolicyReloader
+from monitor.policyreload import PolicyReloader, log_held
 
 log = logging.getLogger("prevent_monitor.gateway")
 
@@ -65,6 +65,7 @@ class PolicyLoader:
             policy.stats.domains,
             policy.stats.load_seconds,
         )
+        log_held(policy)
         if self.reloader is not None:
             self.reloader.stop()
         self.reloader = PolicyReloader(

@@ -79,9 +79,21 @@ def passwords(trust_store: str) -> dict[str, str]:
 def gateways(
     trust_store: str, proxy_factory: Callable[..., Proxy], tmp_path: Path
 ) -> dict[str, Proxy]:
-    """One gateway per school, each with its own school id and name, both on the one store."""
+    """One gateway per school, each with its own school id and name, both on the one store, and
+    each with its own policy that extends the trust's (the test policy) with one local list."""
+    shutil.copytree(POLICY_DIR, tmp_path / "trust")
+    for school in ("north", "south"):
+        folder = tmp_path / school
+        folder.mkdir()
+        (folder / "local.yaml").write_text(f"entries:\n  - {{domain: {school}-local.test}}\n")
+        (folder / "policy.yaml").write_text(
+            "extends: ../trust/policy.yaml\n"
+            f"school: {SCHOOLS.name_of(school)}\n"
+            "lists:\n  - {file: local.yaml, category: extremism}\n"
+        )
     return {
         school: proxy_factory(
+            gateway_policy=tmp_path / school / "policy.yaml",
             gateway_database=trust_store,
             gateway_spool_dir=tmp_path / f"spool-{school}",
             gateway_school_id=school,
@@ -117,15 +129,17 @@ async def browser() -> AsyncIterator[Any]:
         await chromium.close()
 
 
-async def visit(proxy: Proxy, address: str, path: str) -> str:
+async def visit(
+    proxy: Proxy, address: str, path: str, host: str = "www.extremist.test", status: int = 403
+) -> str:
     async with (
         aiohttp.ClientSession() as session,
         session.get(
-            f"http://www.extremist.test/{path}", proxy=proxy.url,
+            f"http://{host}/{path}", proxy=proxy.url,
             headers={"X-Forwarded-For": address}, allow_redirects=False,
         ) as response,
     ):  # fmt: skip
-        assert response.status == 403
+        assert response.status == status, (host, path, response.status)
         return await response.text()
 
 
@@ -174,9 +188,13 @@ async def test_two_gateways_one_postgresql_one_console(
         page = await visit(proxy, SHARED, "shared")
         assert SCHOOLS.name_of(school) in page  # each block page names its own school
         await visit(proxy, ONLY[school], f"{school}-only")
-    rows = stored(trust_store, 4)
+    # The trust's list blocks at both (above); each school's local list only at that school.
+    await visit(gateways["north"], ONLY["north"], "local", host="north-local.test")
+    await visit(gateways["south"], ONLY["south"], "local", host="north-local.test", status=200)
+    rows = stored(trust_store, 5)
     assert sorted((r.school, r.client_ip) for r in rows) == sorted(
-        [("north", SHARED), ("south", SHARED), ("north", ONLY["north"]), ("south", ONLY["south"])]
+        [("north", SHARED), ("south", SHARED), ("north", ONLY["north"]), ("south", ONLY["south"]),
+         ("north", ONLY["north"])]
     )  # the shared address folded per school: one event each, never one for both
 
     for name, sees in (("north.lead", "north"), ("south.lead", "south")):
@@ -184,7 +202,8 @@ async def test_two_gateways_one_postgresql_one_console(
         page = await signed_in_page(browser, console, name, passwords[name])
         body = await page.inner_text("table.events")
         assert ONLY[sees] in body and SHARED in body and ONLY[other] not in body
-        assert await page.locator("table.events tbody tr").count() == 2
+        rows_shown = 3 if sees == "north" else 2  # north's own local list made one more
+        assert await page.locator("table.events tbody tr").count() == rows_shown
         await page.screenshot(path=str(ARTIFACTS / f"trust-{sees}-queue.png"), full_page=True)
         await page.goto(f"{console}/events?q={ONLY[other]}")
         assert await page.locator("table.events tbody td.url").count() == 0
@@ -194,7 +213,7 @@ async def test_two_gateways_one_postgresql_one_console(
         assert f",{sees}," in csv_text and f",{other}," not in csv_text
 
     page = await signed_in_page(browser, console, "trust.lead", passwords["trust.lead"])
-    assert await page.locator("table.events tbody tr").count() == 4
+    assert await page.locator("table.events tbody tr").count() == 5
     body = await page.inner_text("table.events")
     assert "Northfield Academy" in body and "Southgate School" in body
     await page.screenshot(path=str(ARTIFACTS / "trust-lead-queue.png"), full_page=True)
