@@ -74,6 +74,7 @@ def make_console(
     schools: Schools | None = None,
 ) -> Console:
     key = load_session_key(settings.session_key, data_dir)
+    schools = schools or Schools({DEFAULT_SCHOOL_ID: "Our School"})
     try:
         zone = ZoneInfo(settings.timezone)
     except (ZoneInfoNotFoundError, ValueError):
@@ -91,11 +92,11 @@ def make_console(
             idle_s=settings.idle_minutes * 60,
         ),
         form_tokens=FormTokens(derive(key, "form")),
-        pseudonyms=Pseudonyms(derive(key, "pseudonym")),
+        pseudonyms=Pseudonyms(derive(key, "pseudonym"), per_school=schools.many),
         login_throttle=Backoff(settings.login_attempts, settings.login_window_minutes * 60),
         review_throttle=Throttle(settings.review_requests_per_hour, 3600),
         zone=zone,
-        schools=schools or Schools({DEFAULT_SCHOOL_ID: "Our School"}),
+        schools=schools,
     )
 
 

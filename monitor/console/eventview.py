@@ -70,7 +70,7 @@ def who_of(event: Event, identified: bool, pseudonyms: Pseudonyms) -> str:
     if not value:
         return "—"
     if not identified:
-        return pseudonyms(value, kind)
+        return pseudonyms(value, kind, event.school)
     return value if kind == "user" else f"{kind} {value}"
 
 

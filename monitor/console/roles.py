@@ -97,13 +97,18 @@ class Pseudonyms:
     """Stable, keyed pseudonyms: the same pupil is always `user-XXXXXXXX` for IT staff, and
     nobody without the key can turn one back into a name."""
 
-    def __init__(self, key: bytes) -> None:
+    def __init__(self, key: bytes, *, per_school: bool = False) -> None:
         self._key = key
+        # In a trust, one name (or one private address) at two schools is two pupils: keyed
+        # with the school, so IT staff cannot link a pupil's events across schools. A single
+        # school keeps the pseudonyms it had before schools existed.
+        self._per_school = per_school
 
-    def __call__(self, name: str | None, kind: str = "user") -> str:
+    def __call__(self, name: str | None, kind: str = "user", school: str | None = None) -> str:
         """`user-xxxxxxxx`; a device or an address (an event without a user name) is
         `device-xxxxxxxx` / `address-xxxxxxxx`, so IT staff can tell them apart."""
         if not name:
             return "—"
-        digest = hmac.new(self._key, name.encode(), hashlib.sha256).digest()
+        keyed = f"{school}\x00{name}" if self._per_school and school else name
+        digest = hmac.new(self._key, keyed.encode(), hashlib.sha256).digest()
         return f"{kind}-" + base64.b32encode(digest[:5]).decode().lower()

@@ -34,7 +34,7 @@ from monitor.store.contextlog import ContextLog
 from monitor.store.database import make_engine, make_sessionmaker
 from monitor.store.folding import store_rows
 from monitor.store.migrate import upgrade
-from monitor.store.models import BrandMention, UnblockRequest
+from monitor.store.models import BrandMention, Event, UnblockRequest
 from monitor.store.rows import event_row
 from monitor.store.unblock import add_request
 from tests.console.conftest import REPO, form_token, settings
@@ -335,3 +335,23 @@ async def test_an_impact_preview_replays_its_own_schools_week_only(
     assert marker("south") not in body
     other = await console.get(f"/it/impact/{trust.ids['south']['preview']}")
     assert other.status == 404
+
+
+def test_one_name_at_two_schools_is_two_pseudonyms() -> None:
+    """In a trust, IT staff cannot link a pupil's events across schools by pseudonym; a single
+    school keeps the pseudonyms it had before schools existed."""
+    from monitor.console.eventview import who_of
+    from monitor.console.roles import Pseudonyms
+
+    key = b"k" * 32
+    trust, single = Pseudonyms(key, per_school=True), Pseudonyms(key)
+    events = [
+        Event(user="amy.pupil", school=school, client_ip="10.0.0.7")
+        for school in ("north", "south")
+    ]
+    north, south = (who_of(e, False, trust) for e in events)
+    assert north.startswith("user-") and south.startswith("user-") and north != south
+    assert who_of(events[0], False, trust) == north  # stable
+    assert who_of(events[0], False, single) == who_of(events[1], False, single)
+    assert who_of(events[0], False, single) == single("amy.pupil")
+    assert who_of(events[0], True, trust) == "amy.pupil"  # the Prevent lead sees the name
