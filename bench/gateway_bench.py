@@ -15,6 +15,11 @@ with the log off and on, and the ratio of the two. Each run starts measuring onl
 the addon answers (mitmdump listens before its scripts have loaded the policy).
 
     .venv/bin/python bench/gateway_bench.py [--domains 1000000] [--seconds 15] [--connections 50]
+        [--pages distinct|same]
+
+The origin serves every address its own page by default (`--pages distinct`: the gateway keeps
+pages already scored, and one page for every address would measure that cache, not scoring);
+`--pages same` measures a class loading one page.
 """
 
 from __future__ import annotations
@@ -53,8 +58,12 @@ ORIGIN = textwrap.dedent(
     body = "<html><head><title>News</title></head><body>" + "".join(
         f"<p>{' '.join(words[(i + j) % len(words)] for j in range(12))}</p>" for i in range(100)
     ) + "</body></html>"
+    distinct = sys.argv[2] == "distinct"
     async def page(request):
-        return web.Response(text=body, content_type="text/html")
+        # "distinct": every address its own page (each one scored afresh, the worst case);
+        # "same": one page for all (a class loading the page its teacher linked).
+        text = body.replace("</body>", f"<p>{request.path_qs}</p></body>") if distinct else body
+        return web.Response(text=text, content_type="text/html")
     app = web.Application()
     app.router.add_get("/{tail:.*}", page)
     web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), access_log=None, print=None)
@@ -228,6 +237,10 @@ def main() -> None:
     parser.add_argument("--domains", type=int, default=1_000_000)
     parser.add_argument("--seconds", type=int, default=15)
     parser.add_argument("--connections", type=int, default=50)
+    parser.add_argument(
+        "--pages", choices=("distinct", "same"), default="distinct",
+        help="distinct: every address its own page (each scored); same: one page for all",
+    )  # fmt: skip
     args = parser.parse_args()
     rng = random.Random(4)
     with tempfile.TemporaryDirectory(prefix="gateway-bench-") as tmp:
@@ -240,7 +253,7 @@ def main() -> None:
         lua = folder / "proxy.lua"
         lua.write_text(LUA % urls)
         origin_port = free_port()
-        origin = subprocess.Popen([str(PYTHON), "-c", ORIGIN, str(origin_port)])
+        origin = subprocess.Popen([str(PYTHON), "-c", ORIGIN, str(origin_port), args.pages])
         try:
             wait_for(origin_port, origin, "origin", 30)
             allowed = ("http://www.allowed.example.org/", 200)

@@ -188,14 +188,40 @@ class Policy(CompiledLists):
     ) -> tuple[Decision, PageScore]:
         """Weighted phrases over a page: over the group's flag threshold flags, over its block
         threshold blocks. Allowlisted pages and active exemptions lift it to study."""
+        page_score = self.page_score(content, content_type, charset=charset, limit=limit)
+        decision = self.page_decision(page_score, url=url, group=group, when=when, user=user)
+        return decision, page_score
+
+    def page_score(
+        self,
+        content: str | bytes,
+        content_type: str,
+        *,
+        charset: str | None = None,
+        limit: int = 2_000_000,
+    ) -> PageScore:
+        """The page's score and phrases: the same bytes, type and charset always score the same
+        under one policy version, whoever reads them and wherever (the gateway keeps it)."""
+        return self._page.score(content, content_type, charset=charset, limit=limit)
+
+    def page_decision(
+        self,
+        page_score: PageScore,
+        *,
+        url: str,
+        group: str | None = None,
+        when: datetime | None = None,
+        user: str | None = None,
+    ) -> Decision:
+        """What a page's score means for this reader: their group's thresholds, and any
+        allowlist or exemption that lifts the page to study."""
         normalised = normalise_url(url)
         group_name = group if group in self.groups else self.spec.default_group
-        page_score = self._page.score(content, content_type, charset=charset, limit=limit)
         group_spec = self.groups[group_name]
         flag_at = group_spec.page_flag or self.spec.page_flag
         block_at = group_spec.page_block or self.spec.page_block
         if page_score.score < flag_at or not page_score.hits:
-            return self._allow(normalised, group_name, None), page_score
+            return self._allow(normalised, group_name, None)
         top = page_score.hits[0][0]
         action = Action.BLOCK if page_score.score >= block_at else Action.FLAG
         hit = Hit(
@@ -230,7 +256,7 @@ class Policy(CompiledLists):
             step=lift.step,
             exemption=lift.exemption,
         )
-        return decision, page_score
+        return decision
 
     def release(self, pause: Callable[[], None]) -> None:
         super().release(pause)

@@ -21,6 +21,7 @@ from typing import Any
 from mitmproxy import ctx, exceptions, http
 
 from filters.decision import Decision, stronger
+from filters.weighted import PageScore
 from monitor import metrics
 from monitor.gateway import options, pagescan, safesearch
 from monitor.gateway.blockpage import BlockPage, own_hosts
@@ -133,14 +134,17 @@ class RequestFilter:
                 return
             policy = state.live.current
             media, charset = kind
-            person = verdict.person
-            key = self.scored.key(
-                policy.version, verdict.decision.url or "", person.group, person.user, body
-            )
-            decision = self.scored.get(key) or await self._score(
-                policy, body, media, charset, verdict
-            )
-            self.scored.put(key, decision)
+            key = self.scored.key(policy.version, media, charset, body)
+            page_score = self.scored.get(key)
+            if page_score is None:
+                decision, page_score = await self._score(policy, body, media, charset, verdict)
+                self.scored.put(key, page_score)
+            else:
+                person = verdict.person
+                decision = policy.page_decision(
+                    page_score, url=verdict.decision.url or "", group=person.group,
+                    user=person.user,
+                )  # fmt: skip
             if not decision.recorded:
                 return
             state.count(decision)
@@ -151,7 +155,7 @@ class RequestFilter:
 
     async def _score(
         self, policy: Any, body: bytes, media: str, charset: str | None, verdict: Verdict
-    ) -> Decision:
+    ) -> tuple[Decision, PageScore]:
         kwargs = {
             "url": verdict.decision.url,
             "charset": charset,
@@ -160,7 +164,5 @@ class RequestFilter:
             "limit": self.page_limit,
         }
         if len(body) > INLINE_SCORE_BYTES:
-            decision, _ = await asyncio.to_thread(policy.score_page, body, media, **kwargs)
-        else:
-            decision, _ = policy.score_page(body, media, **kwargs)
-        return decision
+            return await asyncio.to_thread(policy.score_page, body, media, **kwargs)
+        return policy.score_page(body, media, **kwargs)

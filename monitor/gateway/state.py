@@ -10,9 +10,8 @@ A flow's own results travel in `flow.metadata` under the keys below.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
@@ -33,6 +32,7 @@ SCAN_KEY = "prevent_monitor_scan"  # (media type, charset) of a response held ba
 FAULT_KEY = "prevent_monitor_fault"  # a fault at response headers: the error page comes later
 CONTEXT_KEY = "prevent_monitor_context"  # the flow is already in the context log
 FAIL_MODES = ("closed", "open")
+MAX_PEOPLE = 16_384  # who() answers kept: a school's devices, with room for a trust's
 
 
 class Verdict(NamedTuple):
@@ -53,6 +53,9 @@ class GatewayState:
         self.context: Callable[[ContextVisit], None] | None = None
         self.devices = DeviceMap()
         self.trusted: list[Network] = []
+        # who() answers for the policy and device map in force (both are replaced whole)
+        self._people: dict[tuple[str | None, str | None, str | None], Person] = {}
+        self._people_of: tuple[Policy, DeviceMap] | None = None
         self.block_page = BlockPage("Our school")
         # the console's and the block page's hosts: never filtered, unwrapped or recorded
         self.own_hosts: frozenset[str] = frozenset()
@@ -71,16 +74,31 @@ class GatewayState:
         return self.live.current
 
     def who(self, policy: Policy, flow: http.HTTPFlow) -> Person:
-        """Who is behind an HTTP request (or a CONNECT)."""
+        """Who is behind an HTTP request (or a CONNECT). Remembered per (address, user,
+        X-Forwarded-For) for the policy and device map in force: a school's few thousand
+        devices ask again and again, and the answer only changes when one of those does."""
         auth = flow.metadata.get("proxyauth")
-        return identify(
-            policy,
-            self.devices,
-            flow.client_conn.peername[0] if flow.client_conn.peername else None,
-            user=auth[0] if auth else None,
-            forwarded_for=flow.request.headers.get("x-forwarded-for"),
-            trusted=self.trusted,
-        )
+        user = auth[0] if auth else None
+        peername = flow.client_conn.peername
+        peer = peername[0] if peername else None
+        # The header is only believed from a trusted proxy, so it is only read when there is one.
+        forwarded = flow.request.headers.get("x-forwarded-for") if self.trusted else None
+        if self._people_of != (policy, self.devices):
+            # A reload or a new device map: every answer may change. Held, not by id(), so an
+            # id reused by a later policy object can never bring back an old answer.
+            self._people.clear()
+            self._people_of = (policy, self.devices)
+        key = (peer, user, forwarded)
+        person = self._people.get(key)
+        if person is None:
+            person = identify(
+                policy, self.devices, peer, user=user, forwarded_for=forwarded,
+                trusted=self.trusted,
+            )  # fmt: skip
+            if len(self._people) >= MAX_PEOPLE:
+                self._people.clear()  # a reload or a flood of addresses: start afresh
+            self._people[key] = person
+        return person
 
     def is_own(self, *hosts: str) -> bool:
         """Whether every one of these names is one of the school's own prevent-monitor hosts."""
@@ -152,29 +170,50 @@ class GatewayState:
 
     # --- faults ----------------------------------------------------------------------------
 
-    @contextlib.contextmanager
-    def guard(self, flow: http.HTTPFlow, hook: str, *, respond_now: bool = True) -> Iterator[None]:
+    def guard(self, flow: http.HTTPFlow, hook: str, *, respond_now: bool = True) -> Guard:
         """Whatever goes wrong in a hook stays here: logged, counted, answered by fail mode.
         At response headers the body is still to come (and would overwrite a page set now),
         so the error page is put in place by the `response` hook instead."""
-        try:
-            yield
-        except Exception:
-            self.fault(hook)
-            if ctx.options.gateway_fail_mode == "open" or not flow.live:
-                return
-            flow.metadata.pop(SCAN_KEY, None)
-            if respond_now:
-                flow.response = self.error_response(flow)
-            else:
-                flow.metadata[FAULT_KEY] = True
-                if flow.response is not None:
-                    flow.response.stream = False
+        return Guard(self, flow, hook, respond_now)
+
+    def failed(self, flow: http.HTTPFlow, hook: str, respond_now: bool) -> None:
+        """A hook raised: count and log it, then answer by the fail mode."""
+        self.fault(hook)
+        if ctx.options.gateway_fail_mode == "open" or not flow.live:
+            return
+        flow.metadata.pop(SCAN_KEY, None)
+        if respond_now:
+            flow.response = self.error_response(flow)
+        else:
+            flow.metadata[FAULT_KEY] = True
+            if flow.response is not None:
+                flow.response.stream = False
 
     def fault(self, hook: str) -> None:
         self.faults += 1
         metrics.FILTER_FAULTS.inc()
         log.exception("gateway: fault in %s (failing %s)", hook, ctx.options.gateway_fail_mode)
+
+
+class Guard:
+    """`GatewayState.guard`'s context manager: a class, not a generator, because it wraps
+    every hook of every request and a generator-based one costs several times as much."""
+
+    __slots__ = ("flow", "hook", "respond_now", "state")
+
+    def __init__(self, state: GatewayState, flow: http.HTTPFlow, hook: str, respond_now: bool):
+        self.state, self.flow, self.hook, self.respond_now = state, flow, hook, respond_now
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: Any
+    ) -> bool:
+        if kind is None or not issubclass(kind, Exception):
+            return False  # nothing went wrong, or a KeyboardInterrupt/SystemExit: let it go
+        self.state.failed(self.flow, self.hook, self.respond_now)
+        return True
 
 
 def category_words(policy: Policy, decision: Decision) -> str | None:

@@ -1,10 +1,10 @@
 """The host-only context log: which hosts a pupil reached around an event, and nothing more.
 
-Optional (`gateway.context_log_days`, 7 by default; 0 turns it off). The gateway hands each
-request over as a `monitor.events.ContextVisit` (time, identity, host, action: never a path, a
-query or a page body) to the `EventWriter`, whose thread folds them here into one row per
+Optional (`gateway.context_log_days`, 7 by default; 0 turns it off). The gateway notes each
+request as a `monitor.events.ContextVisit` (time, identity, host, action: never a path, a
+query or a page body) with the `EventWriter`, which folds them here into one row per
 (identity, minute, host, action) with the number of requests, so a busy pupil is a few rows a
-minute:
+minute, and writes them from its own thread:
 
     log = ContextLog()
     log.write(engine, visits)            # on the writer thread; False if the database is away
@@ -18,6 +18,7 @@ context rows (counted in `ContextLog.dropped`) rather than spool them behind the
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -41,63 +42,91 @@ WINDOW = timedelta(hours=1)
 MAX_ROWS = 2000  # what one view shows at most (an hour either side: ~120 minutes)
 BATCH = 5000
 FLUSH_SECONDS = 5.0  # context is written at most this often
-MAX_PENDING = 50_000  # or sooner, when this many requests are waiting
+MAX_PENDING = 50_000  # or sooner, when this many requests (or rows) are waiting
 
 Key = tuple[str, datetime, str, str]  # identity, minute, host, action
 
 
+def key_of(visit: ContextVisit) -> Key:
+    """The row a visit folds into: (identity, minute, host, action), made safe for its columns."""
+    minute = visit.when.replace(second=0, microsecond=0)
+    identity = safe_text(visit.identity, 200) or "address:unknown"
+    host = safe_text(visit.host.lower(), 255) or "(none)"
+    return identity, minute, host, safe_text(visit.action, 8) or "allow"
+
+
 def fold(visits: Iterable[ContextVisit]) -> Counter[Key]:
     """One count per (identity, minute, host, action), values made safe for their columns."""
-    folded: Counter[Key] = Counter()
-    for visit in visits:
-        minute = visit.when.replace(second=0, microsecond=0)
-        identity = safe_text(visit.identity, 200) or "address:unknown"
-        host = safe_text(visit.host.lower(), 255) or "(none)"
-        folded[identity, minute, host, safe_text(visit.action, 8) or "allow"] += 1
-    return folded
+    return Counter(map(key_of, visits))
 
 
 class ContextLog:
-    """The writer thread's side of the context log, with its counters (requests, not rows).
+    """The context log's pending requests, folded as they arrive, and their writing.
 
-    Visits are folded in memory and written at most every `FLUSH_SECONDS` (or on a flush or
-    stop): rows fold per minute anyway, and one transaction every few seconds costs the
-    gateway's core far less than one per batch of events (profiled: ~7 ms per write)."""
+    The gateway's thread notes each request (`note`: a dictionary increment under a lock,
+    never a queue hand-over: handing every request to the writer's thread cost ~175 µs of CPU
+    a request, docs/benchmarks.md). The writer's thread writes the folded rows at most every
+    `FLUSH_SECONDS` (or on a flush or stop): rows fold per minute anyway, and one transaction
+    every few seconds costs the gateway's core far less than one per batch of events
+    (profiled: ~7 ms per write). Counters are of requests, not rows."""
 
     def __init__(self, school: str = DEFAULT_SCHOOL_ID) -> None:
         self.school = school  # the writing part's school: every row is stored under it
         self.written = 0  # requests stored (folded into rows)
         self.dropped = 0  # requests dropped: the database was away, or refused them
-        self._pending: list[ContextVisit] = []
+        self._pending: Counter[Key] = Counter()
+        self._pending_requests = 0
+        self._lock = threading.Lock()
         self._last_write = time.monotonic()
 
-    def add(self, visits: Sequence[ContextVisit]) -> None:
-        self._pending.extend(visits)
+    def note(self, visit: ContextVisit) -> None:
+        """One request, from any thread. Never blocks on the database and never raises."""
+        try:
+            key = key_of(visit)
+        except Exception:  # pragma: no cover - a visit that is not one: context is optional
+            self.dropped += 1
+            return
+        with self._lock:
+            if len(self._pending) >= MAX_PENDING and key not in self._pending:
+                self.dropped += 1  # the writer is far behind: context gives way, events do not
+                return
+            self._pending[key] += 1
+            self._pending_requests += 1
+
+    def add(self, visits: Iterable[ContextVisit]) -> None:
+        for visit in visits:
+            self.note(visit)
 
     def write_due(self, engine: Engine | None, *, force: bool = False) -> None:
         """Write what is pending if it is time (or `force`d): the writer calls this each cycle."""
         recent = time.monotonic() - self._last_write < FLUSH_SECONDS
-        if not self._pending or (not force and recent and len(self._pending) < MAX_PENDING):
-            return
-        pending, self._pending = self._pending, []
+        with self._lock:
+            if not self._pending_requests:
+                return
+            if not force and recent and self._pending_requests < MAX_PENDING:
+                return
+            pending, self._pending = self._pending, Counter()
+            requests, self._pending_requests = self._pending_requests, 0
         self._last_write = time.monotonic()
-        self.write(engine, pending)
+        self._write(engine, pending, requests)
 
     def write(self, engine: Engine | None, visits: Sequence[ContextVisit]) -> bool:
         """Fold and upsert the visits in one transaction; False (and counted as dropped) if the
         database is away (`engine` None) or would not take them. Never raises: context must
         not stop events."""
+        return self._write(engine, fold(visits), len(visits))
+
+    def _write(self, engine: Engine | None, folded: Counter[Key], requests: int) -> bool:
         if engine is None:
-            self.dropped += len(visits)
+            self.dropped += requests
             return False
-        folded = fold(visits)
         if not folded:
             return True
         rows = [
             {"school": self.school, "identity": i, "minute": m, "host": h, "action": a,
              "requests": n}
             for (i, m, h, a), n in folded.items()
-        ]
+        ]  # fmt: skip
         try:
             with engine.begin() as connection:
                 table = ContextEntry.__table__
@@ -108,10 +137,10 @@ class ContextLog:
                 )
                 connection.execute(statement, rows)
         except Exception as exc:
-            self.dropped += len(visits)
-            log.warning("context log: dropped %d requests' context: %s", len(visits), exc)
+            self.dropped += requests
+            log.warning("context log: dropped %d requests' context: %s", requests, exc)
             return False
-        self.written += len(visits)
+        self.written += requests
         return True
 
 

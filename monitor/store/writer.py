@@ -105,7 +105,7 @@ class _Job:
 
 
 _STOP = object()
-_NOT_EVENTS = (_Flush, _Job, ContextVisit)  # what else the queue carries
+_NOT_EVENTS = (_Flush, _Job)  # what else the queue carries
 T = TypeVar("T")
 
 
@@ -163,8 +163,9 @@ class EventWriter:
             log.exception("could not queue a flagged event")
 
     def submit_visit(self, visit: ContextVisit) -> None:
-        """Hand over one request for the context log; as `submit`, never blocks or raises."""
-        self._queue.put(visit)
+        """Note one request for the context log; as `submit`, never blocks or raises. Folded
+        on the caller's thread (`ContextLog.note`), not queued: every request has one."""
+        self.context.note(visit)
 
     def call(self, job: Callable[[], T]) -> Future[T]:
         """Run `job()` on the writer thread, after the events submitted before it, so that a
@@ -248,12 +249,10 @@ class EventWriter:
         flushes = [item for item in items if isinstance(item, _Flush)]
         jobs = [item for item in items if isinstance(item, _Job)]
         stopping = any(item is _STOP for item in items)
-        visits = [item for item in items if isinstance(item, ContextVisit)]
         events = [i for i in items if i is not _STOP and not isinstance(i, _NOT_EVENTS)]
         if events:
             self._deliver(self._rows(events))
         # Optional context, written every few seconds; dropped (not spooled) with no database.
-        self.context.add(visits)
         engine = None if self._spool or self._held else self._engine
         self.context.write_due(engine, force=bool(flushes) or stopping)
         for job in jobs:

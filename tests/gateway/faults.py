@@ -83,6 +83,8 @@ class Faults:
         loader.add_option("faults_metrics_port", int, 0, "Port for this process's /metrics.")
         Policy.decide = breaks(Policy.decide, _url)  # type: ignore[method-assign]
         Policy.score_page = breaks(Policy.score_page, _page_url)  # type: ignore[method-assign]
+        # A page scored before (the same bytes) is decided without scoring it again.
+        Policy.page_decision = breaks(Policy.page_decision, _page_url)  # type: ignore[method-assign]
         pagescan.scan_type = breaks(pagescan.scan_type, _flow_host)
         TLSGuard.passes_through = breaks(TLSGuard.passes_through, _host)  # type: ignore[method-assign]
 

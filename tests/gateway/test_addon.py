@@ -404,3 +404,71 @@ async def test_a_page_scored_before_is_not_scored_again_but_a_changed_one_is(
         scored = gateway.requests.scored
         assert (scored.hits, scored.misses) == (2, 2)
         assert [e.action for e in recorder.events] == ["block", "block", "block"]
+
+
+async def test_a_page_scored_once_is_decided_for_each_reader(
+    gateway: Gateway, recorder: Recorder, tmp_path: Path
+) -> None:
+    """The same bytes under other addresses and for other pupils keep their score (a class
+    loading one page is scored once), but what the score means is each reader's own: a pupil
+    an exemption names gets study where another pupil is blocked."""
+    policy_dir = tmp_path / "policy"
+    shutil.copytree(POLICY_DIR, policy_dir)
+    policy_file = policy_dir / "policy.yaml"
+    policy_file.write_text(
+        policy_file.read_text().replace(
+            "  - file: exemptions.yaml\n",
+            "  - file: exemptions.yaml\n"
+            "  - id: named-pupil\n    reason: EPQ on radicalisation\n"
+            "    approved_by: P. Lead (DSL)\n    pupils: [pupil7]\n"
+            "    categories: [extremist-language]\n    starts: 2020-01-01\n    ends: 2099-12-31\n",
+        )
+    )
+    body = b"<html><body>" + b"<p>the zorblax uprising</p>" * 4 + b"</body></html>"
+    with taddons.context(gateway) as tctx:
+        tctx.configure(gateway, gateway_policy=str(policy_file))
+        outcomes = []
+        for user, path in (("pupil9", "a"), ("pupil7", "b"), ("pupil9", "c")):
+            flow = request_flow(f"http://allowed.test/{path}")
+            flow.metadata["proxyauth"] = (user, "secret")
+            gateway.requests.requestheaders(flow)
+            flow.response = http.Response.make(200, body, {"Content-Type": "text/html"})
+            gateway.requests.responseheaders(flow)
+            await gateway.requests.response(flow)
+            outcomes.append((user, flow.response.status_code))
+        assert outcomes == [("pupil9", 403), ("pupil7", 200), ("pupil9", 403)]
+        scored = gateway.requests.scored
+        assert (scored.hits, scored.misses) == (2, 1)
+        assert [(e.user, e.action, e.url) for e in recorder.events] == [
+            ("pupil9", "block", "http://allowed.test/a"),
+            ("pupil7", "study", "http://allowed.test/b"),
+            ("pupil9", "block", "http://allowed.test/c"),
+        ]
+
+
+def test_the_gateway_hands_every_hook_of_every_part_on() -> None:
+    """mitmproxy sees one `Gateway` (no child addons to walk for every event), so each hook a
+    part answers must be one the gateway has and hands on: a part's new hook that the gateway
+    did not know would silently never run."""
+    import inspect
+
+    # Importing these registers every hook mitmproxy has (the registry fills as modules load).
+    import mitmproxy.addons.next_layer
+    import mitmproxy.proxy.layers  # noqa: F401
+    from mitmproxy import hooks
+
+    import monitor.gateway.addon as addon_module
+
+    gateway = Gateway(writer=Recorder())
+    assert not hasattr(gateway, "addons")
+    handed = set(addon_module.LIFECYCLE_HOOKS) | set(addon_module.FLOW_HOOKS)
+    for part in gateway.parts:
+        answered = {name for name in hooks.all_hooks if callable(getattr(part, name, None))}
+        assert answered <= handed, (type(part).__name__, answered - handed)
+    for name in handed:
+        assert name in hooks.all_hooks, name
+        method = getattr(gateway, name)
+        parts = [getattr(p, name) for p in gateway.parts if hasattr(p, name)]
+        assert parts, f"{name}: no part answers it"
+        if any(inspect.iscoroutinefunction(p) for p in parts):
+            assert inspect.iscoroutinefunction(method), name
