@@ -12,10 +12,12 @@ mitmdump's CPU time per request, which is what sets throughput on a dedicated co
 less than requests/s when other work shares the machine. The host-only context log
 (`gateway_context_log_days`, on by default) is measured too: the addon with page scanning on,
 with the log off and on, and the ratio of the two. Each run starts measuring only once
-the addon answers (mitmdump listens before its scripts have loaded the policy).
+the addon answers (mitmdump listens before its scripts have loaded the policy). Every
+configuration runs `--rounds` times, interleaved in a rotating order, and each figure printed is
+the median of its rounds.
 
     .venv/bin/python bench/gateway_bench.py [--domains 1000000] [--seconds 15] [--connections 50]
-        [--pages distinct|same]
+        [--pages distinct|same] [--rounds 3] [--code DIR]
 
 The origin serves every address its own page by default (`--pages distinct`: the gateway keeps
 pages already scored, and one page for every address would measure that cache, not scoring);
@@ -30,6 +32,7 @@ import random
 import re
 import socket
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -47,7 +50,10 @@ from monitor.store.migrate import upgrade  # noqa: E402
 
 MITMDUMP = ROOT / ".venv" / "bin" / "mitmdump"
 PYTHON = ROOT / ".venv" / "bin" / "python"
-ADDON = ROOT / "monitor" / "gateway" / "addon.py"
+# The gateway measured: this checkout's, or another one's named by --code (a `git worktree` of
+# an older commit), so figures before and after a change come from one run of this script.
+CODE = Path(sys.argv[sys.argv.index("--code") + 1]).resolve() if "--code" in sys.argv else ROOT
+ADDON = CODE / "monitor" / "gateway" / "addon.py"
 LOOPBACK = ROOT / "tests" / "gateway" / "loopback.py"
 
 ORIGIN = textwrap.dedent(
@@ -210,7 +216,8 @@ def run_proxy(
     argv += ["--set", f"confdir={folder / 'conf'}", "--set", "connection_strategy=lazy"]
     argv += [*extra, "-s", str(LOOPBACK), "--set", f"loopback_port={origin_port}"]
     log = (folder / f"mitmdump-{port}.log").open("wb")
-    proxy = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+    env = {**os.environ, "PYTHONPATH": str(CODE)}  # the addon's own packages, not ours
+    proxy = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, cwd=CODE, env=env)
     try:
         started = time.perf_counter()
         wait_for(port, proxy, "mitmdump", 300)
@@ -232,11 +239,26 @@ def run_proxy(
         proxy.wait(30)
 
 
+LABELS = {
+    "bare": "bare mitmdump",
+    "no_scan": "mitmdump + gateway addon, page scanning off",
+    "no_context": "mitmdump + gateway addon (page scanning on, context log 0 days)",
+    "gateway": "mitmdump + gateway addon (page scanning on, context log 7 days)",
+}
+
+
+def median_figures(runs: list[dict[str, float]]) -> dict[str, float]:
+    """Each figure's median over the rounds (the machine is shared: one run can be an outlier)."""
+    return {key: statistics.median(run[key] for run in runs) for key in runs[0]}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--domains", type=int, default=1_000_000)
     parser.add_argument("--seconds", type=int, default=15)
     parser.add_argument("--connections", type=int, default=50)
+    parser.add_argument("--rounds", type=int, default=3, help="runs of each; medians are shown")
+    parser.add_argument("--code", default=str(ROOT), help="the checkout whose gateway is measured")
     parser.add_argument(
         "--pages", choices=("distinct", "same"), default="distinct",
         help="distinct: every address its own page (each scored); same: one page for all",
@@ -258,8 +280,6 @@ def main() -> None:
             wait_for(origin_port, origin, "origin", 30)
             allowed = ("http://www.allowed.example.org/", 200)
             blocked = (f"http://www.{domains[0]}/", 403)
-            print("bare mitmdump:")
-            bare = run_proxy(folder, origin_port, lua, args, [], allowed)
             database = folder / "events.sqlite"
             upgrade(f"sqlite:///{database}")  # the gateway opens a store, it never migrates one
             addon = [
@@ -267,21 +287,28 @@ def main() -> None:
                 "--set", f"gateway_policy={policy}",
                 "--set", f"gateway_database=sqlite:///{database}",
                 "--set", "gateway_reload_interval=5",
-            ]
-            print("mitmdump + gateway addon, page scanning off:")
-            no_scan = run_proxy(
-                folder, origin_port, lua, args, [*addon, "--set", "gateway_page_scan=false"],
-                blocked,
+            ]  # fmt: skip
+            scan = ["--set", "gateway_page_scan=true"]
+            configs: dict[str, tuple[list[str], tuple[str, int]]] = {
+                "bare": ([], allowed),
+                "no_scan": ([*addon, "--set", "gateway_page_scan=false"], blocked),
+                # the host-only context log off, then on (the default)
+                "no_context": ([*addon, *scan, "--set", "gateway_context_log_days=0"], blocked),
+                "gateway": ([*addon, *scan, "--set", "gateway_context_log_days=7"], blocked),
+            }
+            results: dict[str, list[dict[str, float]]] = {name: [] for name in configs}
+            names = list(configs)
+            for round_ in range(args.rounds):
+                # Each round in another order, so a machine that slows or speeds up over the
+                # run does not favour whichever configuration always came first.
+                order = names[round_ % len(names) :] + names[: round_ % len(names)]
+                for name in order:
+                    print(f"round {round_ + 1}: {LABELS[name]}:")
+                    extra, probe = configs[name]
+                    results[name].append(run_proxy(folder, origin_port, lua, args, extra, probe))
+            bare, no_scan, no_context, gateway = (
+                median_figures(results[name]) for name in names
             )
-            runs: dict[int, dict[str, float]] = {}
-            for days in (0, 7):  # the host-only context log off, then on (the default)
-                print(f"mitmdump + gateway addon (page scanning on, context log {days} days):")
-                scan = ["--set", "gateway_page_scan=true"]
-                context = ["--set", f"gateway_context_log_days={days}"]
-                runs[days] = run_proxy(
-                    folder, origin_port, lua, args, [*addon, *scan, *context], blocked
-                )
-            no_context, gateway = runs[0], runs[7]
         finally:
             origin.terminate()
             origin.wait(10)
