@@ -159,6 +159,20 @@ class Policy(CompiledLists):
         kept = self._answers.get(url.host, group, canonical)
         if kept is not None:
             return kept
+        return self._host_decision(url, refs, group, user, when)
+
+    def _host_decision(
+        self,
+        url: NormalisedURL,
+        refs: Sequence[tuple[str, int]],
+        group: str,
+        user: str | None,
+        when: datetime | None,
+    ) -> Decision:
+        """The decision from the host's domain entries alone, kept when nothing can change it.
+        Of `url` only the host is read, and the `url` field is `url.url()`: with the lists
+        silent on the path, no URL-prefix list covers the host (`_facts`), so the allowlist
+        check in `_lifted` reads only the host too."""
         hits = [self._list_hit(ref, rule, url, None) for rule, ref in refs]
         decision = self._conclude(url, hits, (group, user), _aware(when), None)
         self._answers.keep(url.host, group, decision, hits)
@@ -169,6 +183,22 @@ class Policy(CompiledLists):
         names it for, asked by someone in `group`; None when there is none (decide in full).
         Its `url` is the URL it was first made for."""
         return self._answers.kept(host, group)
+
+    def decide_by_host(
+        self, host: str, group: str, user: str | None = None, when: datetime | None = None
+    ) -> Decision | None:
+        """`decide()`'s answer for every URL of `host` that `answerable_host` names it for,
+        asked by `user` in `group`, but for its `url` (http://host/, or the URL the kept
+        answer was made for: use `for_url`); None when the host's path can matter (decide in
+        full). A first visit then costs no URL parse, the Squid helper's most common miss."""
+        kept = self._answers.kept(host, group)
+        if kept is not None:
+            return kept
+        facts = self._facts(host)
+        if facts.path_sensitive:
+            return None
+        stand_in = NormalisedURL(f"http://{host}/", "http", host, "domain", None, "/", "")
+        return self._host_decision(stand_in, facts.domain_refs, group, user, when)
 
     def decide_host(self, host: str, **who: Any) -> Decision:
         """`decide(host, host_only=True, ...)`: for CONNECT and TLS SNI."""
