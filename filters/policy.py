@@ -174,7 +174,10 @@ class Policy(CompiledLists):
         silent on the path, no URL-prefix list covers the host (`_facts`), so the allowlist
         check in `_lifted` reads only the host too."""
         hits = [self._list_hit(ref, rule, url, None) for rule, ref in refs]
-        decision = self._conclude(url, hits, (group, user), _aware(when), None)
+        if hits:
+            decision = self._conclude(url, hits, (group, user), _aware(when), None)
+        else:
+            decision = self._allow(url, group, None)  # as _conclude, without reading the clock
         self._answers.keep(url.host, group, decision, hits)
         return decision
 
@@ -323,7 +326,7 @@ class Policy(CompiledLists):
         if not hits:
             return self._allow(url, group_name, search_terms)
         group = self.groups[group_name]
-        best: tuple[int, int, Hit, Action, Lift] | None = None
+        best: tuple[int, Severity, Hit, Action, Lift] | None = None
         for hit in hits:
             action, step = self._action(hit, group, when)
             if action is Action.ALLOW:
@@ -333,7 +336,8 @@ class Policy(CompiledLists):
                 lifted = self._lifted(hit, who, when)
                 if lifted:
                     action, lift = Action.STUDY, lifted
-            severity = int(self._hit_severity(hit))
+            # Kept as the enum (an int): rebuilding it at the end costs Python-level enum code.
+            severity = self._hit_severity(hit)
             rank = (action.strength, severity)
             if best is None or rank > best[:2]:
                 best = (rank[0], rank[1], hit, action, lift)
@@ -346,7 +350,7 @@ class Policy(CompiledLists):
             url=url.url(),
             host=url.host,
             category=hit.category,
-            severity=Severity(severity),
+            severity=severity,
             kind=hit.kind,
             rule=hit.rule,
             source=hit.source,
@@ -387,9 +391,7 @@ class Policy(CompiledLists):
             return f"{found}; allowed for study: {why}"
         if category and category.illegal:
             return f"{found}; unlawful content is blocked for everyone"
-        verb = {Action.BLOCK: "blocked", Action.FLAG: "allowed but recorded"}.get(
-            action, str(action)
-        )
+        verb = _VERBS.get(action) or str(action)
         return f"{found}; {verb} for the {group} group"
 
     def _allow(self, url: NormalisedURL, group: str, search_terms: str | None) -> Decision:
@@ -401,6 +403,9 @@ class Policy(CompiledLists):
             group=group,
             policy_version=self.version,
         )
+
+
+_VERBS = {Action.BLOCK: "blocked", Action.FLAG: "allowed but recorded"}
 
 
 def _covers(sites: Iterable[str], host: str) -> bool:
