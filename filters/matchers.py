@@ -7,7 +7,7 @@ million-domain list load in seconds and fit in well under 300 MB.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 
 import re2
 
@@ -30,23 +30,39 @@ def unpack_ref(ref: int) -> tuple[int, int]:
 MAX_DOMAIN = 253  # characters in a domain name (RFC 1035), dots included
 
 
-def label_suffixes(host: str) -> Iterator[str]:
+def label_suffixes(host: str) -> tuple[str, ...]:
     """`www.bad.test` → `www.bad.test`, `bad.test`, `test`: label-aligned, so `bad.test` can never
     match `notbad.test` (the mistake mitmproxy's block_list makes).
 
     Only suffixes a list could hold (at most 253 characters): a hostile 80,000-character host then
-    costs at most 127 lookups, not 40,000 ever-longer hashes."""
+    costs at most 127 lookups, not 40,000 ever-longer hashes.
+
+    The last host's answer is kept: one decision walks the same host's suffixes through up to
+    five tables (block and allow domains and URL prefixes), and a new host pays for each walk."""
+    last = _last_suffixes
+    if last[0] == host:
+        return last[1]
+    found: list[str] = []
     if len(host) > MAX_DOMAIN:
         start = host.find(".", len(host) - MAX_DOMAIN - 1)
-        while start != -1:
-            yield host[start + 1 :]
-            start = host.find(".", start + 1)
-        return
-    yield host
-    start = host.find(".")
+    else:
+        found.append(host)
+        start = host.find(".")
     while start != -1:
-        yield host[start + 1 :]
+        found.append(host[start + 1 :])
         start = host.find(".", start + 1)
+    suffixes = tuple(found)
+    _remember_suffixes((host, suffixes))
+    return suffixes
+
+
+# One (host, suffixes) pair, replaced whole: a thread reading it sees one pair or the other.
+_last_suffixes: tuple[str, tuple[str, ...]] = ("", ("",))
+
+
+def _remember_suffixes(pair: tuple[str, tuple[str, ...]]) -> None:
+    global _last_suffixes
+    _last_suffixes = pair
 
 
 # The domain table is split into shards: growing one huge dict copies it all in one step
@@ -93,16 +109,7 @@ class DomainTable:
         """Every (listed domain, ref) that covers `host`, most specific first."""
         found: list[tuple[str, int]] = []
         shards = self._shards
-        if exact or len(host) > MAX_DOMAIN:
-            suffixes: Iterable[str] = (host,) if exact else label_suffixes(host)
-        else:
-            # label_suffixes(host), unrolled: every new host of a stream pays for this loop.
-            suffixes = [host]
-            start = host.find(".")
-            while start != -1:
-                suffixes.append(host[start + 1 :])
-                start = host.find(".", start + 1)
-        for suffix in suffixes:
+        for suffix in (host,) if exact else label_suffixes(host):
             have = shards[hash(suffix) & _SHARD_MASK].get(suffix)
             if have is None:
                 continue
@@ -133,15 +140,16 @@ class UrlPrefixTable:
     def covers(self, host: str) -> bool:
         """Whether any prefix is listed for this host or a parent domain."""
         by_host = self._by_host
-        return bool(by_host) and any(s in by_host for s in label_suffixes(host))
+        return bool(by_host) and not by_host.keys().isdisjoint(label_suffixes(host))
 
     def lookup(self, host: str, rest: str) -> list[tuple[str, int]]:
         """`rest` is the lowercased `/path?query` part of the match key."""
         found: list[tuple[str, int]] = []
         by_host = self._by_host
-        if not by_host:
-            return found
-        for suffix in label_suffixes(host):
+        suffixes = label_suffixes(host) if by_host else ()
+        if not suffixes or by_host.keys().isdisjoint(suffixes):
+            return found  # one pass in C for the common case: no prefix listed for the site
+        for suffix in suffixes:
             prefixes = by_host.get(suffix)
             if not prefixes:
                 continue

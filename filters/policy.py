@@ -159,8 +159,25 @@ class Policy(CompiledLists):
         kept = self._answers.get(url.host, group, canonical)
         if kept is not None:
             return kept
+        return self._host_decision(url, refs, group, user, when)
+
+    def _host_decision(
+        self,
+        url: NormalisedURL,
+        refs: Sequence[tuple[str, int]],
+        group: str,
+        user: str | None,
+        when: datetime | None,
+    ) -> Decision:
+        """The decision from the host's domain entries alone, kept when nothing can change it.
+        Of `url` only the host is read, and the `url` field is `url.url()`: with the lists
+        silent on the path, no URL-prefix list covers the host (`_facts`), so the allowlist
+        check in `_lifted` reads only the host too."""
         hits = [self._list_hit(ref, rule, url, None) for rule, ref in refs]
-        decision = self._conclude(url, hits, (group, user), _aware(when), None)
+        if hits:
+            decision = self._conclude(url, hits, (group, user), _aware(when), None)
+        else:
+            decision = self._allow(url, group, None)  # as _conclude, without reading the clock
         self._answers.keep(url.host, group, decision, hits)
         return decision
 
@@ -169,6 +186,22 @@ class Policy(CompiledLists):
         names it for, asked by someone in `group`; None when there is none (decide in full).
         Its `url` is the URL it was first made for."""
         return self._answers.kept(host, group)
+
+    def decide_by_host(
+        self, host: str, group: str, user: str | None = None, when: datetime | None = None
+    ) -> Decision | None:
+        """`decide()`'s answer for every URL of `host` that `answerable_host` names it for,
+        asked by `user` in `group`, but for its `url` (http://host/, or the URL the kept
+        answer was made for: use `for_url`); None when the host's path can matter (decide in
+        full). A first visit then costs no URL parse, the Squid helper's most common miss."""
+        kept = self._answers.kept(host, group)
+        if kept is not None:
+            return kept
+        facts = self._facts(host)
+        if facts.path_sensitive:
+            return None
+        stand_in = NormalisedURL(f"http://{host}/", "http", host, "domain", None, "/", "")
+        return self._host_decision(stand_in, facts.domain_refs, group, user, when)
 
     def decide_host(self, host: str, **who: Any) -> Decision:
         """`decide(host, host_only=True, ...)`: for CONNECT and TLS SNI."""
@@ -319,7 +352,7 @@ class Policy(CompiledLists):
         if not hits:
             return self._allow(url, group_name, search_terms)
         group = self.groups[group_name]
-        best: tuple[int, int, Hit, Action, Lift] | None = None
+        best: tuple[int, Severity, Hit, Action, Lift] | None = None
         for hit in hits:
             action, step = self._action(hit, group, when)
             if action is Action.ALLOW:
@@ -329,7 +362,8 @@ class Policy(CompiledLists):
                 lifted = self._lifted(hit, who, when)
                 if lifted:
                     action, lift = Action.STUDY, lifted
-            severity = int(self._hit_severity(hit))
+            # Kept as the enum (an int): rebuilding it at the end costs Python-level enum code.
+            severity = self._hit_severity(hit)
             rank = (action.strength, severity)
             if best is None or rank > best[:2]:
                 best = (rank[0], rank[1], hit, action, lift)
@@ -342,7 +376,7 @@ class Policy(CompiledLists):
             url=url.url(),
             host=url.host,
             category=hit.category,
-            severity=Severity(severity),
+            severity=severity,
             kind=hit.kind,
             rule=hit.rule,
             source=hit.source,
@@ -383,9 +417,7 @@ class Policy(CompiledLists):
             return f"{found}; allowed for study: {why}"
         if category and category.illegal:
             return f"{found}; unlawful content is blocked for everyone"
-        verb = {Action.BLOCK: "blocked", Action.FLAG: "allowed but recorded"}.get(
-            action, str(action)
-        )
+        verb = _VERBS.get(action) or str(action)
         return f"{found}; {verb} for the {group} group"
 
     def _allow(self, url: NormalisedURL, group: str, search_terms: str | None) -> Decision:
@@ -397,6 +429,9 @@ class Policy(CompiledLists):
             group=group,
             policy_version=self.version,
         )
+
+
+_VERBS = {Action.BLOCK: "blocked", Action.FLAG: "allowed but recorded"}
 
 
 def _covers(sites: Iterable[str], host: str) -> bool:

@@ -27,6 +27,13 @@ _GOOGLE_TRANSLATE_RE = re.compile(r"translate\.google(?:\.[a-z]{2,3}){1,2}")
 # archive.today and its mirrors
 _ARCHIVE_TODAY_TLDS = ("ph", "is", "today", "li", "vn", "fo", "md")
 _ARCHIVE_TODAY = frozenset(f"archive.{tld}" for tld in _ARCHIVE_TODAY_TLDS)
+# Every host `_site_rule` knows has one of these labels (google.co.uk, www-x.translate.goog,
+# l.facebook.com, ...): any other host is no redirector, told by one set check in C, which
+# every host seen for the first time pays. A rule added below needs its label added here.
+_SITE_LABELS = frozenset(
+    ("goog", "google", "googleusercontent", "bing", "duckduckgo", "yahoo", "facebook",
+     "messenger", "instagram", "archive")
+)  # fmt: skip
 _WAYBACK_PATH_RE = re.compile(r"/web/(?:\d{0,14}\*?|\*)(?:[a-z]{2}_)?/+(.+)", re.IGNORECASE)
 _ARCHIVE_TODAY_PATH_RE = re.compile(
     r"/(?:newest|oldest|timegate|timemap(?:/[a-z]+)?|\d{4}(?:\.\d\d){0,2}(?:-\d{6})?|\d{8,14}"
@@ -114,6 +121,8 @@ def carries_targets(host: str) -> bool:
 
 
 def _site_rule(host: str) -> Callable[[NormalisedURL], list[str]] | None:
+    if _SITE_LABELS.isdisjoint(host.split(".")):
+        return None
     if host.endswith(".translate.goog"):
         return _translate_goog
     if _GOOGLE_RE.fullmatch(host):

@@ -105,7 +105,7 @@ class Checker:
         self.directory_groups = (group,) if group and not self.group else ()
         self._templates: dict[tuple[str, str], tuple[Decision, str, str, str] | None] = {}
         self._group_for = policy.group_for
-        self._kept = policy.answer_by_host
+        self._by_host = policy.decide_by_host
 
     def stream(self, source: BinaryIO, out: TextIO) -> None:
         """Answer every complete line as it arrives. Reads whatever the pipe holds and flushes
@@ -155,7 +155,7 @@ class Checker:
             group = self.group
             if group is None:
                 group = self._group_for(user, self.directory_groups, client)
-            kept = self._kept(host, group)
+            kept = self._by_host(host, group, user, self.when)
             if kept is not None:
                 if not self.squid:
                     return self._kept_json(kept, url, host, group)

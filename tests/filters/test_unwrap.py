@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from filters import unwrap
 from filters.unwrap import MAX_TARGETS, _targets, embedded_targets
 from filters.urls import normalise_url
 
@@ -269,3 +270,35 @@ def test_embedded_targets_never_raise(text: str) -> None:
     assert isinstance(found, tuple)
     assert len(found) <= MAX_TARGETS
     assert all(isinstance(t, str) and t for t in found)
+
+
+# -- the label check in front of the site rules ---------------------------------------------------
+
+_RULE_HOSTS = [
+    "www-bad-test.translate.goog", "google.com", "www.google.co.uk", "images.google.de",
+    "news.google.com.au", "translate.google.com", "translate.googleusercontent.com",
+    "webcache.googleusercontent.com", "bing.com", "www.bing.com", "duckduckgo.com",
+    "html.duckduckgo.com", "uk.search.yahoo.com", "l.facebook.com", "lm.facebook.com",
+    "l.messenger.com", "l.instagram.com", "web.archive.org", "wayback.archive.org",
+    "archive.ph", "www.archive.today", "archive.md",
+]  # fmt: skip
+_LABELS = ["www", "google", "goog", "translate", "com", "co", "uk", "archive", "org", "web", "ph",
+           "bing", "search", "yahoo", "l", "facebook", "x", "googleusercontent", "webcache"]
+
+
+@pytest.mark.parametrize("host", _RULE_HOSTS)
+def test_every_site_rule_is_behind_a_known_label(host: str) -> None:
+    assert unwrap.carries_targets(host)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.sampled_from(_LABELS), min_size=1, max_size=5))
+def test_the_label_check_only_skips_hosts_no_rule_knows(labels: list[str]) -> None:
+    host = ".".join(labels)
+    quick = unwrap._site_rule(host)
+    full_check = unwrap._SITE_LABELS
+    try:
+        unwrap._SITE_LABELS = frozenset(labels)  # every label known: the rules decide alone
+        assert unwrap._site_rule(host) == quick
+    finally:
+        unwrap._SITE_LABELS = full_check
