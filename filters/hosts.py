@@ -180,7 +180,11 @@ def _parse_ipv4(host: str) -> str | None:
         return None
     numbers: list[int] = []
     for part in parts:
-        if not part or len(part) > 40:
+        if not part or len(part) > 40 or not part.isascii():
+            return None
+        # int() would also take "-1", "+1", "1_0" and spaces: a hostile host is none of them.
+        digits = part[2:] if part.startswith("0x") else part
+        if digits and not all(c in "0123456789abcdef" for c in digits):
             return None
         try:
             if part.startswith("0x"):

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import time as _time
 from collections.abc import Callable, Iterable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,8 @@ from filters.decision import Action, Decision, Kind, Lift, Severity, Step
 from filters.groups import GroupFinder
 from filters.hostanswers import HostAnswers
 from filters.lists import ListProblem, read_list
+from filters.pagedecision import aware as _aware
+from filters.pagedecision import decide_page
 from filters.policyfile import read_policy
 from filters.policyfiles import version_of
 from filters.policyspec import Category, Group, PolicySpec
@@ -246,50 +248,8 @@ class Policy(CompiledLists):
         when: datetime | None = None,
         user: str | None = None,
     ) -> Decision:
-        """What a page's score means for this reader: their group's thresholds, and any
-        allowlist or exemption that lifts the page to study."""
-        normalised = normalise_url(url)
-        group_name = group if group in self.groups else self.spec.default_group
-        group_spec = self.groups[group_name]
-        flag_at = group_spec.page_flag or self.spec.page_flag
-        block_at = group_spec.page_block or self.spec.page_block
-        if page_score.score < flag_at or not page_score.hits:
-            return self._allow(normalised, group_name, None)
-        top = page_score.hits[0][0]
-        action = Action.BLOCK if page_score.score >= block_at else Action.FLAG
-        hit = Hit(
-            category=top.category,
-            rule=top.rule,
-            source=top.source,
-            kind=Kind.PAGE,
-            url=normalised,
-            phrase=" + ".join(top.words),
-        )
-        reason = (
-            f"the page text scored {page_score.score} (flag at {flag_at}, block at {block_at}); "
-            f"strongest phrase: {' + '.join(top.words)!r}"
-        )
-        lift = self._lifted(hit, (group_name, user), _aware(when)) or Lift("", Step.GROUP)
-        if lift.why:
-            action, reason = Action.STUDY, f"{reason}; allowed for study: {lift.why}"
-        category = self.categories.get(top.category)
-        decision = Decision(
-            action=action,
-            url=normalised.url(),
-            host=normalised.host,
-            category=top.category,
-            severity=category.severity if category else Severity.MEDIUM,
-            kind=Kind.PAGE,
-            rule=top.rule,
-            source=top.source,
-            reason=reason,
-            group=group_name,
-            policy_version=self.version,
-            matched=tuple(" + ".join(p.words) for p, _ in page_score.hits[:10]),
-            step=lift.step,
-            exemption=lift.exemption,
-        )
-        return decision
+        """What a page's score means for this reader (`filters.pagedecision`)."""
+        return decide_page(self, page_score, url=url, group=group, when=when, user=user)
 
     def release(self, pause: Callable[[], None]) -> None:
         super().release(pause)
@@ -436,9 +396,3 @@ _VERBS = {Action.BLOCK: "blocked", Action.FLAG: "allowed but recorded"}
 
 def _covers(sites: Iterable[str], host: str) -> bool:
     return any(host == site or host.endswith("." + site) for site in sites)
-
-
-def _aware(when: datetime | None) -> datetime:
-    if when is None:
-        return datetime.now(UTC)
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
