@@ -183,12 +183,6 @@ class Policy(CompiledLists):
         self._answers.keep(url.host, group, decision, hits)
         return decision
 
-    def answer_by_host(self, host: str, group: str) -> Decision | None:
-        """The kept decision for every URL of `host` that `filters.hostanswers.answerable_host`
-        names it for, asked by someone in `group`; None when there is none (decide in full).
-        Its `url` is the URL it was first made for."""
-        return self._answers.kept(host, group)
-
     def decide_by_host(
         self, host: str, group: str, user: str | None = None, when: datetime | None = None
     ) -> Decision | None:

@@ -53,9 +53,10 @@ class GatewayState:
         self.context: Callable[[ContextVisit], None] | None = None
         self.devices = DeviceMap()
         self.trusted: list[Network] = []
-        # who() answers for the policy and device map in force (both are replaced whole)
+        # who() answers for the policy, device map and trusted proxies in force (each is
+        # replaced whole when it changes)
         self._people: dict[tuple[str | None, str | None, str | None], Person] = {}
-        self._people_of: tuple[Policy, DeviceMap] | None = None
+        self._people_of: tuple[Policy, DeviceMap, list[Network]] | None = None
         self.block_page = BlockPage("Our school")
         # the console's and the block page's hosts: never filtered, unwrapped or recorded
         self.own_hosts: frozenset[str] = frozenset()
@@ -83,11 +84,14 @@ class GatewayState:
         peer = peername[0] if peername else None
         # The header is only believed from a trusted proxy, so it is only read when there is one.
         forwarded = flow.request.headers.get("x-forwarded-for") if self.trusted else None
-        if self._people_of != (policy, self.devices):
-            # A reload or a new device map: every answer may change. Held, not by id(), so an
-            # id reused by a later policy object can never bring back an old answer.
+        of = self._people_of
+        if of is None or of[0] is not policy or of[1] is not self.devices or of[2] is not (
+            self.trusted
+        ):
+            # A reload, a new device map or new trusted proxies: every answer may change. The
+            # objects are held, not their id(), so an id reused later never brings one back.
             self._people.clear()
-            self._people_of = (policy, self.devices)
+            self._people_of = (policy, self.devices, self.trusted)
         key = (peer, user, forwarded)
         person = self._people.get(key)
         if person is None:

@@ -93,10 +93,6 @@ class ContextLog:
             self._pending[key] += 1
             self._pending_requests += 1
 
-    def add(self, visits: Iterable[ContextVisit]) -> None:
-        for visit in visits:
-            self.note(visit)
-
     def write_due(self, engine: Engine | None, *, force: bool = False) -> None:
         """Write what is pending if it is time (or `force`d): the writer calls this each cycle."""
         recent = time.monotonic() - self._last_write < FLUSH_SECONDS

@@ -472,3 +472,22 @@ def test_the_gateway_hands_every_hook_of_every_part_on() -> None:
         assert parts, f"{name}: no part answers it"
         if any(inspect.iscoroutinefunction(p) for p in parts):
             assert inspect.iscoroutinefunction(method), name
+
+
+def test_who_is_asked_afresh_when_the_trusted_proxies_change(gateway: Gateway) -> None:
+    """`who()` remembers answers per address; changing the trusted proxies must not leave an
+    answer made under the old ones (X-Forwarded-For is believed only from a trusted proxy)."""
+    with taddons.context(gateway) as tctx:
+        configured(tctx, gateway, gateway_trusted_proxies=["10.9.9.9"])
+        policy = gateway.state.policy()
+
+        def asked() -> str | None:
+            flow = request_flow("http://allowed.test/", peer="127.0.0.1")
+            flow.request.headers["X-Forwarded-For"] = "192.168.5.5"
+            return gateway.state.who(policy, flow).client_ip
+
+        assert asked() == "127.0.0.1"  # not a trusted proxy: its header is not believed
+        tctx.configure(gateway, gateway_trusted_proxies=["127.0.0.1"])
+        assert asked() == "192.168.5.5"
+        tctx.configure(gateway, gateway_trusted_proxies=["10.9.9.9"])
+        assert asked() == "127.0.0.1"
