@@ -231,6 +231,13 @@ class CompiledLists:
         hits.extend(self._url_hits(normalised)[1])
         return hits
 
+    def silent_on(self, host: str) -> bool:
+        """Whether no rule can touch any URL of `host` (a canonical domain, as
+        `filters.hostanswers.answerable_host` names it): no domain entry covers or imitates it
+        and its path cannot matter. Then `decide()` allows every such URL, whoever asks."""
+        facts = self._facts(host)
+        return not facts.domain_refs and not facts.path_sensitive
+
     def _facts(self, host: str) -> _HostFacts:
         facts = self._host_facts.get(host)
         if facts is not None:

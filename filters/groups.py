@@ -48,6 +48,13 @@ class GroupFinder:
         self._cache[key] = group
         return group
 
+    def fixed(self, directory_groups: Sequence[str]) -> str | None:
+        """The group for these directory groups when no user name or client address can change
+        it (no group names users or networks), else None."""
+        if self._by_user or self._by_network:
+            return None
+        return self.find(None, directory_groups, None)
+
     def _find(
         self, user: str | None, directory_groups: Sequence[str], client_ip: str | None
     ) -> str:

@@ -85,6 +85,18 @@ def answerable_host(raw: str) -> str | None:
     query cannot carry a target URL (`filters.unwrap.may_carry_target`). None means: decide it
     in full. No full parse, so a Squid helper can ask for every line; conservative where the raw
     text could read otherwise once normalised (an escape, a tab or newline, a fragment)."""
+    host = url_host(raw)
+    # A canonical domain has only a-z, 0-9, "_", "-" and "."; so no "?", "#", "@", ":" or
+    # backslash hides in `host`, and the first "/" after it ends the host for a browser too.
+    if host is None or normalise_host(host) != (host, "domain", ()):
+        return None
+    return host if plain_rest(raw) else None
+
+
+def url_host(raw: str) -> str | None:
+    """What `answerable_host` would name as the host of `raw`, before any check of it: the text
+    between `http://` or `https://` and the next "/". Only a host that `answerable_host` has
+    accepted before may be trusted from this alone (with `plain_rest`)."""
     if raw.startswith("https://"):
         start = 8
     elif raw.startswith("http://"):
@@ -92,16 +104,14 @@ def answerable_host(raw: str) -> str | None:
     else:
         return None
     end = raw.find("/", start)
-    host = raw[start:] if end == -1 else raw[start:end]
-    # A canonical domain has only a-z, 0-9, "_", "-" and "."; so no "?", "#", "@", ":" or
-    # backslash hides in `host`, and the first "/" after it ends the host for a browser too.
-    if normalise_host(host) != (host, "domain", ()):
-        return None
+    return raw[start:] if end == -1 else raw[start:end]
+
+
+def plain_rest(raw: str) -> bool:
+    """Whether the rest of `raw` leaves the host's answer alone (`answerable_host`)."""
     if "\t" in raw or "\n" in raw or "\r" in raw:
-        return None  # dropped inside a URL by browsers (and normalise_url): "ht\ttp" is "http"
+        return False  # dropped inside a URL by browsers (and normalise_url): "ht\ttp" is "http"
     query = raw.partition("?")[2]
-    if query and (
+    return not query or not (
         "%" in query or "//" in query or "\\" in query or "http" in query.lower()
-    ):
-        return None
-    return host
+    )

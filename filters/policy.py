@@ -111,6 +111,10 @@ class Policy(CompiledLists):
         """The policy group: by user name, then directory group, then network, then default."""
         return self._groups_of.find(user, directory_groups, client_ip)
 
+    def fixed_group(self, directory_groups: Sequence[str] = ()) -> str | None:
+        """The group whoever asks from wherever, when the groups name no users or networks."""
+        return self._groups_of.fixed(directory_groups)
+
     # --- deciding ----------------------------------------------------------------------------
 
     def decide(
@@ -198,6 +202,10 @@ class Policy(CompiledLists):
             return None
         stand_in = NormalisedURL(f"http://{host}/", "http", host, "domain", None, "/", "")
         return self._host_decision(stand_in, facts.domain_refs, group, user, when)
+
+    def kept_by_host(self, host: str, group: str) -> Decision | None:
+        """The answer `decide_by_host` keeps for every URL of `host`, whoever asks, and when."""
+        return self._answers.kept(host, group)
 
     def decide_host(self, host: str, **who: Any) -> Decision:
         """`decide(host, host_only=True, ...)`: for CONNECT and TLS SNI."""

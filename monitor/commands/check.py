@@ -19,7 +19,7 @@ from urllib.parse import quote
 
 from filters.decision import Decision
 from filters.explain import answer
-from filters.hostanswers import answerable_host
+from filters.hostanswers import answerable_host, plain_rest, url_host
 from filters.policy import Policy, PolicyError
 from filters.urls import canonical_url
 from monitor.commands.shared import add_policy_options, policy_path
@@ -106,6 +106,14 @@ class Checker:
         self._templates: dict[tuple[str, str], tuple[Decision, str, str, str] | None] = {}
         self._group_for = policy.group_for
         self._by_host = policy.decide_by_host
+        self._silent_on = policy.silent_on
+        # In `--format squid`, a host that passes whoever asks is answered `ERR` from the line's
+        # text alone from then on: no host check, group or policy lookup. Such a host is one
+        # `answerable_host` accepted and that no rule touches, or whose answer the policy keeps
+        # (no user or time can change it) for the one group every line is in (`_answer`).
+        fixed = self.group or policy.fixed_group(self.directory_groups)
+        self._fixed_group = fixed if self.squid else None
+        self._passing: set[str] = set()
 
     def stream(self, source: BinaryIO, out: TextIO) -> None:
         """Answer every complete line as it arrives. Reads whatever the pipe holds and flushes
@@ -150,8 +158,13 @@ class Checker:
         return self._answer(url, user or self.user, client or self.client)
 
     def _answer(self, url: str, user: str | None, client: str | None) -> str:
+        if url_host(url) in self._passing and plain_rest(url):
+            return "ERR"
         host = answerable_host(url)
         if host is not None:
+            if self.squid and self._silent_on(host):
+                self._pass(host)  # no rule touches the host: allowed in any group
+                return "ERR"
             group = self.group
             if group is None:
                 group = self._group_for(user, self.directory_groups, client)
@@ -160,9 +173,17 @@ class Checker:
                 if not self.squid:
                     return self._kept_json(kept, url, host, group)
                 if not kept.blocks:
+                    if group == self._fixed_group and self.policy.kept_by_host(host, group) is kept:
+                        self._pass(host)  # kept: no user and no time can change it
                     return "ERR"
                 return self._squid(kept.for_url(canonical_url(url)))
         return self.decided(url, user=user, client=client)
+
+    def _pass(self, host: str) -> None:
+        """Answer `host` `ERR` from the line alone from now on."""
+        if len(self._passing) >= MAX_TEMPLATES:
+            self._passing.clear()
+        self._passing.add(host)
 
     def decided(self, url: str, *, user: str | None, client: str | None) -> str:
         """The answer from a full `decide()`."""
@@ -215,7 +236,8 @@ class Checker:
         return f"OK status=302 url={target}"
 
 
-# A bound on the JSON templates: one per (host, group), as the policy keeps its answers.
+# A bound on the JSON templates (one per (host, group), as the policy keeps its answers) and on
+# the hosts answered from the line alone.
 MAX_TEMPLATES = 100_000
 _URL_MARK = "\x00url\x00"
 _CANONICAL_MARK = "\x00canonical\x00"

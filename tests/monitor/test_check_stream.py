@@ -81,6 +81,31 @@ def test_kept_answers_are_full_answers(
         assert len(fast.policy._answers) >= 5  # kept answers really were used
 
 
+@pytest.mark.parametrize("group", [None, "staff", "year13"])
+def test_hosts_answered_from_the_line_alone_are_the_full_answers(
+    tmp_path: Path, group: str | None
+) -> None:
+    """In `--format squid`, hosts that pass whoever asks are answered `ERR` from the line's text
+    alone; every later line of them, for every user and address, is what `decide()` says."""
+    path = _policy(tmp_path, expressions=False)
+    fast = Checker(Policy.load(path), _args("squid", group), None)
+    full = Checker(Policy.load(path), _args("squid", group), None)
+    for url, user, client in _lines():
+        fast.answer_line(f"{url} {client}/- {user} GET")
+    # No rule touches fine.example, so it passes in any group. In the policy's groups by user
+    # and network a kept answer may belong to one group only, so with no fixed group nothing
+    # else is answered from the line.
+    assert "fine.example" in fast._passing
+    assert "extremist.test" not in fast._passing  # blocked: its answer names the URL
+    if group is None:
+        assert all(not full.policy.categorise(f"http://{h}/") for h in fast._passing)
+    for url, user, client in _lines():
+        who = {"user": None if user == "-" else user, "client": client}
+        full.policy._answers.clear()
+        line = f"{url} {client}/- {user} GET"
+        assert fast.answer_line(line) == full.decided(url, **who), line
+
+
 def test_a_json_template_with_a_mark_in_another_field_falls_back(tmp_path: Path) -> None:
     checker = Checker(Policy.load(_policy(tmp_path, expressions=False)), _args("json"), None)
     kept = checker.policy.decide("http://fine.example/")
