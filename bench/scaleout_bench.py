@@ -147,7 +147,7 @@ def main() -> None:
 
         upgrade(f"sqlite:///{folder / 'events.sqlite'}")
         origin_port = free_port()
-        origin = subprocess.Popen([str(PYTHON), "-c", ORIGIN, str(origin_port)])
+        origin = subprocess.Popen([str(PYTHON), "-c", ORIGIN, str(origin_port), "distinct"])
         results = {}
         try:
             wait_for(origin_port, origin, "origin", 30)

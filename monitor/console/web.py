@@ -229,7 +229,15 @@ def _base_context(request: web.Request) -> dict[str, Any]:
         "csrf": signin.csrf,
         "role_name": ROLE_NAMES.get(signin.user.role, signin.user.role),
         "school_names": _school_names(request, signin.user.schools),
+        # The Schools page, the school column and the school filter are for an account that
+        # sees more than one school: a single school's lead sees only their own.
+        "many_schools": _sees_many(request, signin.user.schools),
     }
+
+
+def _sees_many(request: web.Request, schools: frozenset[str] | None) -> bool:
+    known = console_of(request).schools
+    return known.many and (schools is None or len(schools) > 1)
 
 
 def _school_names(request: web.Request, schools: frozenset[str] | None) -> str:

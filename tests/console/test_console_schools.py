@@ -282,6 +282,23 @@ async def test_the_trust_lead_sees_a_line_per_school(
     assert marker("south") in queue and marker("north") not in queue
 
 
+async def test_only_an_account_of_many_schools_is_shown_the_schools(
+    console: TestClient[Any, Any], trust: Trust
+) -> None:
+    """The Schools page link, the queue's school column and its school filter are for the
+    trust's accounts; a single school's lead sees their own school only, without them."""
+    await sign_in(console, trust, "north.lead")
+    queue = await (await console.get("/events")).text()
+    assert marker("north") in queue
+    assert 'href="/trust"' not in queue and 'name="school"' not in queue
+    assert 'class="muted school"' not in queue
+    console.session.cookie_jar.clear()  # signed out
+    await sign_in(console, trust, "trust.lead")
+    queue = await (await console.get("/events")).text()
+    assert 'href="/trust"' in queue and 'name="school"' in queue
+    assert 'class="muted school"' in queue
+
+
 async def test_an_account_with_no_school_sees_nothing_and_is_told_why(
     console: TestClient[Any, Any], trust: Trust
 ) -> None:
