@@ -58,6 +58,28 @@ def test_writer_stores_a_batch(store_url: str, engine: Engine, tmp_path: Path, m
     assert first.status == "new"
 
 
+def test_a_lone_event_goes_at_once_and_a_close_run_shares_one_batch(
+    store_url: str, engine: Engine, tmp_path: Path, make_event: Any
+):
+    """At most one batch a `linger`: the first event after a quiet spell is not kept waiting,
+    and events close behind it share a transaction (one each cost the gateway's CPU)."""
+    writer = EventWriter(store_url, spool_dir=str(tmp_path / "spool"), linger=1.0)
+    batches: list[int] = []
+    deliver = writer._deliver
+    writer._deliver = lambda rows: (batches.append(len(rows)), deliver(rows))[1]  # type: ignore[method-assign]
+    writer.start()
+    started = time.monotonic()
+    writer.submit(make_event(user="pupil.first"))
+    while _count(engine, Event) < 1 and time.monotonic() - started < 10:
+        time.sleep(0.01)
+    assert time.monotonic() - started < 0.8  # written before the linger was out
+    for i in range(5):
+        writer.submit(make_event(user=f"pupil.{i}"))
+    assert writer.close(timeout=30)
+    assert batches == [1, 5]
+    assert _count(engine, Event) == 6
+
+
 def test_forty_subrequests_fold_into_one_event(
     store_url: str, engine: Engine, tmp_path: Path, make_event: Any
 ):
