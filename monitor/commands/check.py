@@ -107,13 +107,13 @@ class Checker:
         self._group_for = policy.group_for
         self._by_host = policy.decide_by_host
         self._silent_on = policy.silent_on
-        # In `--format squid`, a host that passes whoever asks is answered `ERR` from the line's
-        # text alone from then on: no host check, group or policy lookup. Such a host is one
-        # `answerable_host` accepted and that no rule touches, or whose answer the policy keeps
-        # (no user or time can change it) for the one group every line is in (`_answer`).
-        fixed = self.group or policy.fixed_group(self.directory_groups)
-        self._fixed_group = fixed if self.squid else None
-        self._passing: set[str] = set()
+        # A host whose answer no user, address or time can change is answered from the line's
+        # text alone from then on: no host check, group or policy lookup (`_answer`). Its
+        # answer is `ERR` in `--format squid`, else its JSON template. Such a host is one
+        # `answerable_host` accepted and whose answer the policy keeps for the one group every
+        # line is in, or, in `--format squid`, that no rule touches (it passes in any group).
+        self._fixed_group = self.group or policy.fixed_group(self.directory_groups)
+        self._ready: dict[str, str | tuple[str, str, str]] = {}
 
     def stream(self, source: BinaryIO, out: TextIO) -> None:
         """Answer every complete line as it arrives. Reads whatever the pipe holds and flushes
@@ -158,12 +158,16 @@ class Checker:
         return self._answer(url, user or self.user, client or self.client)
 
     def _answer(self, url: str, user: str | None, client: str | None) -> str:
-        if url_host(url) in self._passing and plain_rest(url):
-            return "ERR"
+        ready = self._ready.get(url_host(url) or "") if self._ready else None
+        if ready is not None and plain_rest(url):
+            if isinstance(ready, str):
+                return ready
+            head, middle, tail = ready
+            return f"{head}{_string(url)}{middle}{_string(canonical_url(url))}{tail}"
         host = answerable_host(url)
         if host is not None:
             if self.squid and self._silent_on(host):
-                self._pass(host)  # no rule touches the host: allowed in any group
+                self._keep_ready(host, "ERR")  # no rule touches the host: allowed in any group
                 return "ERR"
             group = self.group
             if group is None:
@@ -173,17 +177,22 @@ class Checker:
                 if not self.squid:
                     return self._kept_json(kept, url, host, group)
                 if not kept.blocks:
-                    if group == self._fixed_group and self.policy.kept_by_host(host, group) is kept:
-                        self._pass(host)  # kept: no user and no time can change it
+                    if self._fixed(host, group, kept):
+                        self._keep_ready(host, "ERR")
                     return "ERR"
                 return self._squid(kept.for_url(canonical_url(url)))
         return self.decided(url, user=user, client=client)
 
-    def _pass(self, host: str) -> None:
-        """Answer `host` `ERR` from the line alone from now on."""
-        if len(self._passing) >= MAX_TEMPLATES:
-            self._passing.clear()
-        self._passing.add(host)
+    def _fixed(self, host: str, group: str, kept: Decision) -> bool:
+        """Whether `kept` is every line's answer for `host`: the policy keeps it (no user and
+        no time can change it) and every line is in its group."""
+        return group == self._fixed_group and self.policy.kept_by_host(host, group) is kept
+
+    def _keep_ready(self, host: str, ready: str | tuple[str, str, str]) -> None:
+        """Answer `host` from the line alone from now on: `ready` is the answer or template."""
+        if len(self._ready) >= MAX_TEMPLATES:
+            self._ready.clear()
+        self._ready[host] = ready
 
     def decided(self, url: str, *, user: str | None, client: str | None) -> str:
         """The answer from a full `decide()`."""
@@ -212,6 +221,8 @@ class Checker:
         if made is None:
             return self._json(kept.for_url(canonical_url(url)), url)
         _, head, middle, tail = made
+        if self._fixed(host, group, kept):
+            self._keep_ready(host, (head, middle, tail))
         return f"{head}{_string(url)}{middle}{_string(canonical_url(url))}{tail}"
 
     def _template(self, kept: Decision) -> tuple[Decision, str, str, str] | None:
