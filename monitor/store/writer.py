@@ -31,7 +31,6 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -45,6 +44,7 @@ from monitor.store.database import make_engine
 from monitor.store.folding import store_rows
 from monitor.store.rows import ONE_SCHOOL, event_row, row_from_json, row_to_json
 from monitor.store.spool import Spool
+from monitor.store.writerstats import WriterStats
 
 log = logging.getLogger(__name__)
 
@@ -55,28 +55,6 @@ TRANSIENT = (
     sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.ProgrammingError, sa_exc.InternalError,
     sa_exc.DisconnectionError, sa_exc.TimeoutError, ConnectionError,
 )  # fmt: skip
-
-
-@dataclass(frozen=True, slots=True)
-class WriterStats:
-    """A snapshot for metrics. Counters count events (not batches) since start."""
-
-    queue_depth: int
-    spool_records: int
-    spool_bytes: int
-    held: int  # in memory because neither the database nor the spool would take them
-    submitted: int
-    written: int  # new event rows
-    folded: int  # repeats counted into an existing event
-    duplicates: int  # replays of events already stored
-    spooled: int
-    replayed: int
-    errors: int  # rows refused for good (kept in rejected.jsonl)
-    spool_errors: int  # failed spool writes (disk full, ...)
-    dropped: int
-    database_up: bool
-    context_written: int = 0  # context-log requests stored (folded per minute)
-    context_dropped: int = 0  # context-log requests dropped (database away; never spooled)
 
 
 class _Flush:
