@@ -87,13 +87,13 @@ _NOT_EVENTS = (_Flush, _Job)  # what else the queue carries
 T = TypeVar("T")
 
 
-# The writer writes at most one batch a second (`_take`). A school's gateway makes a few events
-# a second; each in a transaction of its own (a 50 ms wait for company) cost the writer thread
-# 0.16 ms of CPU per proxied request in bench/gateway_bench.py, one batch a second 0.06 ms. An
-# event after a quiet spell is still written at once; one close behind another waits at most a
-# second, well inside what anyone waits on: the instant alerter polls every 1-30 s, and a pupil
-# reads the block page before asking for a review of its reference. A flush, a marker or
-# shutting down writes at once.
+# The writer writes at most one batch of events a second (`_take`). A school's gateway makes a
+# few events a second; each in a transaction of its own (a 50 ms wait for company) cost the
+# writer thread 0.16 ms of CPU per proxied request in bench/gateway_bench.py, one batch a second
+# 0.06-0.08 ms. An event after a quiet spell is still written at once; one close behind another
+# waits at most a second, well inside what anyone waits on: the instant alerter polls every
+# 1-30 s, and a pupil reads the block page before asking for a review of its reference. A
+# flush, a marker or shutting down writes at once.
 LINGER = 1.0
 
 
@@ -115,7 +115,7 @@ class EventWriter:
     ) -> None:
         self.database_url, self.schools = database_url, schools or ONE_SCHOOL
         self.linger = linger
-        self._last_take = -linger  # nothing written yet: the first event goes at once
+        self._last_batch = -linger  # when events were last taken: none yet, so the first goes
         self.fold_window = fold_window
         self.batch_size = batch_size
         self.retry_interval = retry_interval
@@ -240,6 +240,7 @@ class EventWriter:
         stopping = any(item is _STOP for item in items)
         events = [i for i in items if i is not _STOP and not isinstance(i, _NOT_EVENTS)]
         if events:
+            self._last_batch = time.monotonic()
             self._deliver(self._rows(events))
         # Optional context, written every few seconds; dropped (not spooled) with no database.
         engine = None if self._spool or self._held else self._engine
@@ -260,10 +261,11 @@ class EventWriter:
             items = [self._queue.get(timeout=timeout)]
         except queue.Empty:
             return []
-        # At most one batch per `linger`: an event after a quiet spell is written at once, and
-        # one close behind the last batch waits for others to share its transaction (one event
-        # a transaction costs ~10x a batch's per event: trust_bench).
-        deadline = max(time.monotonic(), self._last_take + self.linger)
+        # At most one batch of events per `linger`: an event after a quiet spell is written at
+        # once, and one close behind the last batch waits for others to share its transaction
+        # (one event a transaction costs ~10x a batch's per event: trust_bench). A job or a
+        # flush marker alone does not count as a batch.
+        deadline = max(time.monotonic(), self._last_batch + self.linger)
         while len(items) < self.batch_size:
             try:
                 item = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
@@ -272,7 +274,6 @@ class EventWriter:
             items.append(item)
             if item is _STOP or isinstance(item, _Flush | _Job):
                 break  # a marker or a job: act on it before taking more
-        self._last_take = time.monotonic()
         return items
 
     def _rows(self, events: Sequence[FlaggedEvent]) -> list[dict[str, Any]]:

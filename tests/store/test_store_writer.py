@@ -80,6 +80,22 @@ def test_a_lone_event_goes_at_once_and_a_close_run_shares_one_batch(
     assert _count(engine, Event) == 6
 
 
+def test_a_job_does_not_hold_back_the_next_event(
+    store_url: str, engine: Engine, tmp_path: Path, make_event: Any
+):
+    """Only batches of events count for the one-a-`linger` rule: the console's store jobs run
+    on the writer thread too, and must not make a pupil's next event wait."""
+    writer = EventWriter(store_url, spool_dir=str(tmp_path / "spool"), linger=1.0)
+    writer.start()
+    writer.call(lambda: None).result(timeout=10)
+    started = time.monotonic()
+    writer.submit(make_event(user="pupil.after-a-job"))
+    while _count(engine, Event) < 1 and time.monotonic() - started < 10:
+        time.sleep(0.01)
+    assert time.monotonic() - started < 0.8
+    assert writer.close(timeout=30)
+
+
 def test_forty_subrequests_fold_into_one_event(
     store_url: str, engine: Engine, tmp_path: Path, make_event: Any
 ):
