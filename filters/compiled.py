@@ -9,19 +9,19 @@ schedule is considered. `filters.policy.Policy` builds on it to decide what to d
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from filters.confusables import lookalike_of
 from filters.decision import Kind, Severity
+from filters.entrychecks import broad_exemptions, entry_problems
 from filters.listcache import load_domains, store_domains
 from filters.lists import ListEntry, ListProblem, guess_format, read_list
 from filters.matchers import DomainTable, RegexSet, UrlPrefixTable, pack_ref, unpack_ref
 from filters.phrases import Phrase, PhraseList
-from filters.policyspec import ListSpec, PolicySpec, StudyExemption
+from filters.policyspec import ListSpec, PolicySpec
 from filters.search import extract_search, is_search_site
-from filters.suffixes import too_broad
 from filters.unwrap import carries_targets, embedded_targets
 from filters.urls import NormalisedURL, normalise_url
 from filters.weighted import WeightedPhrase, WeightedPhrases
@@ -105,6 +105,7 @@ class CompiledLists:
                 root=spec.root or self.spec.path.parent,
             )
             problems.extend(listed.problems)
+            problems.extend(entry_problems(spec, listed.entries, self.categories))
             # Files reached through `.Include<...>` are part of the policy: hashed into its
             # version and watched for changes like the files the policy names.
             self.spec.files.extend(listed.included)
@@ -114,7 +115,6 @@ class CompiledLists:
             elif spec.use == "page":
                 page.extend(self._weighted_phrase(spec, e) for e in listed.entries)
             else:
-                problems.extend(broad_entries(spec, listed.entries))
                 self._add_entries(index, spec, listed.entries)
         problems.extend(broad_exemptions(self.spec.exemptions))
         if problems:
@@ -357,32 +357,6 @@ def nested_targets(url: NormalisedURL, depth: int = 1) -> Iterator[NormalisedURL
             continue
         yield inner
         yield from nested_targets(inner, depth + 1)
-
-
-def broad_entries(spec: ListSpec, entries: list[ListEntry]) -> list[ListProblem]:
-    """An allowlist's entries that would lift the filter for a public suffix (filters.suffixes)."""
-    if spec.use != "allow":
-        return []
-    problems = []
-    for entry in entries:
-        if entry.kind not in ("domain", "url"):
-            continue
-        why = too_broad(entry.value.split("/", 1)[0])
-        if why:
-            problems.append(ListProblem(spec.display, entry.line, why))
-    return problems
-
-
-def broad_exemptions(exemptions: Sequence[StudyExemption]) -> list[ListProblem]:
-    problems = []
-    for exemption in exemptions:
-        for site in exemption.sites:
-            why = too_broad(site)
-            if why:
-                where, _, line = exemption.source.rpartition(":")
-                file, number = (where, int(line)) if line.isdigit() else (exemption.source, 0)
-                problems.append(ListProblem(file, number, f"exemption {exemption.id}: {why}"))
-    return problems
 
 
 def _where(entry: ListEntry) -> str:

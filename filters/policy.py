@@ -21,9 +21,10 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from filters.compiled import CompiledLists, Hit, broad_entries, broad_exemptions
+from filters.compiled import CompiledLists, Hit
 from filters.confusables import unicode_host
 from filters.decision import Action, Decision, Kind, Lift, Severity, Step
+from filters.entrychecks import broad_exemptions, entry_problems
 from filters.groups import GroupFinder
 from filters.hostanswers import HostAnswers
 from filters.lists import ListProblem, read_list
@@ -88,15 +89,11 @@ class Policy(CompiledLists):
         """Every problem in the policy and its lists; empty when it would load."""
         spec = read_policy(Path(path))
         problems = [*spec.problems, *spec.held]
-        for list_spec in spec.lists:
-            listed = read_list(
-                list_spec.path,
-                list_spec.format,
-                display=list_spec.display,
-                root=list_spec.root or spec.path.parent,
-            )
+        for each in spec.lists:
+            root = each.root or spec.path.parent
+            listed = read_list(each.path, each.format, display=each.display, root=root)
             problems.extend(listed.problems)
-            problems.extend(broad_entries(list_spec, listed.entries))
+            problems.extend(entry_problems(each, listed.entries, spec.categories))
         problems.extend(broad_exemptions(spec.exemptions))
         return problems
 
