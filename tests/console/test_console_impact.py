@@ -36,11 +36,12 @@ def add_context(store: Any, *visits: tuple[float, str, str, str, int]) -> None:
     now = utcnow()
     engine = make_engine(store.url)
     try:
-        ContextLog().write(
+        # The log never raises (context must not stop events): a refused write is only False.
+        assert ContextLog().write(
             engine,
             [ContextVisit(now - timedelta(hours=h), who, host, action)
              for h, who, host, action, n in visits for _ in range(n)],
-        )  # fmt: skip
+        ), "the context log refused the week's rows (its warning says why)"  # fmt: skip
     finally:
         engine.dispose()
 
@@ -62,6 +63,18 @@ async def finished_page(client: TestClient[Any, Any], job: str) -> str:
             return html
         await asyncio.sleep(0.05)
     raise AssertionError("the preview did not finish")
+
+
+def outcome(client: TestClient[Any, Any], job_id: str) -> str:
+    """What a finished preview read and found, for a failure's message."""
+    job = previews(console_of(client)).get(job_id)
+    assert job is not None
+    result = job.result
+    found = "no result" if result is None else (
+        f"{result.context_rows} context rows, {result.events} events, "
+        f"rows {[(r.heading, r.hosts, r.requests) for r in result.rows]}"
+    )  # fmt: skip
+    return f"state {job.state}, notes {job.notes}, problems {job.problems}: {found}"
 
 
 def section(html: str, heading: str) -> str:
@@ -219,8 +232,9 @@ async def test_no_pupil_identity_appears_on_the_page(
         "local/block.yaml": "category: extremism\nentries:\n  - games.example\n",
         "local/allow.yaml": "entries: []\n",
     }
-    html = await finished_page(client, await preview(client, proposed))
-    assert "Newly blocked" in html and "Newly allowed" in html
+    job = await preview(client, proposed)
+    html = await finished_page(client, job)
+    assert "Newly blocked" in html and "Newly allowed" in html, outcome(client, job)
     for identity in (*PUPILS, "laptop-17", "10.1.2.3", "user:", "device:", "address:"):
         assert identity not in html, identity
 
