@@ -105,15 +105,17 @@ class CompiledLists:
                 root=spec.root or self.spec.path.parent,
             )
             problems.extend(listed.problems)
-            problems.extend(entry_problems(spec, listed.entries, self.categories))
+            problems.extend(entry_problems(spec, listed, self.categories))
             # Files reached through `.Include<...>` are part of the policy: hashed into its
             # version and watched for changes like the files the policy names.
             self.spec.files.extend(listed.included)
             self.stats.per_list[spec.display] = len(listed.entries)
+            # The policy's category for the list comes before the file's own default.
+            default = spec.category or listed.category
             if spec.use == "search":
-                search.extend(self._search_phrase(spec, e) for e in listed.entries)
+                search.extend(self._search_phrase(spec, e, default) for e in listed.entries)
             elif spec.use == "page":
-                page.extend(self._weighted_phrase(spec, e) for e in listed.entries)
+                page.extend(self._weighted_phrase(spec, e, default) for e in listed.entries)
             else:
                 self._add_entries(index, spec, listed.entries)
         problems.extend(broad_exemptions(self.spec.exemptions))
@@ -182,8 +184,8 @@ class CompiledLists:
         self._lists.append(clone)
         return len(self._lists) - 1
 
-    def _search_phrase(self, spec: ListSpec, entry: ListEntry) -> Phrase:
-        category = entry.category or spec.category or "search-terms"
+    def _search_phrase(self, spec: ListSpec, entry: ListEntry, default: str | None) -> Phrase:
+        category = entry.category or default or "search-terms"
         severity = self._severity(category, entry.severity)
         return Phrase(
             text=entry.value,
@@ -193,11 +195,13 @@ class CompiledLists:
             source=f"{entry.file or spec.display}:{entry.line}",
         )
 
-    def _weighted_phrase(self, spec: ListSpec, entry: ListEntry) -> WeightedPhrase:
+    def _weighted_phrase(
+        self, spec: ListSpec, entry: ListEntry, default: str | None
+    ) -> WeightedPhrase:
         return WeightedPhrase(
             words=entry.words or (entry.value,),
             weight=entry.weight,
-            category=entry.category or spec.category or "page-content",
+            category=entry.category or default or "page-content",
             rule=f"page:{spec.name}:{_where(entry)}",
             source=f"{entry.file or spec.display}:{entry.line}",
         )

@@ -3,8 +3,9 @@ by `lists validate`, so both refuse the same files.
 
 - an allowlist entry that would lift the filter for a public suffix (`filters.suffixes`);
 - a study exemption for such a site;
-- an entry's own `category:` (or its YAML file's) that the policy does not declare: a typo
-  there would not fail safe. The entry would block under a category no group's `actions:`
+- an entry's own `category:` that the policy does not declare, or its YAML file's top-level
+  one where that is used (the policy names no category for the list): a typo there would not
+  fail safe. The entry would block under a category no group's `actions:`
   names, at the default severity, and it could be lifted by the allowlist even when the
   category it was meant for is `illegal`;
 - an entry's `severity:` that is not a severity (it would be ignored).
@@ -15,32 +16,39 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 
 from filters.decision import Severity
-from filters.lists import ListEntry, ListProblem
+from filters.lists import ListEntry, ListFile, ListProblem
 from filters.policyspec import ListSpec, StudyExemption
 from filters.suffixes import too_broad
 
 
 def entry_problems(
-    spec: ListSpec, entries: Sequence[ListEntry], categories: Collection[str]
+    spec: ListSpec, listed: ListFile, categories: Collection[str]
 ) -> list[ListProblem]:
     """Every entry of one list that the policy must refuse (see the module docstring)."""
     if spec.use == "allow":
-        return _broad_entries(spec, entries)
+        return _broad_entries(spec, listed.entries)
     problems = []
-    for entry in entries:
+    if listed.category and not spec.category and listed.category not in categories:
+        # The file's own default is used only where the policy names no category for the list.
+        problems.append(_unknown(listed.display, listed.category_line, listed.category, categories))
+    for entry in listed.entries:
         file = entry.file or spec.display
         if entry.category and entry.category not in categories:
-            declared = ", ".join(sorted(categories))
-            problems.append(ListProblem(file, entry.line, (
-                f"unknown category {entry.category!r}: use one of the policy's categories "
-                f"({declared}), or declare it under categories: in the policy file"
-            )))  # fmt: skip
+            problems.append(_unknown(file, entry.line, entry.category, categories))
         if entry.severity:
             try:
                 Severity.parse(entry.severity)
             except ValueError as exc:
                 problems.append(ListProblem(file, entry.line, str(exc)))
     return problems
+
+
+def _unknown(file: str, line: int, category: str, categories: Collection[str]) -> ListProblem:
+    declared = ", ".join(sorted(categories))
+    return ListProblem(file, line, (
+        f"unknown category {category!r}: use one of the policy's categories ({declared}), "
+        "or declare it under categories: in the policy file"
+    ))  # fmt: skip
 
 
 def broad_exemptions(exemptions: Sequence[StudyExemption]) -> list[ListProblem]:

@@ -49,6 +49,10 @@ class ListFile:
     on_domain: Callable[[str, int], None] | None = None
     # every file read through an e2guardian `.Include<...>` line, so a hot reload watches them
     included: list[Path] = field(default_factory=list)
+    # A YAML list's top-level `category:` and its line: the category of its entries that name
+    # none, where the policy's own `category:` for the list does not say (filters.entrychecks).
+    category: str | None = None
+    category_line: int = 0
 
     def problem(self, line: int, reason: str) -> None:
         self.problems.append(ListProblem(self.display, line, reason))

@@ -302,7 +302,8 @@ def _read_yaml(text: str, result: ListFile) -> None:
         result.problem(node_line(root), "a YAML list needs a mapping with an `entries:` key")
         return
     top = dict(mapping_items(root))
-    default_category = _scalar(top.get("category"))
+    result.category = _scalar(top.get("category"))
+    result.category_line = node_line(top["category"]) if "category" in top else 0
     entries = top.get("entries")
     if entries is None:
         result.problem(node_line(root), "no `entries:` key: add `entries: []` for an empty list")
@@ -311,7 +312,7 @@ def _read_yaml(text: str, result: ListFile) -> None:
         result.problem(node_line(entries), "`entries:` must be a list")
         return
     for item in entries.value:
-        _read_yaml_entry(item, default_category, result)
+        _read_yaml_entry(item, result)
 
 
 def _scalar(node: yaml.Node | None) -> str | None:
@@ -320,15 +321,11 @@ def _scalar(node: yaml.Node | None) -> str | None:
     return None
 
 
-def _read_yaml_entry(item: yaml.Node, default_category: str | None, result: ListFile) -> None:
+def _read_yaml_entry(item: yaml.Node, result: ListFile) -> None:
     number = node_line(item)
     if isinstance(item, yaml.ScalarNode):
         # A bare string is a domain: the shortest way for IT staff to add one.
-        before = len(result.entries)
         _domain_entry(str(item.value), number, result)
-        if default_category and len(result.entries) > before:
-            entry = result.entries[-1]
-            result.entries[-1] = ListEntry(entry.kind, entry.value, entry.line, default_category)
         return
     if not isinstance(item, yaml.MappingNode):
         result.problem(number, "an entry must be a domain or a mapping like {domain: bad.test}")
@@ -358,7 +355,7 @@ def _read_yaml_entry(item: yaml.Node, default_category: str | None, result: List
         entry.kind,
         entry.value,
         entry.line,
-        category=fields.get("category") or default_category,
+        category=fields.get("category"),
         severity=fields.get("severity"),
         weight=entry.weight,
         words=entry.words,

@@ -93,7 +93,7 @@ class Policy(CompiledLists):
             root = each.root or spec.path.parent
             listed = read_list(each.path, each.format, display=each.display, root=root)
             problems.extend(listed.problems)
-            problems.extend(entry_problems(each, listed.entries, spec.categories))
+            problems.extend(entry_problems(each, listed, spec.categories))
         problems.extend(broad_exemptions(spec.exemptions))
         return problems
 

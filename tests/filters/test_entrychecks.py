@@ -45,12 +45,30 @@ def test_a_misspelt_category_on_a_block_entry_is_refused_with_its_line(shipped: 
     ), problems
 
 
-def test_a_yaml_lists_own_default_category_is_checked_on_every_entry(shipped: Path) -> None:
+def test_the_policys_category_for_a_list_comes_before_the_files_own(shipped: Path) -> None:
+    """A file's top-level `category:` is a default for where the policy names none: here the
+    policy says extremism, so the file's (misspelt) one is never used and is no problem."""
     (shipped / "local" / "block.yaml").write_text(
-        "category: extremsim\nentries:\n  - a.example\n  - b.example\n", encoding="utf-8"
+        "category: extremsim\nentries:\n  - a.example\n  - {domain: b.example}\n",
+        encoding="utf-8",
     )
-    problems = problems_of(shipped / "policy.yaml")
-    assert [p.split("local/block.yaml:")[1][:2] for p in problems] == ["3:", "4:"], problems
+    assert Policy.validate(shipped / "policy.yaml") == []
+    policy = Policy.load(shipped / "policy.yaml")
+    assert [policy.decide(f"https://{h}.example/").category for h in "ab"] == ["extremism"] * 2
+
+
+def test_a_files_own_unknown_category_is_refused_where_it_is_used(shipped: Path) -> None:
+    policy = shipped / "policy.yaml"
+    text = policy.read_text(encoding="utf-8")
+    named = "  - {file: local/search-terms.yaml, category: extremism}\n"
+    assert named in text
+    policy.write_text(text.replace(named, "  - {file: local/search-terms.yaml}\n"))
+    (shipped / "local" / "search-terms.yaml").write_text(
+        "# terms\ncategory: extremsim\nentries:\n  - {phrase: example phrase}\n",
+        encoding="utf-8",
+    )
+    problems = problems_of(policy)
+    assert len(problems) == 1 and "search-terms.yaml:2: unknown category 'extremsim'" in problems[0]
 
 
 def test_search_terms_are_checked_too_and_a_bad_severity_is_named(shipped: Path) -> None:

@@ -96,9 +96,9 @@ def test_yaml_list_lines_and_overrides(tmp_path: Path) -> None:
         ("phrase", "glarvian brigade", 7),
         ("weighted", "a + b", 8),
     ]
-    assert (
-        listed.entries[1].category == "circumvention" and listed.entries[0].category == "extremism"
-    )
+    # The file's own category is its default, applied where the policy names none for the list.
+    assert listed.category == "extremism" and listed.entries[0].category is None
+    assert listed.entries[1].category == "circumvention"
     assert listed.entries[5].words == ("a", "b") and listed.entries[5].weight == 20
     assert [p.line for p in listed.problems] == [9, 10]
 
