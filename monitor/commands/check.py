@@ -113,7 +113,7 @@ class Checker:
         # `answerable_host` accepted and whose answer the policy keeps for the one group every
         # line is in, or, in `--format squid`, that no rule touches (it passes in any group).
         self._fixed_group = self.group or policy.fixed_group(self.directory_groups)
-        self._ready: dict[str, str | tuple[str, str, str]] = {}
+        self._ready: dict[str, str | tuple[str, ...]] = {}
 
     def stream(self, source: BinaryIO, out: TextIO) -> None:
         """Answer every complete line as it arrives. Reads whatever the pipe holds and flushes
@@ -162,6 +162,8 @@ class Checker:
         if ready is not None and plain_rest(url):
             if isinstance(ready, str):
                 return ready
+            if self.squid:  # a blocked host: its redirect, and this line's URL
+                return ready[0] + _quote(canonical_url(url))
             head, middle, tail = ready
             return f"{head}{_string(url)}{middle}{_string(canonical_url(url))}{tail}"
         host = answerable_host(url)
@@ -176,11 +178,12 @@ class Checker:
             if kept is not None:
                 if not self.squid:
                     return self._kept_json(kept, url, host, group)
-                if not kept.blocks:
-                    if self._fixed(host, group, kept):
-                        self._keep_ready(host, "ERR")
-                    return "ERR"
-                return self._squid(kept.for_url(canonical_url(url)))
+                ready = self._redirect(kept) if kept.blocks else "ERR"
+                if self._fixed(host, group, kept):
+                    self._keep_ready(host, ready if ready == "ERR" else (ready,))
+                if ready == "ERR":
+                    return ready
+                return ready + _quote(canonical_url(url))
         return self.decided(url, user=user, client=client)
 
     def _fixed(self, host: str, group: str, kept: Decision) -> bool:
@@ -188,8 +191,9 @@ class Checker:
         no time can change it) and every line is in its group."""
         return group == self._fixed_group and self.policy.kept_by_host(host, group) is kept
 
-    def _keep_ready(self, host: str, ready: str | tuple[str, str, str]) -> None:
-        """Answer `host` from the line alone from now on: `ready` is the answer or template."""
+    def _keep_ready(self, host: str, ready: str | tuple[str, ...]) -> None:
+        """Answer `host` from the line alone from now on: `ready` is the answer, or a
+        template (JSON: the parts around the two URLs; Squid: the redirect before the URL)."""
         if len(self._ready) >= MAX_TEMPLATES:
             self._ready.clear()
         self._ready[host] = ready
@@ -240,11 +244,14 @@ class Checker:
     def _squid(self, decision: Decision) -> str:
         if not decision.blocks:
             return "ERR"
-        target = (
-            f"{self.block_url}?category={_quote(decision.category or '')}"
-            f"&rule={_quote(decision.rule or '')}&url={_quote(decision.url)}"
+        return self._redirect(decision) + _quote(decision.url)
+
+    def _redirect(self, decision: Decision) -> str:
+        """A blocking answer up to its URL, which is the same for every URL of a kept host."""
+        return (
+            f"OK status=302 url={self.block_url}?category={_quote(decision.category or '')}"
+            f"&rule={_quote(decision.rule or '')}&url="
         )
-        return f"OK status=302 url={target}"
 
 
 # A bound on the JSON templates (one per (host, group), as the policy keeps its answers) and on
