@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from email.message import EmailMessage
@@ -38,8 +39,8 @@ from monitor.store.mentionreview import MentionReviewSummary, mention_review_sum
 from monitor.store.mentions import (
     claim_digest,
     digest_status,
+    feed_states,
     finish_digest,
-    load_feed_states,
     mentions_for_digest,
     mentions_in_period,
 )
@@ -139,8 +140,10 @@ def assemble_digest(
     school: str,
     now: datetime,
     reviews: MentionReviewSummary | None = None,
+    feed_label: Callable[[FeedState], str] | None = None,
 ) -> Digest:
-    """A `Digest` from what the store holds (pure: no I/O)."""
+    """A `Digest` from what the store holds (pure: no I/O). `feed_label` names a feed (by
+    default its label, else its URL)."""
     fmt = "%a %-d %b %H:%M"
     digest = Digest(
         school=school or "the school", period=period,
@@ -177,17 +180,25 @@ def assemble_digest(
             SourceGroup(feed, tuple(_item(m, period, fmt) for m in shown), len(members))
         )
     digest.more = digest.total - len(digest.flagged) - sum(len(g.items) for g in digest.groups)
-    _feed_health(digest, feeds, period, fmt)
+    _feed_health(digest, feeds, period, fmt, feed_label or _label)
     return digest
 
 
+def _label(state: FeedState) -> str:
+    return state.label or state.feed_url
+
+
 def _feed_health(
-    digest: Digest, feeds: list[FeedState], period: DigestPeriod, fmt: str
+    digest: Digest,
+    feeds: list[FeedState],
+    period: DigestPeriod,
+    fmt: str,
+    label: Callable[[FeedState], str],
 ) -> None:
     """Each feed's health into the digest: failing, warnings, or counted as fine."""
-    for state in sorted(feeds, key=lambda f: (f.label or f.feed_url).lower()):
+    for state in sorted(feeds, key=lambda f: label(f).lower()):
         health = FeedHealth(
-            label=state.label or state.feed_url,
+            label=label(state),
             url=state.feed_url,
             status=state.status,
             error=state.last_error,
@@ -247,6 +258,9 @@ class TrustDigest:
     def names(self, mentions: list[BrandMention]) -> dict[int, str]:
         return {m.id: self.schools.name_of(m.school) for m in mentions}
 
+    def feed_label(self, state: FeedState) -> str:
+        return f"{self.schools.name_of(state.school)}: {_label(state)}"
+
 
 async def build_digest(
     store: Store, settings: DigestSettings, period: DigestPeriod, school: str,
@@ -256,11 +270,14 @@ async def build_digest(
         mentions: list[BrandMention] = await store.read(mentions_for_digest, period.end)
     else:
         mentions = await store.read(mentions_in_period, period.start, period.end)
-    feeds: list[FeedState] = list((await store.read(load_feed_states)).values())
+    feeds: list[FeedState] = await store.read(feed_states)
     gateway = await store.read(gateway_summary, period.start, period.end)
     reviews = await store.read(mention_review_summary, period.start, period.end)
+    # The trust's digest lists every school's feeds: each named with its school, as two
+    # schools may watch the same alert under the same label.
+    label = None if trust is None else trust.feed_label
     digest = assemble_digest(
-        mentions, feeds, gateway, settings, period, school, now or utcnow(), reviews
+        mentions, feeds, gateway, settings, period, school, now or utcnow(), reviews, label
     )
     if trust is not None:
         _name_schools(digest, trust.names(mentions))

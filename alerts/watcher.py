@@ -143,7 +143,7 @@ class Watcher:
     async def poll_once(self, sources: Sequence[FeedSource] | None = None) -> list[PollReport]:
         """Poll every source (or those given) now, whatever their schedule."""
         chosen = list(sources if sources is not None else self.sources)
-        states = await self.store.read(load_feed_states, [s.url for s in chosen])
+        states = await self.store.read(load_feed_states, self.school_id, [s.url for s in chosen])
         self._start_parsers()
         try:
             async with FeedFetcher(self.limits, self.guard) as fetcher:
@@ -161,7 +161,9 @@ class Watcher:
             log.error("brand watcher: %s", problem)
         if not self.sources:
             log.warning("brand watcher: no feeds configured (watcher.sources); nothing to poll")
-        states = await self.store.read(load_feed_states, [s.url for s in self.sources])
+        states = await self.store.read(
+            load_feed_states, self.school_id, [s.url for s in self.sources]
+        )
         now = utcnow()
         due: dict[str, datetime] = {}
         for source in self.sources:
@@ -212,7 +214,7 @@ class Watcher:
         return report.next_poll_at or utcnow() + timedelta(minutes=self.settings.interval_minutes)
 
     async def _poll_fresh(self, fetcher: FeedFetcher, source: FeedSource) -> PollReport:
-        states = await self.store.read(load_feed_states, [source.url])
+        states = await self.store.read(load_feed_states, self.school_id, [source.url])
         return await self._poll(fetcher, source, states.get(source.url))
 
     # -- one feed ----------------------------------------------------------------------------

@@ -34,7 +34,7 @@ from monitor.config import Config
 from monitor.firstrun import prepare_embedded_store
 from monitor.policyreload import WATCHER_STATUS_FILE, PolicyReloader
 from monitor.store import make_engine, scope
-from monitor.store.mentions import load_feed_states
+from monitor.store.mentions import feed_states
 from monitor.store.runner import Store
 from monitor.store.writer import EventWriter
 
@@ -233,11 +233,11 @@ def _start_tasks(
 async def _feed_metrics(store: Store, stop: asyncio.Event) -> None:
     while not stop.is_set():
         try:
-            states = await store.read(load_feed_states)
+            states = await store.read(feed_states)
         except Exception as exc:  # the database may be away: the gauges wait for it
             log.warning("cannot read feed states for metrics: %s", exc)
-            states = {}
-        for state in states.values():
+            states = []
+        for state in states:
             feed = state.label or state.feed_url
             metrics.FEED_UP.labels(feed).set(0 if state.status == "error" else 1)
             metrics.FEED_CONSECUTIVE_ERRORS.labels(feed).set(state.error_count or 0)

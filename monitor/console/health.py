@@ -36,7 +36,7 @@ from monitor.console.roles import Can
 from monitor.console.web import Console, console_of, requires
 from monitor.policyreload import WATCHER_STATUS_FILE
 from monitor.store.alerting import AlertHealth, alert_health
-from monitor.store.mentions import load_feed_states
+from monitor.store.mentions import feed_states
 from monitor.store.models import FeedState
 from monitor.store.stats import newest_policy_version
 
@@ -144,7 +144,7 @@ async def _store_reads(
     say (a health page that fails with the database would hide the one thing it should show)."""
     try:
         alerts = await console.store.read(alert_health, now)
-        feeds = list((await console.store.read(load_feed_states)).values())[:MAX_FEEDS]
+        feeds = (await console.store.read(feed_states))[:MAX_FEEDS]
         newest = await console.store.read(newest_policy_version) or ""
     except Exception as exc:
         first_line = (str(exc).strip().splitlines() or [""])[0]

@@ -86,23 +86,29 @@ class NewMention:
 # -- feed state -----------------------------------------------------------------------------
 
 
-def load_feed_states(session: Session, urls: Iterable[str] | None = None) -> dict[str, FeedState]:
-    query = select(FeedState)
-    wanted = list(urls) if urls is not None else None
-    if wanted is not None:
-        found: dict[str, FeedState] = {}
-        for start in range(0, len(wanted), 500):
-            rows = session.scalars(query.where(FeedState.feed_url.in_(wanted[start : start + 500])))
-            found.update({row.feed_url: row for row in rows})
-        return found
-    return {row.feed_url: row for row in session.scalars(query)}
+def load_feed_states(session: Session, school: str, urls: Iterable[str]) -> dict[str, FeedState]:
+    """One school's state of these feeds, by URL (a school's watcher polls its own feeds)."""
+    query = select(FeedState).where(FeedState.school == school)
+    wanted = list(urls)
+    found: dict[str, FeedState] = {}
+    for start in range(0, len(wanted), 500):
+        rows = session.scalars(query.where(FeedState.feed_url.in_(wanted[start : start + 500])))
+        found.update({row.feed_url: row for row in rows})
+    return found
+
+
+def feed_states(session: Session) -> list[FeedState]:
+    """Every feed's state the caller's scope sees (one row per school and feed URL)."""
+    query = select(FeedState).order_by(FeedState.school, FeedState.feed_url)
+    return list(session.scalars(query))
 
 
 def record_poll(session: Session, poll: FeedPoll) -> list[NewMention]:
     """Store the feed's state and its mentions; return the mentions that are new."""
-    state = session.scalar(select(FeedState).where(FeedState.feed_url == poll.feed_url))
+    mine = (FeedState.school == poll.school, FeedState.feed_url == poll.feed_url)
+    state = session.scalar(select(FeedState).where(*mine))
     if state is None:
-        state = FeedState(feed_url=poll.feed_url, error_count=0)
+        state = FeedState(school=poll.school, feed_url=poll.feed_url, error_count=0)
         session.add(state)
     state.label = safe_text(poll.label, 256)
     state.kind = poll.kind

@@ -241,12 +241,15 @@ class BrandSighting(Base):
 
 
 class FeedState(Base):
-    """Polling state of one search-alert feed (conditional GET, back-off)."""
+    """Polling state of one school's search-alert feed (conditional GET, back-off)."""
 
     __tablename__ = "feed_state"
 
     id: Mapped[int] = mapped_column(BigID, primary_key=True, autoincrement=True)
-    feed_url: Mapped[str] = mapped_column(String(2048), unique=True)
+    # Per school (0013): two schools watching one feed URL each keep their own validators and
+    # times, or the second's conditional GET would be answered 304 on the first's ETag.
+    school: Mapped[str] = school_column()
+    feed_url: Mapped[str] = mapped_column(String(2048))
     etag: Mapped[str | None] = mapped_column(String(512))
     last_modified: Mapped[str | None] = mapped_column(String(128))
     last_polled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -261,6 +264,8 @@ class FeedState(Base):
     failing_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_status: Mapped[int | None] = mapped_column(Integer)  # the last HTTP status
     last_summary: Mapped[str | None] = mapped_column(String(512))  # what the last poll found
+
+    __table_args__ = (UniqueConstraint("school", "feed_url"),)
 
 
 class ConsoleUser(Base):

@@ -1,7 +1,7 @@
 """`Store`: the one door the watcher, the digest and the console go through to the database.
 
     store = Store(engine)                       # or Store(engine, writer=event_writer)
-    states = await store.read(load_feed_states)             # fn(session, *args, **kwargs)
+    states = await store.read(feed_states)                  # fn(session, *args, **kwargs)
     new = await store.write(record_poll, poll)              # serialised on the write thread
     store.close()
 

@@ -34,12 +34,13 @@ from monitor.store.models import (
     ContextEntry,
     DigestSent,
     Event,
+    FeedState,
     SafeguardingAlert,
     UnblockRequest,
 )
 
 SCOPED: tuple[Any, ...] = (
-    Event, BrandMention, UnblockRequest, ContextEntry, SafeguardingAlert, DigestSent,
+    Event, BrandMention, UnblockRequest, ContextEntry, SafeguardingAlert, DigestSent, FeedState,
 )  # fmt: skip
 SCOPED_TABLES = frozenset(model.__tablename__ for model in SCOPED) | {"event_details"}
 INFO_KEY = "schools"

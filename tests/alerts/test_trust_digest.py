@@ -13,7 +13,7 @@ from alerts.digest import TrustDigest, digest_period, send_digest
 from alerts.mail import Mailer
 from monitor.schools import Schools
 from monitor.store import scope
-from monitor.store.models import BrandMention
+from monitor.store.models import BrandMention, FeedState
 from monitor.store.runner import Store
 from tests.alerts.conftest import MailServer, digest_settings, parts
 
@@ -70,3 +70,35 @@ async def test_each_school_gets_its_own_and_the_trust_gets_all(
     assert taken == {
         "Northfield story": True, "Northfield named on a forum": True, "Southgate story": False,
     }  # fmt: skip
+
+
+async def test_a_shared_feed_failing_for_one_school_is_that_schools_news(
+    store: Store, smtp: MailServer
+) -> None:
+    """Two schools watch one alert, each with its own feed state: the one failing for Southgate
+    is in Southgate's digest and, named with its school, in the trust's; not in Northfield's."""
+    settings = digest_settings(smtp, trust_recipients=["safeguarding@trust.example"])
+    period = digest_period(datetime.now(UTC) + timedelta(days=1), settings)
+    since = period.start + timedelta(hours=1)
+    with store.sessions() as session, session.begin():
+        for school, status in (("north", "ok"), ("south", "error")):
+            session.add(
+                FeedState(
+                    school=school, feed_url="https://alerts.example/shared", label="Trust alert",
+                    status=status, error_count=3 if status == "error" else 0,
+                    failing_since=since if status == "error" else None,
+                    last_error="HTTP 500" if status == "error" else None,
+                )
+            )  # fmt: skip
+    mailer = Mailer(settings)
+    for school_id, name in (("north", "Northfield Academy"), ("south", "Southgate School")):
+        with scope.only_schools({school_id}):
+            assert await send_digest(store, mailer, settings, period, name, school_id) == "sent"
+    trust = TrustDigest("Example Learning Trust", SCHOOLS)
+    assert await send_digest(store, mailer, settings, period, "", "north", trust) == "sent"
+
+    north, south, whole = (parts(message)[0] for message in smtp.inbox.messages)
+    assert "FAILING" not in north
+    assert "1 feed FAILING" in south and "* Trust alert: HTTP 500" in south
+    assert "1 feed FAILING" in whole and "* Southgate School: Trust alert: HTTP 500" in whole
+    assert "* Northfield Academy: Trust alert" not in whole  # fine: counted, not listed

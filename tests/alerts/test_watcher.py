@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
+from aiohttp import web
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -294,6 +295,43 @@ async def test_state_survives_restart(
     assert feed_server.seen[-1].headers.get("If-None-Match") == '"v1"'
     assert feed_server.seen[-1].headers.get("If-Modified-Since") == "Mon, 03 Mar 2025 10:00:00 GMT"
     assert len(mentions(second)) == 1
+
+
+async def test_two_schools_watching_one_feed_each_poll_it_as_their_own(
+    feed_server: FeedServer, store: Store, policy: Policy
+) -> None:
+    """A trust's schools may watch the same alert (the trust's name, a shared town). Each keeps
+    its own validators and times: the second school's first poll is unconditional and finds the
+    entries the first already stored for itself, though the feed answers 304 to the first's
+    ETag."""
+    body = talkwalker([Item(f"{SCHOOL} fair", "https://news.example/fair")])
+
+    async def conditional(request: web.Request) -> web.Response:
+        if request.headers.get("If-None-Match") == '"v1"':
+            return web.Response(status=304, headers={"ETag": '"v1"'})
+        return web.Response(body=body, content_type="application/rss+xml", headers={"ETag": '"v1"'})
+
+    feed_server.routes["/shared"] = conditional
+    url = feed_server.url("/shared")
+    source = [{"url": url, "label": "Trust alert", "kind": "talkwalker"}]
+
+    def school_watcher(school_id: str) -> Watcher:
+        settings = watcher_settings(sources=source)
+        return Watcher(settings, lambda: policy, store, school=SCHOOL, school_id=school_id)
+
+    [north] = await school_watcher("northfield").poll_once()
+    [south] = await school_watcher("southfield").poll_once()
+    [again] = await school_watcher("northfield").poll_once()
+    assert (north.new_mentions, south.new_mentions, again.new_mentions) == (1, 1, 0)
+    sent = [seen.headers.get("If-None-Match") for seen in feed_server.seen]
+    assert sent == [None, None, '"v1"']  # southfield's first poll was not northfield's second
+    assert sorted(m.school for m in mentions(store)) == ["northfield", "southfield"]
+    with store.sessions() as session:
+        rows = session.scalars(select(FeedState).order_by(FeedState.school)).all()
+        assert [(r.school, r.feed_url, r.etag, r.last_status) for r in rows] == [
+            ("northfield", url, '"v1"', 304),
+            ("southfield", url, '"v1"', 200),
+        ]
 
 
 async def test_backlog_rule_on_first_poll(
