@@ -9,10 +9,11 @@ protocol (`OK status=302 url=...` to redirect a blocked request to the block pag
 from __future__ import annotations
 
 import argparse
-import gc
 import json
 import os
 import sys
+import threading
+import time
 from datetime import UTC, datetime
 from typing import BinaryIO, TextIO
 from urllib.parse import quote
@@ -20,6 +21,7 @@ from urllib.parse import quote
 from filters.decision import Decision
 from filters.explain import answer
 from filters.hostanswers import answerable_host, plain_rest, url_host
+from filters.live import LivePolicy
 from filters.policy import Policy, PolicyError
 from filters.urls import canonical_url
 from monitor.commands.shared import add_policy_options, policy_path
@@ -45,6 +47,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--format", choices=("json", "squid"), default="json", help="answer format (default json)"
     )
     parser.add_argument(
+        "--reload-every",
+        type=float,
+        default=2.0,
+        metavar="SECONDS",
+        help="with --stdin: look for changed policy files this often and load them, as the "
+        "gateway does (0: never; default 2)",
+    )
+    parser.add_argument(
         "--block-url",
         default="http://127.0.0.1:8081/blocked",
         help="with --format squid: where blocked requests are redirected",
@@ -66,16 +76,18 @@ def run(args: argparse.Namespace) -> int:
         if when.tzinfo is None:
             when = when.replace(tzinfo=UTC)
     try:
-        policy = Policy.load(path)
+        live = LivePolicy.load(path)
     except PolicyError as exc:
         print(f"prevent-monitor check: {exc}", file=sys.stderr)
         return 2
-    # The policy is built once and lives as long as the process: keep the collector from
-    # walking its million entries again and again (a pause in the middle of a stream).
-    gc.freeze()
-    checker = Checker(policy, args, when)
+    checker = Checker(live.current, args, when)
     if args.stdin:
-        checker.stream(sys.stdin.buffer, sys.stdout)
+        if args.reload_every > 0:
+            # A helper runs for weeks: IT staff's list edits take effect as in the gateway.
+            threading.Thread(
+                target=_keep_current, args=(live, args.reload_every), name="reload", daemon=True
+            ).start()
+        checker.stream(sys.stdin.buffer, sys.stdout, live)
     for url in args.urls:
         sys.stdout.write(checker.answer(url) + "\n")
     return 0
@@ -92,15 +104,20 @@ class Checker:
     answers."""
 
     def __init__(self, policy: Policy, args: argparse.Namespace, when: datetime | None) -> None:
-        self.policy = policy
         self.user: str | None = args.user
         self.client: str | None = args.client
         self.when = when
         self.squid = args.format == "squid"
         self.block_url: str = args.block_url
+        self._asked_group: str | None = args.group
         # One encoder for the whole stream: json.dumps() with options builds a new one per call.
         self._encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-        group: str | None = args.group
+        self._use(policy)
+
+    def _use(self, policy: Policy) -> None:
+        """Decide with `policy` from now on, forgetting what the previous one said."""
+        self.policy = policy
+        group = self._asked_group
         self.group = group if group in policy.groups else None
         self.directory_groups = (group,) if group and not self.group else ()
         self._templates: dict[tuple[str, str], tuple[Decision, str, str, str] | None] = {}
@@ -115,10 +132,11 @@ class Checker:
         self._fixed_group = self.group or policy.fixed_group(self.directory_groups)
         self._ready: dict[str, str | tuple[str, ...]] = {}
 
-    def stream(self, source: BinaryIO, out: TextIO) -> None:
+    def stream(self, source: BinaryIO, out: TextIO, live: LivePolicy | None = None) -> None:
         """Answer every complete line as it arrives. Reads whatever the pipe holds and flushes
         once per read: one line at a time from Squid is answered at once, a bulk file in
-        large batches (a flush per line would cost more than the decision)."""
+        large batches (a flush per line would cost more than the decision). With `live`, each
+        read is answered by the policy in force when it arrived (a reload swaps it whole)."""
         fd = source.fileno()
         pending = b""
         answer = self.answer_line
@@ -130,6 +148,8 @@ class Checker:
             cut = pending.rfind(b"\n")
             if cut == -1:
                 continue
+            if live is not None and live.current is not self.policy:
+                self._use(live.current)
             # One decode per read, not per line: "\n" never falls inside a UTF-8 sequence,
             # so each line decodes as it would alone.
             lines = _text(pending[:cut]).split("\n")
@@ -252,6 +272,35 @@ class Checker:
             f"OK status=302 url={self.block_url}?category={_quote(decision.category or '')}"
             f"&rule={_quote(decision.rule or '')}&url="
         )
+
+
+def _keep_current(live: LivePolicy, every: float) -> None:
+    """The helper's reload thread: a changed policy is loaded beside the one in force and swapped
+    in whole (the stream picks it up at its next read); one that does not load is refused,
+    with its problems (file:line) on stderr, which Squid writes to its cache.log."""
+    while True:
+        time.sleep(every)
+        try:
+            if not live.files_changed():
+                continue
+            result = live.reload()
+        except Exception as exc:  # a failed look must not end the thread: look again later
+            print(f"prevent-monitor check: cannot reload the policy: {exc}", file=sys.stderr)
+            continue
+        if result.failed:
+            print(
+                f"prevent-monitor check: the policy change was refused; policy {result.version} "
+                "stays in force. Problems:",
+                *(f"  {problem}" for problem in result.problems),
+                sep="\n",
+                file=sys.stderr,
+            )
+        elif result.changed:
+            print(
+                f"prevent-monitor check: policy {result.version} in force "
+                f"(loaded in {result.seconds:.2f} s)",
+                file=sys.stderr,
+            )
 
 
 # A bound on the JSON templates (one per (host, group), as the policy keeps its answers) and on
