@@ -9,7 +9,8 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from monitor.store.database import make_sessionmaker
@@ -138,3 +139,18 @@ def test_two_consoles_saving_on_the_same_version_at_once_one_wins(engine: Engine
     assert sorted(outcomes) == ["refused", "saved"]
     with make_sessionmaker(engine)() as session:
         assert [v.number for v in list_versions(session, "school")] == [2, 1]
+
+
+def test_the_history_is_append_only_in_the_database(session: Session, engine: Engine) -> None:
+    """Migration 0014: no code path, script or hand-typed SQL can rewrite or remove a version."""
+    record(session, {"local/block.yaml": state(BLOCK_V1)}, None, kind="first", actor=None)
+    session.commit()
+    for statement in (
+        "UPDATE policy_versions SET reason = 'nothing happened'",
+        "DELETE FROM policy_versions",
+    ):
+        with pytest.raises(DBAPIError, match="append-only"), engine.begin() as connection:
+            connection.execute(text(statement))
+    got = get_version(session, "school", 1)
+    assert got is not None and got.reason == "why"
+    assert record(session, {"local/block.yaml": state(BLOCK_V2)}, 1).number == 2  # inserts go on
