@@ -5,9 +5,9 @@ by `lists validate`, so both refuse the same files.
 - a study exemption for such a site;
 - an entry's own `category:` that the policy does not declare, or its YAML file's top-level
   one where that is used (the policy names no category for the list): a typo there would not
-  fail safe. The entry would block under a category no group's `actions:`
-  names, at the default severity, and it could be lifted by the allowlist even when the
-  category it was meant for is `illegal`;
+  fail safe. The entry would block under a category no group's `actions:` names, at the
+  default severity, and it could be lifted by the allowlist even when the category it was
+  meant for is `illegal`;
 - an entry's `severity:` that is not a severity (it would be ignored).
 """
 

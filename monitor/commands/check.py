@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 import threading
@@ -25,6 +26,10 @@ from filters.live import LivePolicy
 from filters.policy import Policy, PolicyError
 from filters.urls import canonical_url
 from monitor.commands.shared import add_policy_options, policy_path
+from monitor.logs import setup_logging
+from monitor.policyreload import PolicyReloader
+
+log = logging.getLogger(__name__)
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -84,9 +89,12 @@ def run(args: argparse.Namespace) -> int:
     if args.stdin:
         if args.reload_every > 0:
             # A helper runs for weeks: IT staff's list edits take effect as in the gateway.
+            setup_logging("info", part="check")
+            reloader = PolicyReloader(live)
             threading.Thread(
-                target=_keep_current, args=(live, args.reload_every), name="reload", daemon=True
-            ).start()
+                target=_keep_current, args=(reloader, args.reload_every), name="reload",
+                daemon=True,
+            ).start()  # fmt: skip
         checker.stream(sys.stdin.buffer, sys.stdout, live)
     for url in args.urls:
         sys.stdout.write(checker.answer(url) + "\n")
@@ -198,12 +206,15 @@ class Checker:
             if kept is not None:
                 if not self.squid:
                     return self._kept_json(kept, url, host, group)
-                ready = self._redirect(kept) if kept.blocks else "ERR"
-                if self._fixed(host, group, kept):
-                    self._keep_ready(host, ready if ready == "ERR" else (ready,))
-                if ready == "ERR":
-                    return ready
-                return ready + _quote(canonical_url(url))
+                fixed = self._fixed(host, group, kept)
+                if not kept.blocks:
+                    if fixed:
+                        self._keep_ready(host, "ERR")
+                    return "ERR"
+                redirect = self._redirect(kept)
+                if fixed:
+                    self._keep_ready(host, (redirect,))
+                return redirect + _quote(canonical_url(url))
         return self.decided(url, user=user, client=client)
 
     def _fixed(self, host: str, group: str, kept: Decision) -> bool:
@@ -274,33 +285,17 @@ class Checker:
         )
 
 
-def _keep_current(live: LivePolicy, every: float) -> None:
-    """The helper's reload thread: a changed policy is loaded beside the one in force and swapped
-    in whole (the stream picks it up at its next read); one that does not load is refused,
-    with its problems (file:line) on stderr, which Squid writes to its cache.log."""
+def _keep_current(reloader: PolicyReloader, every: float) -> None:
+    """The helper's reload thread: the gateway's reloader, on a plain timer (the helper has no
+    event loop). A changed policy is loaded beside the one in force and swapped in whole (the
+    stream picks it up at its next read); one that does not load is refused, its problems
+    (file:line) logged to stderr, which Squid writes to its cache.log."""
     while True:
         time.sleep(every)
         try:
-            if not live.files_changed():
-                continue
-            result = live.reload()
-        except Exception as exc:  # a failed look must not end the thread: look again later
-            print(f"prevent-monitor check: cannot reload the policy: {exc}", file=sys.stderr)
-            continue
-        if result.failed:
-            print(
-                f"prevent-monitor check: the policy change was refused; policy {result.version} "
-                "stays in force. Problems:",
-                *(f"  {problem}" for problem in result.problems),
-                sep="\n",
-                file=sys.stderr,
-            )
-        elif result.changed:
-            print(
-                f"prevent-monitor check: policy {result.version} in force "
-                f"(loaded in {result.seconds:.2f} s)",
-                file=sys.stderr,
-            )
+            reloader.reload_now()  # a no-op unless a file changed
+        except Exception:  # a failed look must not end the thread: look again later
+            log.exception("cannot reload the policy")
 
 
 # A bound on the JSON templates (one per (host, group), as the policy keeps its answers) and on
