@@ -92,6 +92,16 @@ class Lift(NamedTuple):
     exemption: str | None = None
 
 
+class HostVerdict(NamedTuple):
+    """A `Decision` cut to what a Squid helper answers with: the action, and the category and
+    rule its block page names. `kept` says no user and no time can change it for the host."""
+
+    action: Action
+    category: str | None
+    rule: str | None
+    kept: bool
+
+
 class Decision(NamedTuple):
     """One immutable answer: what to do, and exactly why. A NamedTuple rather than a frozen
     dataclass: the gateway makes one per request, and this is four times cheaper to build."""

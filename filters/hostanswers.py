@@ -59,15 +59,18 @@ class HostAnswers:
     def keep(self, host: str, group: str, decision: Decision, hits: Iterable[Hit]) -> None:
         """Remember `decision` (made for this host and group from these hits) if no user and
         no time could change it."""
-        for hit in hits:
-            if not self._fixed(hit, host):
-                return
+        if not self.fixed(host, hits):
+            return
         if len(self._answers) >= MAX_ANSWERS:
             self._answers.clear()
         self._answers[(host, group)] = decision
 
     def clear(self) -> None:
         self._answers.clear()
+
+    def fixed(self, host: str, hits: Iterable[Hit]) -> bool:
+        """Whether no user and no time could change an answer for `host` made from these hits."""
+        return all(self._fixed(hit, host) for hit in hits)
 
     def _fixed(self, hit: Hit, host: str) -> bool:
         category = self._categories.get(hit.category)

@@ -1,14 +1,8 @@
 """The policy engine: a compiled `Policy` and its `decide()`, the answer for every request.
 
-Precedence (DESIGN.md contract 3, docs/policy.md):
-
-1. A hit in a category marked `illegal` blocks; nothing lifts it.
-2. Otherwise a hit is *lifted* when the URL it was found on is on the legitimate-study allowlist,
-   or an active study exemption covers the pupil's group and the hit's category or site. A lifted
-   hit means `study`: the page is allowed and the visit recorded.
-3. Otherwise the hit's action is the group's action for the category (a schedule active now
-   overrides it, the category's default applies when the group says nothing).
-4. The answer is the strongest remaining: block, then flag, then study, then allow.
+Precedence (DESIGN.md contract 3, docs/policy.md) is `filters.precedence`'s: an illegal
+category blocks; else the allowlist or a study exemption lifts a hit to study; else the group's
+action (or a schedule's) applies; the strongest remaining action wins.
 
 `decide()` is pure and never raises on any input: hostile URLs get a decision too.
 """
@@ -16,14 +10,12 @@ Precedence (DESIGN.md contract 3, docs/policy.md):
 from __future__ import annotations
 
 import time as _time
-from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime, timedelta
+from collections.abc import Callable, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from filters.compiled import CompiledLists, Hit
-from filters.confusables import unicode_host
-from filters.decision import Action, Decision, Kind, Lift, Severity, Step
+from filters.decision import Action, Decision, HostVerdict
 from filters.entrychecks import broad_exemptions, entry_problems
 from filters.groups import GroupFinder
 from filters.hostanswers import HostAnswers
@@ -32,12 +24,11 @@ from filters.pagedecision import aware as _aware
 from filters.pagedecision import decide_page
 from filters.policyfile import read_policy
 from filters.policyfiles import version_of
-from filters.policyspec import Category, Group, PolicySpec
+from filters.policyspec import PolicySpec
+from filters.precedence import Precedence
 from filters.unwrap import may_carry_target
 from filters.urls import NormalisedURL, normalise_url
 from filters.weighted import PageScore
-
-_INSTANT = timedelta(microseconds=1)
 
 
 class PolicyError(Exception):
@@ -50,19 +41,18 @@ class PolicyError(Exception):
         super().__init__(f"the policy has {len(self.problems)} problem(s):\n{shown}{more}")
 
 
-class Policy(CompiledLists):
+class Policy(Precedence):
     """A compiled, immutable policy. Build one with `Policy.load(path)`; swap it whole to reload.
 
-    The lists and what they say about a URL are `CompiledLists`'; this adds who the user is,
-    precedence and the `Decision`. (A subclass, not a member, so `decide()` pays no extra
-    attribute lookup per call.)
+    The lists and what they say about a URL are `CompiledLists`', precedence and the `Decision`
+    are `Precedence`'s; this adds who the user is and the answers kept per host. (Subclasses,
+    not members, so `decide()` pays no extra attribute lookup per call.)
     """
 
     def __init__(self, spec: PolicySpec, version: str) -> None:
         super().__init__(spec)
         self.version = version
         self.school = spec.school
-        self.groups = spec.groups
         self._groups_of = GroupFinder(spec.groups, spec.default_group)
         self._answers = HostAnswers(spec, self.categories)
 
@@ -200,6 +190,29 @@ class Policy(CompiledLists):
         stand_in = NormalisedURL(f"http://{host}/", "http", host, "domain", None, "/", "")
         return self._host_decision(stand_in, facts.domain_refs, group, user, when)
 
+    def verdict_by_host(
+        self, host: str, group: str, user: str | None = None, when: datetime | None = None
+    ) -> HostVerdict | None:
+        """`decide_by_host`'s action, category and rule, and whether it is kept, without the
+        `Decision`: no reason text, no canonical URL, nothing kept. The Squid helper answers
+        with these alone, and most of its blocked lines are hosts seen once, so building the
+        rest would be thrown away. None when the host's path can matter (decide in full)."""
+        kept = self._answers.kept(host, group)
+        if kept is not None:
+            return HostVerdict(kept.action, kept.category, kept.rule, True)
+        facts = self._facts(host)
+        if facts.path_sensitive:
+            return None
+        if not facts.domain_refs:
+            return _PASSES
+        stand_in = NormalisedURL(f"http://{host}/", "http", host, "domain", None, "/", "")
+        hits = [self._list_hit(ref, rule, stand_in, None) for rule, ref in facts.domain_refs]
+        found = self._best(hits, (group, user), _aware(when))
+        fixed = self._answers.fixed(host, hits)
+        if found is None:
+            return HostVerdict(Action.ALLOW, None, None, fixed)
+        return HostVerdict(found.action, found.hit.category, found.hit.rule, fixed)
+
     def kept_by_host(self, host: str, group: str) -> Decision | None:
         """The answer `decide_by_host` keeps for every URL of `host`, whoever asks, and when."""
         return self._answers.kept(host, group)
@@ -254,144 +267,6 @@ class Policy(CompiledLists):
         super().release(pause)
         self._answers.clear()
 
-    # --- precedence --------------------------------------------------------------------------
 
-    def _lifted(self, hit: Hit, who: tuple[str, str | None], when: datetime) -> Lift | None:
-        """Why a hit is allowed for study for this (group, user), or None."""
-        category = self.categories.get(hit.category)
-        if category is not None and category.illegal:
-            return None
-        allowlisted = self._allowlisted(hit.url)
-        if allowlisted:
-            return Lift(allowlisted, Step.ALLOWLIST)
-        for exemption in self.spec.exemptions:
-            if not exemption.covers(*who):
-                continue
-            if not exemption.active(when):
-                continue
-            if exemption.categories and hit.category not in exemption.categories:
-                continue
-            if exemption.sites and not _covers(exemption.sites, hit.url.host):
-                continue
-            # `ends` is the first moment after it (a date in the file means the whole day).
-            last_day = (exemption.ends - _INSTANT).date().isoformat()
-            why = (
-                f"study exemption {exemption.id!r} ({exemption.reason}), approved by "
-                f"{exemption.approved_by}, last day {last_day}"
-            )
-            return Lift(why, Step.EXEMPTION, exemption.id)
-        return None
-
-    def _action(self, hit: Hit, group: Group, when: datetime) -> tuple[Action, Step]:
-        """The action for a hit before any lifting, and the step that set it."""
-        category = self.categories.get(hit.category)
-        action = group.actions.get(hit.category, category.action if category else Action.BLOCK)
-        if category is not None and category.illegal:
-            return Action.BLOCK, Step.ILLEGAL
-        step = Step.GROUP
-        if not self.spec.schedules:
-            return action, step
-        local = when.astimezone(self.spec.timezone)
-        for schedule in self.spec.schedules:
-            if schedule.groups and group.name not in schedule.groups:
-                continue
-            if hit.category in schedule.actions and schedule.active(local):
-                action, step = schedule.actions[hit.category], Step.SCHEDULE
-        return action, step
-
-    def _conclude(
-        self,
-        url: NormalisedURL,
-        hits: list[Hit],
-        who: tuple[str, str | None],
-        when: datetime,
-        search_terms: str | None,
-    ) -> Decision:
-        group_name = who[0]
-        if not hits:
-            return self._allow(url, group_name, search_terms)
-        group = self.groups[group_name]
-        best: tuple[int, Severity, Hit, Action, Lift] | None = None
-        for hit in hits:
-            action, step = self._action(hit, group, when)
-            if action is Action.ALLOW:
-                continue
-            lift = Lift("", step)
-            if action is not Action.STUDY:
-                lifted = self._lifted(hit, who, when)
-                if lifted:
-                    action, lift = Action.STUDY, lifted
-            # Kept as the enum (an int): rebuilding it at the end costs Python-level enum code.
-            severity = self._hit_severity(hit)
-            rank = (action.strength, severity)
-            if best is None or rank > best[:2]:
-                best = (rank[0], rank[1], hit, action, lift)
-        if best is None:
-            return self._allow(url, group_name, search_terms)
-        _, severity, hit, action, lift = best
-        category = self.categories.get(hit.category)
-        return Decision(
-            action=action,
-            url=url.url(),
-            host=url.host,
-            category=hit.category,
-            severity=severity,
-            kind=hit.kind,
-            rule=hit.rule,
-            source=hit.source,
-            reason=self._reason(hit, action, category, group_name, lift.why),
-            search_terms=search_terms,
-            via=hit.via,
-            group=group_name,
-            policy_version=self.version,
-            illegal=bool(category and category.illegal),
-            matched=(hit.phrase,) if hit.phrase else (),
-            step=lift.step,
-            exemption=lift.exemption,
-        )
-
-    def _hit_severity(self, hit: Hit) -> Severity:
-        if hit.severity is not None:
-            return hit.severity
-        category = self.categories.get(hit.category)
-        return category.severity if category else Severity.MEDIUM
-
-    def _reason(
-        self, hit: Hit, action: Action, category: Category | None, group: str, why: str
-    ) -> str:
-        what = category.description if category and category.description else hit.category
-        if hit.kind is Kind.SEARCH:
-            found = f"the search contains {hit.phrase!r} ({what})"
-        elif hit.rule.startswith("host:"):
-            found = what[:1].lower() + what[1:]
-        elif hit.rule.startswith("lookalike:"):
-            listed = hit.rule.split(":", 1)[1]
-            shown = unicode_host(hit.url.host) or hit.url.host
-            found = f"{shown} looks like {listed}, which is listed as {what}"
-        else:
-            found = f"{hit.rule.split(':', 1)[1]} is listed as {what}"
-        if hit.via:
-            found += f", reached through a redirect or proxy link to {hit.via}"
-        if action is Action.STUDY:
-            return f"{found}; allowed for study: {why}"
-        if category and category.illegal:
-            return f"{found}; unlawful content is blocked for everyone"
-        verb = _VERBS.get(action) or str(action)
-        return f"{found}; {verb} for the {group} group"
-
-    def _allow(self, url: NormalisedURL, group: str, search_terms: str | None) -> Decision:
-        return Decision(
-            action=Action.ALLOW,
-            url=url.url(),
-            host=url.host,
-            search_terms=search_terms,
-            group=group,
-            policy_version=self.version,
-        )
-
-
-_VERBS = {Action.BLOCK: "blocked", Action.FLAG: "allowed but recorded"}
-
-
-def _covers(sites: Iterable[str], host: str) -> bool:
-    return any(host == site or host.endswith("." + site) for site in sites)
+# No rule touches the host: allowed whoever asks, whenever.
+_PASSES = HostVerdict(Action.ALLOW, None, None, True)

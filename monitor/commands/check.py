@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from typing import BinaryIO, TextIO
 from urllib.parse import quote
 
-from filters.decision import Decision
+from filters.decision import Action, Decision
 from filters.explain import answer
 from filters.hostanswers import answerable_host, plain_rest, url_host
 from filters.live import LivePolicy
@@ -131,6 +131,7 @@ class Checker:
         self._templates: dict[tuple[str, str], tuple[Decision, str, str, str] | None] = {}
         self._group_for = policy.group_for
         self._by_host = policy.decide_by_host
+        self._verdict_by_host = policy.verdict_by_host
         self._silent_on = policy.silent_on
         # A host whose answer no user, address or time can change is answered from the line's
         # text alone from then on: no host check, group or policy lookup (`_answer`). Its
@@ -139,6 +140,8 @@ class Checker:
         # line is in, or, in `--format squid`, that no rule touches (it passes in any group).
         self._fixed_group = self.group or policy.fixed_group(self.directory_groups)
         self._ready: dict[str, str | tuple[str, ...]] = {}
+        # `--format squid` answers up to the URL for hosts kept for one group of several.
+        self._heads: dict[tuple[str, str], str] = {}
 
     def stream(self, source: BinaryIO, out: TextIO, live: LivePolicy | None = None) -> None:
         """Answer every complete line as it arrives. Reads whatever the pipe holds and flushes
@@ -196,26 +199,48 @@ class Checker:
             return f"{head}{_string(url)}{middle}{_string(canonical_url(url))}{tail}"
         host = answerable_host(url)
         if host is not None:
-            if self.squid and self._silent_on(host):
-                self._keep_ready(host, "ERR")  # no rule touches the host: allowed in any group
-                return "ERR"
-            group = self.group
-            if group is None:
-                group = self._group_for(user, self.directory_groups, client)
-            kept = self._by_host(host, group, user, self.when)
-            if kept is not None:
-                if not self.squid:
+            if self.squid:
+                start = self._squid_head(host, user, client)
+                if start is not None:
+                    return start if start == "ERR" else start + _quote(canonical_url(url))
+            else:
+                group = self.group
+                if group is None:
+                    group = self._group_for(user, self.directory_groups, client)
+                kept = self._by_host(host, group, user, self.when)
+                if kept is not None:
                     return self._kept_json(kept, url, host, group)
-                fixed = self._fixed(host, group, kept)
-                if not kept.blocks:
-                    if fixed:
-                        self._keep_ready(host, "ERR")
-                    return "ERR"
-                redirect = self._redirect(kept)
-                if fixed:
-                    self._keep_ready(host, (redirect,))
-                return redirect + _quote(canonical_url(url))
         return self.decided(url, user=user, client=client)
+
+    def _squid_head(self, host: str, user: str | None, client: str | None) -> str | None:
+        """The `--format squid` answer for any URL of `host` (answerable), up to the URL: `ERR`,
+        or a redirect ending in `url=`. None: decide the line in full. From the policy's
+        verdict alone (`Policy.verdict_by_host`): no `Decision` is built for it."""
+        if self._silent_on(host):
+            self._keep_ready(host, "ERR")  # no rule touches the host: allowed in any group
+            return "ERR"
+        group = self.group
+        if group is None:
+            group = self._group_for(user, self.directory_groups, client)
+        head = self._heads.get((host, group))
+        if head is not None:
+            return head
+        verdict = self._verdict_by_host(host, group, user, self.when)
+        if verdict is None:
+            return None
+        if verdict.action is Action.BLOCK:
+            head = self._redirect(verdict.category, verdict.rule)
+        else:
+            head = "ERR"
+        if not verdict.kept:
+            return head  # a user or the clock could change it: asked afresh each time
+        if group == self._fixed_group:
+            self._keep_ready(host, head if head == "ERR" else (head,))
+        else:  # kept for this group only: the next line may be in another
+            if len(self._heads) >= MAX_TEMPLATES:
+                self._heads.clear()
+            self._heads[(host, group)] = head
+        return head
 
     def _fixed(self, host: str, group: str, kept: Decision) -> bool:
         """Whether `kept` is every line's answer for `host`: the policy keeps it (no user and
@@ -275,13 +300,13 @@ class Checker:
     def _squid(self, decision: Decision) -> str:
         if not decision.blocks:
             return "ERR"
-        return self._redirect(decision) + _quote(decision.url)
+        return self._redirect(decision.category, decision.rule) + _quote(decision.url)
 
-    def _redirect(self, decision: Decision) -> str:
+    def _redirect(self, category: str | None, rule: str | None) -> str:
         """A blocking answer up to its URL, which is the same for every URL of a kept host."""
         return (
-            f"OK status=302 url={self.block_url}?category={_quote(decision.category or '')}"
-            f"&rule={_quote(decision.rule or '')}&url="
+            f"OK status=302 url={self.block_url}?category={_quote(category or '')}"
+            f"&rule={_quote(rule or '')}&url="
         )
 
 

@@ -115,6 +115,31 @@ def test_hosts_answered_from_the_line_alone_are_the_full_answers(
         assert fast.answer_line(line) == full.decided(url, **who), line
 
 
+def test_a_host_kept_for_one_group_is_answered_for_each_group(tmp_path: Path) -> None:
+    """A host nothing time-bound touches is kept per group: lines from the pupils' and the staff
+    network alternate, and each gets its own group's answer (block, then allow), not the answer
+    kept for the group that asked first."""
+    (tmp_path / "games.domains").write_text("games.example\n")
+    (tmp_path / "policy.yaml").write_text(
+        "school: Fictional Example Academy\n"
+        "categories:\n  games: {severity: low, action: block}\n"
+        "lists:\n  - {file: games.domains, category: games}\n"
+        "groups:\n  pupils: {}\n"
+        "  staff: {networks: [10.1.0.0/16], actions: {games: allow}}\n"
+        "default_group: pupils\n"
+    )
+    fast = Checker(Policy.load(tmp_path / "policy.yaml"), _args("squid"), None)
+    full = Checker(Policy.load(tmp_path / "policy.yaml"), _args("squid"), None)
+    answers = []
+    for round_no in range(3):
+        for client in ("10.0.0.7", "10.1.0.5"):
+            url = f"https://games.example/round{round_no}"
+            answers.append(fast.answer_line(f"{url} {client}/- - GET"))
+            assert answers[-1] == full.decided(url, user=None, client=client)
+    assert answers[0].startswith("OK status=302") and answers[1] == "ERR"
+    assert fast._heads  # kept per (host, group), as the second round was answered from it
+
+
 def test_a_json_template_with_a_mark_in_another_field_falls_back(tmp_path: Path) -> None:
     checker = Checker(Policy.load(_policy(tmp_path, expressions=False)), _args("json"), None)
     kept = checker.policy.decide("http://fine.example/")
