@@ -181,22 +181,34 @@ class Checker:
             count -= 1
         if not count:
             return channel + ("ERR" if self.squid else json.dumps({"url": "", "error": "empty"}))
+        url = tokens[0]
+        ready = self._ready_answer(url)
+        if ready is not None:  # most lines: who asks cannot matter, so it is not even read
+            return channel + ready
         client = tokens[1].partition("/")[0] if count > 1 else None
         user = tokens[2] if count > 2 and tokens[2] != "-" else None
-        return channel + self._answer(tokens[0], user or self.user, client or self.client)
+        return channel + self._fresh(url, user or self.user, client or self.client)
 
     def answer(self, url: str, *, user: str | None = None, client: str | None = None) -> str:
-        return self._answer(url, user or self.user, client or self.client)
+        ready = self._ready_answer(url)
+        if ready is not None:
+            return ready
+        return self._fresh(url, user or self.user, client or self.client)
 
-    def _answer(self, url: str, user: str | None, client: str | None) -> str:
+    def _ready_answer(self, url: str) -> str | None:
+        """The answer from the line's text alone, for a host kept so (`_keep_ready`)."""
         ready = self._ready.get(url_host(url) or "") if self._ready else None
-        if ready is not None and plain_rest(url):
-            if isinstance(ready, str):
-                return ready
-            if self.squid:  # a blocked host: its redirect, and this line's URL
-                return ready[0] + _quote(canonical_url(url))
-            head, middle, tail = ready
-            return f"{head}{_string(url)}{middle}{_string(canonical_url(url))}{tail}"
+        if ready is None or not plain_rest(url):
+            return None
+        if isinstance(ready, str):
+            return ready
+        if self.squid:  # a blocked host: its redirect, and this line's URL
+            return ready[0] + _quote(canonical_url(url))
+        head, middle, tail = ready
+        return f"{head}{_string(url)}{middle}{_string(canonical_url(url))}{tail}"
+
+    def _fresh(self, url: str, user: str | None, client: str | None) -> str:
+        """The answer for a line `_ready_answer` cannot give."""
         host = answerable_host(url)
         if host is not None:
             if self.squid:
