@@ -334,9 +334,13 @@ class CompiledLists:
     def _list_hit(self, ref: int, rule: str, url: NormalisedURL, via: str | None) -> Hit:
         index, line = unpack_ref(ref)
         spec = self._lists[index]
-        category = spec.category or "uncategorised"
+        category = self._list_category(index)
         kind = self.categories[category].kind if category in self.categories else Kind.URL
         return Hit(category, rule, f"{spec.display}:{line}", kind, url, via)
+
+    def _list_category(self, index: int) -> str:
+        """The category of every hit in the list at `index`."""
+        return self._lists[index].category or "uncategorised"
 
     def _allowlisted(self, url: NormalisedURL) -> str | None:
         found = self._allow_domains.lookup(url.host, exact=url.host_kind != "domain")

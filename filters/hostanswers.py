@@ -70,13 +70,15 @@ class HostAnswers:
 
     def fixed(self, host: str, hits: Iterable[Hit]) -> bool:
         """Whether no user and no time could change an answer for `host` made from these hits."""
-        return all(self._fixed(hit, host) for hit in hits)
+        return all(self.fixed_category(hit.category, host) for hit in hits)
 
-    def _fixed(self, hit: Hit, host: str) -> bool:
-        category = self._categories.get(hit.category)
+    def fixed_category(self, name: str, host: str) -> bool:
+        """Whether no user and no time could change what a hit in category `name` on `host`
+        means."""
+        category = self._categories.get(name)
         if category is not None and category.illegal:
-            return True  # never lifted, always blocked: see Policy._action and _lifted
-        if self._every_category or hit.category in self._timed:
+            return True  # never lifted, always blocked: see Precedence._action and _lifted
+        if self._every_category or name in self._timed:
             return False
         sites = self._sites
         return not sites or not any(host == s or host.endswith("." + s) for s in sites)

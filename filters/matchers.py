@@ -12,19 +12,19 @@ from collections.abc import Callable
 import re2
 
 # A ref is (list index, line): 24 bits are enough for a 16-million-line file.
-_LINE_BITS = 24
-_LINE_MASK = (1 << _LINE_BITS) - 1
+LINE_BITS = 24
+_LINE_MASK = (1 << LINE_BITS) - 1
 
 _RE2_OPTIONS = re2.Options()
 _RE2_OPTIONS.log_errors = False
 
 
 def pack_ref(list_index: int, line: int) -> int:
-    return (list_index << _LINE_BITS) | (line & _LINE_MASK)
+    return (list_index << LINE_BITS) | (line & _LINE_MASK)
 
 
 def unpack_ref(ref: int) -> tuple[int, int]:
-    return ref >> _LINE_BITS, ref & _LINE_MASK
+    return ref >> LINE_BITS, ref & _LINE_MASK
 
 
 MAX_DOMAIN = 253  # characters in a domain name (RFC 1035), dots included

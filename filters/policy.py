@@ -15,11 +15,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from filters.decision import Action, Decision, HostVerdict
+from filters.decision import Action, Decision, HostVerdict, Step
 from filters.entrychecks import broad_exemptions, entry_problems
 from filters.groups import GroupFinder
 from filters.hostanswers import HostAnswers
 from filters.lists import ListProblem, read_list
+from filters.matchers import LINE_BITS
 from filters.pagedecision import aware as _aware
 from filters.pagedecision import decide_page
 from filters.policyfile import read_policy
@@ -55,6 +56,9 @@ class Policy(Precedence):
         self.school = spec.school
         self._groups_of = GroupFinder(spec.groups, spec.default_group)
         self._answers = HostAnswers(spec, self.categories)
+        # What a hit in each list means for each group, where no host, user or time can change
+        # it (`_list_verdict`): (action, category), category None for an allow.
+        self._list_verdicts: dict[tuple[int, str], tuple[Action, str | None]] = {}
 
     # --- loading ---------------------------------------------------------------------------
 
@@ -206,12 +210,45 @@ class Policy(Precedence):
         if not facts.domain_refs:
             return _PASSES
         stand_in = NormalisedURL(f"http://{host}/", "http", host, "domain", None, "/", "")
-        hits = [self._list_hit(ref, rule, stand_in, None) for rule, ref in facts.domain_refs]
+        refs = facts.domain_refs
+        if len(refs) == 1:  # nearly every listed host: its list's verdict, if known
+            verdict = self._list_verdict(host, stand_in, refs[0], group)
+            if verdict is not None:
+                return verdict
+        hits = [self._list_hit(ref, rule, stand_in, None) for rule, ref in refs]
         found = self._best(hits, (group, user), _aware(when))
         fixed = self._answers.fixed(host, hits)
+        if len(hits) == 1 and fixed and (found is None or found.lift.step not in _LIFTS):
+            self._list_verdicts[(refs[0][1] >> LINE_BITS, group)] = (
+                (Action.ALLOW, None) if found is None else (found.action, found.hit.category)
+            )
         if found is None:
             return HostVerdict(Action.ALLOW, None, None, fixed)
         return HostVerdict(found.action, found.hit.category, found.hit.rule, fixed)
+
+    def _list_verdict(
+        self, host: str, url: NormalisedURL, entry: tuple[str, int], group: str
+    ) -> HostVerdict | None:
+        """The verdict for a host one domain entry covers, from what an entry of its list was
+        found to mean for the group. That is the same for every host of the list when no user
+        or time can change it (`HostAnswers.fixed_category`, which also rules out hosts a
+        study exemption names), unless the host is on the study allowlist, which could lift
+        it: `_best` reads no more of the host than these. None: work it out in full."""
+        rule, ref = entry
+        index = ref >> LINE_BITS
+        meant = self._list_verdicts.get((index, group))
+        if meant is None:
+            return None
+        action, category = meant
+        if not self._answers.fixed_category(self._list_category(index), host):
+            return None
+        if category is None:
+            return _PASSES
+        if action is Action.BLOCK or action is Action.FLAG:
+            illegal = self.categories.get(category)
+            if not (illegal and illegal.illegal) and self._allowlisted(url):
+                return None
+        return HostVerdict(action, category, rule, True)
 
     def kept_by_host(self, host: str, group: str) -> Decision | None:
         """The answer `decide_by_host` keeps for every URL of `host`, whoever asks, and when."""
@@ -268,5 +305,6 @@ class Policy(Precedence):
         self._answers.clear()
 
 
+_LIFTS = (Step.ALLOWLIST, Step.EXEMPTION)
 # No rule touches the host: allowed whoever asks, whenever.
 _PASSES = HostVerdict(Action.ALLOW, None, None, True)
