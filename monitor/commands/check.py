@@ -12,6 +12,7 @@ import argparse
 import json
 import logging
 import os
+import re
 import sys
 import threading
 import time
@@ -349,7 +350,14 @@ _QUOTE_TABLE = {
 }
 
 
+# What a canonical URL, a category and a rule are nearly always made of: then only ":", "?",
+# "=" and "&" need escaping, and four str.replace calls in C are a third of the translate's cost.
+_PLAIN_TEXT = re.compile(r"[A-Za-z0-9_.~/:?=&-]*")
+
+
 def _quote(text: str) -> str:
+    if _PLAIN_TEXT.fullmatch(text):
+        return text.replace(":", "%3A").replace("?", "%3F").replace("=", "%3D").replace("&", "%26")
     return text.translate(_QUOTE_TABLE) if text.isascii() else quote(text)
 
 

@@ -202,5 +202,14 @@ def warm_policy(tmp_path_factory: pytest.TempPathFactory) -> Policy:
 
 def test_quote_is_urllib_quote() -> None:
     every_ascii = "".join(chr(code) for code in range(128))
-    for text in (every_ascii, "https://fine.example/a b?c=d&e=%2F#f", "bücher/ü?x=ß", ""):
+    for text in (
+        every_ascii, "https://fine.example/a b?c=d&e=%2F#f", "bücher/ü?x=ß", "",
+        "https://www.fine.example/a/b-c_d.e~f?id=1&x=y:z", "domain:extremist.test", "a+b",
+    ):
         assert check._quote(text) == quote(text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.sampled_from("aZ09_.~/:?=&-+% #é\x00"), max_size=30) | st.text())
+def test_quote_is_urllib_quote_for_any_text(text: str) -> None:
+    assert check._quote(text) == quote(text)
