@@ -206,7 +206,7 @@ class Checker:
         if self.squid:  # a blocked host: its redirect, and this line's URL
             return ready[0] + _quote(canonical_url(url))
         head, middle, tail = ready
-        return f"{head}{_string(url)}{middle}{_string(canonical_url(url))}{tail}"
+        return _filled(head, middle, tail, url)
 
     def _fresh(self, url: str, user: str | None, client: str | None) -> str:
         """The answer for a line `_ready_answer` cannot give."""
@@ -296,7 +296,7 @@ class Checker:
         _, head, middle, tail = made
         if self._fixed(host, group, kept):
             self._keep_ready(host, (head, middle, tail))
-        return f"{head}{_string(url)}{middle}{_string(canonical_url(url))}{tail}"
+        return _filled(head, middle, tail, url)
 
     def _template(self, kept: Decision) -> tuple[Decision, str, str, str] | None:
         """`_json(kept)` cut where the two URLs go, so a line costs two string escapes."""
@@ -359,6 +359,14 @@ def _quote(text: str) -> str:
     if _PLAIN_TEXT.fullmatch(text):
         return text.replace(":", "%3A").replace("?", "%3F").replace("=", "%3D").replace("&", "%26")
     return text.translate(_QUOTE_TABLE) if text.isascii() else quote(text)
+
+
+def _filled(head: str, middle: str, tail: str, url: str) -> str:
+    """A JSON template with the line's URL and its canonical form put in: most URLs are
+    already canonical, and then one escape serves both."""
+    escaped = _string(url)
+    canonical = canonical_url(url)
+    return f"{head}{escaped}{middle}{escaped if canonical == url else _string(canonical)}{tail}"
 
 
 def _text(line: bytes) -> str:
