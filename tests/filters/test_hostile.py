@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from filters.decision import Action
+from filters.decision import Action, Decision
 from filters.hosts import normalise_host
 from filters.matchers import label_suffixes
 from filters.policy import Policy
@@ -41,12 +41,24 @@ def policy() -> Policy:
     ],
 )
 def test_oversized_hosts_are_malformed_quickly(policy: Policy, host: str) -> None:
-    started = time.perf_counter()
-    d = policy.decide(f"http://{host}/x")
-    elapsed = time.perf_counter() - started
+    d, elapsed = _timed_decide(policy, f"http://{host}/x")
     assert (d.action, d.category) == (Action.BLOCK, "malformed-host")
     assert normalise_host(host)[1] == "malformed"
     assert elapsed < BOUND_SECONDS
+
+
+def _timed_decide(policy: Policy, url: str) -> tuple[Decision, float]:
+    """The decision and the fastest of up to three timings. Hostile input that is slow is slow
+    every time; a collector pause or a busy CI machine is not, so one slow try alone is timed
+    again rather than failed (seen once in CI: a single 50 ms pause)."""
+    fastest = float("inf")
+    for _ in range(3):
+        started = time.perf_counter()
+        decision = policy.decide(url)
+        fastest = min(fastest, time.perf_counter() - started)
+        if fastest < BOUND_SECONDS:
+            break
+    return decision, fastest
 
 
 def test_largest_real_domain_still_works(policy: Policy) -> None:
@@ -81,9 +93,7 @@ _worst: list[float] = [0.0]
 @given(host=_HOSTS, tail=_TAILS, scheme=st.sampled_from(["http://", "https://", "//", ""]))
 def test_fuzzed_decide_is_fast_and_total(policy: Policy, host: str, tail: str, scheme: str) -> None:
     url = scheme + host + tail
-    started = time.perf_counter()
-    d = policy.decide(url)
-    elapsed = time.perf_counter() - started
+    d, elapsed = _timed_decide(policy, url)
     _worst[0] = max(_worst[0], elapsed)
     assert d.action in tuple(Action)
     assert elapsed < BOUND_SECONDS, (elapsed, url[:200])
