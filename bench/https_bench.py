@@ -17,6 +17,12 @@ process, so it shares the two cores with the proxy. Its CPU is reported, and bot
 pair use the same generator, so their ratio is the figure to read.
 
     .venv/bin/python bench/https_bench.py [--domains 200000] [--seconds 10] [--connections 20]
+        [--pages distinct|same]
+
+`--pages distinct` (the default, as `bench/gateway_bench.py`): every request asks for its own
+address and the origin puts the address in the page, so the gateway scores each page afresh,
+the worst case. `--pages same`: one page for every request, which the gateway scores once (a
+class loading its teacher's page; the figures before 2026-12-03 were measured so).
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import itertools
 import os
 import random
 import resource
@@ -52,6 +59,7 @@ from bench.policy_bench import make_domains  # noqa: E402
 
 LOOPBACK = ROOT / "bench" / "https_loopback.py"
 BIG = 4 * 1024 * 1024
+DISTINCT = True  # --pages
 READ_TIMEOUT = 10.0
 
 ORIGIN = textwrap.dedent(
@@ -60,10 +68,12 @@ ORIGIN = textwrap.dedent(
     from aiohttp import web
     small = "<html><body>" + "<p>the school library opens at nine</p>" * 200 + "</body></html>"
     big = b"x" * int(sys.argv[4])
+    distinct = sys.argv[5] == "distinct"
     async def page(request):
         if request.path == "/big":
             return web.Response(body=big, content_type="application/octet-stream")
-        return web.Response(text=small, content_type="text/html")
+        text = small.replace("</body>", f"<p>{request.path_qs}</p></body>") if distinct else small
+        return web.Response(text=text, content_type="text/html")
     app = web.Application()
     app.router.add_get("/{tail:.*}", page)
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -172,11 +182,15 @@ async def drive(
     result = Result()
     deadline = time.monotonic() + seconds
     rng = random.Random(7)
+    numbers = itertools.count()
 
     async def worker() -> None:
         while time.monotonic() < deadline:
             host = rng.choice(hosts)
-            await one_tunnel(proxy_port, host, [path] * per_tunnel, context, result)
+            # "/" asks for distinct pages when the origin serves them; "/big" stays one body.
+            paths = [f"/?n={next(numbers)}" if path == "/" and DISTINCT else path
+                     for _ in range(per_tunnel)]  # fmt: skip
+            await one_tunnel(proxy_port, host, paths, context, result)
 
     started = time.monotonic()
     await asyncio.gather(*(worker() for _ in range(connections)))
@@ -241,7 +255,13 @@ def main() -> None:
     parser.add_argument("--domains", type=int, default=200_000)
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--connections", type=int, default=20)
+    parser.add_argument(
+        "--pages", choices=("distinct", "same"), default="distinct",
+        help="distinct: every request its own page (each scored); same: one page for all",
+    )  # fmt: skip
     args = parser.parse_args()
+    global DISTINCT
+    DISTINCT = args.pages == "distinct"
     rng = random.Random(5)
     with tempfile.TemporaryDirectory(prefix="https-bench-") as tmp:
         folder = Path(tmp)
@@ -250,9 +270,8 @@ def main() -> None:
         hosts = [f"www.site{i}.example.org" for i in range(500)]
         cert, key = self_signed(folder)
         origin_port = free_port()
-        origin = subprocess.Popen(
-            [str(PYTHON), "-c", ORIGIN, str(origin_port), str(cert), str(key), str(BIG)]
-        )
+        origin_argv = [str(PYTHON), "-c", ORIGIN, str(origin_port), str(cert), str(key)]
+        origin = subprocess.Popen([*origin_argv, str(BIG), args.pages])
         addon = ["-s", str(ADDON), "--set", f"gateway_policy={policy}",
                  "--set", f"gateway_database=sqlite:///{folder / 'events.sqlite'}",
                  "--set", "gateway_page_scan=true"]  # fmt: skip
@@ -292,7 +311,8 @@ def main() -> None:
         ratio = getattr(gw, key) / getattr(bare, key) if getattr(bare, key) else 0.0
         cpu = gw.cpu_ms / bare.cpu_ms if bare.cpu_ms else 0.0
         print(f"{'':42}addon / bare: {ratio:.1%} of {key}, CPU per request {cpu:.0%}")
-    print(f"\n({os.cpu_count()} cores shared by the proxy and this load generator)")
+    cores = os.cpu_count()
+    print(f"\n({cores} cores shared by the proxy and this load generator; {args.pages} pages)")
 
 
 if __name__ == "__main__":
