@@ -154,29 +154,11 @@ def stream_through(argv: list[str], stream: bytes, urls: int) -> Streamed:
     child = subprocess.Popen(
         argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
-    assert child.stdin and child.stdout
-    first = stream[: stream.index(b"\n") + 1]
-    child.stdin.write(first)
-    child.stdin.flush()
-    out = child.stdout.fileno()
-    while not os.read(out, 1 << 16).endswith(b"\n"):
-        pass
+    out = _loaded(child, stream)
     cpu_before = _cpu_seconds(child.pid)
     started = time.perf_counter()
-
-    def feed() -> None:
-        assert child.stdin
-        child.stdin.write(stream)
-        child.stdin.close()
-
-    writer = threading.Thread(target=feed)
-    writer.start()
-    answered = 0
-    while answered < urls:
-        chunk = os.read(out, 1 << 20)
-        if not chunk:
-            break
-        answered += chunk.count(b"\n")
+    writer = _feed(child, stream, close=True)
+    answered = _answers(out, urls)
     wall = time.perf_counter() - started
     cpu = _cpu_seconds(child.pid) - cpu_before
     writer.join()
@@ -186,6 +168,46 @@ def stream_through(argv: list[str], stream: bytes, urls: int) -> Streamed:
         err = child.stderr.read().decode() if child.stderr else ""
         raise SystemExit(f"{argv[0]} failed ({status}, {answered} answers): {err[-2000:]}")
     return Streamed(urls, wall, cpu, usage.ru_maxrss // 1024)
+
+
+def _loaded(child: subprocess.Popen[bytes], stream: bytes) -> int:
+    """Send the stream's first line and wait for its answer, which says the helper has loaded
+    its lists (so the load is never counted); the descriptor its answers come on."""
+    assert child.stdin and child.stdout
+    child.stdin.write(stream[: stream.index(b"\n") + 1])
+    child.stdin.flush()
+    out = child.stdout.fileno()
+    while not os.read(out, 1 << 16).endswith(b"\n"):
+        pass
+    return out
+
+
+def _feed(child: subprocess.Popen[bytes], stream: bytes, *, close: bool) -> threading.Thread:
+    """Write the whole stream from a thread (the answers are read meanwhile), then end the
+    helper's input if `close`."""
+    pipe = child.stdin
+    assert pipe
+
+    def write_all() -> None:
+        pipe.write(stream)
+        pipe.flush()
+        if close:
+            pipe.close()
+
+    writer = threading.Thread(target=write_all)
+    writer.start()
+    return writer
+
+
+def _answers(out: int, urls: int) -> int:
+    """Read answer lines until `urls` have come or the helper stops; how many came."""
+    answered = 0
+    while answered < urls:
+        chunk = os.read(out, 1 << 20)
+        if not chunk:
+            break
+        answered += chunk.count(b"\n")
+    return answered
 
 
 def squidguard_argv(folder: Path) -> list[str] | None:
@@ -324,28 +346,11 @@ def count_instructions(valgrind: str, argv: list[str], stream: bytes, urls: int)
              f"--callgrind-out-file={out_file}", *argv],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         )  # fmt: skip
-        assert child.stdin and child.stdout and child.stderr
-        first = stream[: stream.index(b"\n") + 1]
-        child.stdin.write(first)
-        child.stdin.flush()
-        out = child.stdout.fileno()
-        while not os.read(out, 1 << 16).endswith(b"\n"):
-            pass
+        assert child.stdin and child.stderr
+        out = _loaded(child, stream)
         _callgrind_control("on", child.pid)
-        feed = child.stdin
-
-        def write_all() -> None:
-            feed.write(stream)
-            feed.flush()
-
-        writer = threading.Thread(target=write_all)
-        writer.start()
-        answered = 0
-        while answered < urls:
-            chunk = os.read(out, 1 << 20)
-            if not chunk:
-                break
-            answered += chunk.count(b"\n")
+        writer = _feed(child, stream, close=False)
+        answered = _answers(out, urls)
         writer.join()
         _callgrind_control("off", child.pid)
         child.stdin.close()
