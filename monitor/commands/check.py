@@ -105,12 +105,12 @@ def run(args: argparse.Namespace) -> int:
 class Checker:
     """Turns input lines into answer lines with one policy.
 
-    Most lines name a site whose path cannot matter (`filters.hostanswers`). Their answer is
-    the policy's kept answer for the host and group: in `--format squid` a plain `ERR` for
-    anything not blocked, without normalising the URL or building a `Decision`; as JSON the
-    kept answer's line with the URL put in (a template per host and group). Every other line
-    gets a full `decide()`. tests/monitor/test_check_stream.py holds both ways to the same
-    answers."""
+    Most lines name a site whose path cannot matter (`filters.hostanswers`). In
+    `--format squid` their answer is the policy's verdict for the host and group
+    (`Policy.verdict_by_host`): a plain `ERR` for anything not blocked, else the redirect,
+    without normalising the URL or building a `Decision`. As JSON it is the kept answer's line
+    with the URL put in (a template per host and group). Every other line gets a full
+    `decide()`. tests/monitor/test_check_stream.py holds both ways to the same answers."""
 
     def __init__(self, policy: Policy, args: argparse.Namespace, when: datetime | None) -> None:
         self.user: str | None = args.user
@@ -135,7 +135,7 @@ class Checker:
         self._verdict_by_host = policy.verdict_by_host
         self._silent_on = policy.silent_on
         # A host whose answer no user, address or time can change is answered from the line's
-        # text alone from then on: no host check, group or policy lookup (`_answer`). Its
+        # text alone from then on: no host check, group or policy lookup (`_ready_answer`). Its
         # answer is `ERR` in `--format squid`, else its JSON template. Such a host is one
         # `answerable_host` accepted and whose answer the policy keeps for the one group every
         # line is in, or, in `--format squid`, that no rule touches (it passes in any group).
