@@ -18,7 +18,14 @@ from filters.decision import Kind, Severity
 from filters.entrychecks import broad_exemptions, entry_problems
 from filters.listcache import load_domains, store_domains
 from filters.lists import ListEntry, ListProblem, guess_format, read_list
-from filters.matchers import DomainTable, RegexSet, UrlPrefixTable, pack_ref, unpack_ref
+from filters.matchers import (
+    DomainTable,
+    RegexSet,
+    UrlPrefixTable,
+    label_suffixes,
+    pack_ref,
+    unpack_ref,
+)
 from filters.phrases import Phrase, PhraseList
 from filters.policyspec import ListSpec, PolicySpec
 from filters.search import extract_search, is_search_site
@@ -79,6 +86,11 @@ class CompiledLists:
         self._block_regex = RegexSet()
         self._allow_domains = DomainTable()
         self._allow_urls = UrlPrefixTable()
+        # Every site the study allowlist names: one C pass over a host's suffixes tells that
+        # none of them is listed, the answer for nearly every host (`_allowlisted`).
+        self._allow_sites: frozenset[str] = frozenset()
+        # Every site a URL prefix (block or allow) is listed for: its paths can matter.
+        self._prefix_sites: frozenset[str] = frozenset()
         self._search: PhraseList = PhraseList(())
         self._page: WeightedPhrases = WeightedPhrases(())
         self._host_facts: dict[str, _HostFacts] = {}
@@ -130,6 +142,8 @@ class CompiledLists:
         self.stats.search_phrases = len(search)
         self.stats.page_phrases = len(page)
         self.stats.allow_entries = len(self._allow_domains) + len(self._allow_urls)
+        self._allow_sites = frozenset((*self._allow_domains.names(), *self._allow_urls.sites()))
+        self._prefix_sites = frozenset((*self._block_urls.sites(), *self._allow_urls.sites()))
         return []
 
     def _load_domains(self, index: int, spec: ListSpec, fmt: str) -> tuple[int, list[ListProblem]]:
@@ -248,8 +262,7 @@ class CompiledLists:
             return facts
         sensitive = (
             len(self._block_regex) > 0
-            or self._block_urls.covers(host)
-            or self._allow_urls.covers(host)
+            or not self._prefix_sites.isdisjoint(label_suffixes(host))
             or carries_targets(host)
             or is_search_site(host)
         )
@@ -343,6 +356,10 @@ class CompiledLists:
         return self._lists[index].category or "uncategorised"
 
     def _allowlisted(self, url: NormalisedURL) -> str | None:
+        # Both tables look only at the host's label suffixes (an address's too, which
+        # includes the address itself).
+        if self._allow_sites.isdisjoint(label_suffixes(url.host)):
+            return None
         found = self._allow_domains.lookup(url.host, exact=url.host_kind != "domain")
         if not found:
             found = self._allow_urls.lookup(url.host, url.match_key[len(url.host) :])

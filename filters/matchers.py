@@ -7,24 +7,24 @@ million-domain list load in seconds and fit in well under 300 MB.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import re2
 
 # A ref is (list index, line): 24 bits are enough for a 16-million-line file.
-LINE_BITS = 24
-_LINE_MASK = (1 << LINE_BITS) - 1
+_LINE_BITS = 24
+_LINE_MASK = (1 << _LINE_BITS) - 1
 
 _RE2_OPTIONS = re2.Options()
 _RE2_OPTIONS.log_errors = False
 
 
 def pack_ref(list_index: int, line: int) -> int:
-    return (list_index << LINE_BITS) | (line & _LINE_MASK)
+    return (list_index << _LINE_BITS) | (line & _LINE_MASK)
 
 
 def unpack_ref(ref: int) -> tuple[int, int]:
-    return ref >> LINE_BITS, ref & _LINE_MASK
+    return ref >> _LINE_BITS, ref & _LINE_MASK
 
 
 MAX_DOMAIN = 253  # characters in a domain name (RFC 1035), dots included
@@ -70,6 +70,10 @@ def _remember_suffixes(pair: tuple[str, tuple[str, ...]]) -> None:
 # the next policy in a worker thread. Small shards grow in well under a millisecond.
 _SHARDS = 64
 _SHARD_MASK = _SHARDS - 1
+# A shard is chosen by the hash's top bits: a dict places a key by the hash's low bits, so
+# choosing by those would leave every shard's keys sharing 6 of them and colliding, and a
+# missing name (most lookups) would probe a chain, each step a cache miss at a million entries.
+_SHARD_SHIFT = 58
 
 
 class DomainTable:
@@ -87,7 +91,7 @@ class DomainTable:
         return self._count
 
     def add(self, domain: str, ref: int) -> None:
-        shard = self._shards[hash(domain) & _SHARD_MASK]
+        shard = self._shards[hash(domain) >> _SHARD_SHIFT & _SHARD_MASK]
         have = shard.get(domain)
         if have is None:
             shard[domain] = ref
@@ -96,6 +100,11 @@ class DomainTable:
             shard[domain] = (have, ref)
         else:
             shard[domain] = (*have, ref)
+
+    def names(self) -> Iterator[str]:
+        """Every domain and address in the table."""
+        for shard in self._shards:
+            yield from shard
 
     def release(self, pause: Callable[[], None]) -> None:
         """Empty the table shard by shard, calling `pause` between them. Freeing a million
@@ -110,7 +119,7 @@ class DomainTable:
         found: list[tuple[str, int]] = []
         shards = self._shards
         for suffix in (host,) if exact else label_suffixes(host):
-            have = shards[hash(suffix) & _SHARD_MASK].get(suffix)
+            have = shards[hash(suffix) >> _SHARD_SHIFT & _SHARD_MASK].get(suffix)
             if have is None:
                 continue
             if isinstance(have, int):
@@ -137,10 +146,9 @@ class UrlPrefixTable:
         host, slash, rest = prefix.partition("/")
         self._by_host.setdefault(host, []).append((slash + rest, ref))
 
-    def covers(self, host: str) -> bool:
-        """Whether any prefix is listed for this host or a parent domain."""
-        by_host = self._by_host
-        return bool(by_host) and not by_host.keys().isdisjoint(label_suffixes(host))
+    def sites(self) -> Iterator[str]:
+        """Every host that a prefix is listed for."""
+        return iter(self._by_host)
 
     def lookup(self, host: str, rest: str) -> list[tuple[str, int]]:
         """`rest` is the lowercased `/path?query` part of the match key."""

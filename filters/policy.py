@@ -15,18 +15,19 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from filters.decision import Action, Decision, HostVerdict, Step
+from filters.compiled import Hit
+from filters.decision import Action, Decision, HostVerdict, Lift, Severity, Step
 from filters.entrychecks import broad_exemptions, entry_problems
 from filters.groups import GroupFinder
 from filters.hostanswers import HostAnswers
 from filters.lists import ListProblem, read_list
-from filters.matchers import LINE_BITS
+from filters.matchers import unpack_ref
 from filters.pagedecision import aware as _aware
 from filters.pagedecision import decide_page
 from filters.policyfile import read_policy
 from filters.policyfiles import version_of
 from filters.policyspec import PolicySpec
-from filters.precedence import Precedence
+from filters.precedence import Best, Precedence
 from filters.unwrap import may_carry_target
 from filters.urls import NormalisedURL, normalise_url
 from filters.weighted import PageScore
@@ -56,9 +57,9 @@ class Policy(Precedence):
         self.school = spec.school
         self._groups_of = GroupFinder(spec.groups, spec.default_group)
         self._answers = HostAnswers(spec, self.categories)
-        # What a hit in each list means for each group, where no host, user or time can change
-        # it (`_list_verdict`): (action, category), category None for an allow.
-        self._list_verdicts: dict[tuple[int, str], tuple[Action, str | None]] = {}
+        # What a domain entry's hit in each category means for each group, where no host,
+        # user or time can change it (`_host_best`): its action, severity and precedence step.
+        self._learnt: dict[tuple[str, str], tuple[Action, Severity, Step]] = {}
 
     # --- loading ---------------------------------------------------------------------------
 
@@ -172,11 +173,52 @@ class Policy(Precedence):
         check in `_lifted` reads only the host too."""
         hits = [self._list_hit(ref, rule, url, None) for rule, ref in refs]
         if hits:
-            decision = self._conclude(url, hits, (group, user), _aware(when), None)
+            found, _ = self._host_best(url, hits, group, user, when)
+            decision = self._decided(url, found, group, None)
         else:
             decision = self._allow(url, group, None)  # as _conclude, without reading the clock
         self._answers.keep(url.host, group, decision, hits)
         return decision
+
+    def _host_best(
+        self, url: NormalisedURL, hits: list[Hit], group: str, user: str | None,
+        when: datetime | None,
+    ) -> tuple[Best | None, bool]:
+        """`_best` over a host's domain hits, and whether no user or time can change it; for
+        a hit alone on its host, from what its category was learnt to mean (`_learnt_meaning`)."""
+        alone = len(hits) == 1 and hits[0].severity is None  # a domain entry's hit
+        if alone:
+            hit = hits[0]
+            meaning = self._learnt_meaning(hit.category, group, url)
+            if meaning is not None:
+                action, severity, step = meaning
+                if action is Action.ALLOW:
+                    return None, True
+                return Best(hit, action, severity, Lift("", step)), True
+        found = self._best(hits, (group, user), _aware(when))
+        fixed = self._answers.fixed(url.host, hits)
+        if alone and fixed and (found is None or found.lift.step not in _LIFTS):
+            self._learnt[(hits[0].category, group)] = (
+                _ALLOWED if found is None else (found.action, found.severity, found.lift.step)
+            )
+        return found, fixed
+
+    def _learnt_meaning(
+        self, category: str, group: str, url: NormalisedURL
+    ) -> tuple[Action, Severity, Step] | None:
+        """What a domain entry's hit in `category`, alone on `url`'s host, means for `group`,
+        if that is known. It means the same on every host when no user or time can change it
+        (`HostAnswers.fixed_category`, which also rules out hosts a study exemption names),
+        unless the allowlist lifts it on this host: `_best` reads no more of the host than
+        these. So it is learnt per (category, group), and a first visit to a listed host, the
+        Squid helper's commonest, skips the ranking. None: rank the hits in full."""
+        learnt = self._learnt.get((category, group))
+        if learnt is None or not self._answers.fixed_category(category, url.host):
+            return None
+        action, _, step = learnt
+        if action is Action.ALLOW or step is Step.ILLEGAL or action is Action.STUDY:
+            return learnt  # nothing for the allowlist to lift
+        return None if self._allowlisted(url) else learnt
 
     def decide_by_host(
         self, host: str, group: str, user: str | None = None, when: datetime | None = None
@@ -211,44 +253,19 @@ class Policy(Precedence):
             return _PASSES
         stand_in = NormalisedURL(f"http://{host}/", "http", host, "domain", None, "/", "")
         refs = facts.domain_refs
-        if len(refs) == 1:  # nearly every listed host: its list's verdict, if known
-            verdict = self._list_verdict(host, stand_in, refs[0], group)
-            if verdict is not None:
-                return verdict
+        if len(refs) == 1:  # nearly every listed host: what its category means, if learnt
+            rule, ref = refs[0]
+            category = self._list_category(unpack_ref(ref)[0])
+            meaning = self._learnt_meaning(category, group, stand_in)
+            if meaning is not None:
+                if meaning[0] is Action.ALLOW:
+                    return HostVerdict(Action.ALLOW, None, None, True)
+                return HostVerdict(meaning[0], category, rule, True)
         hits = [self._list_hit(ref, rule, stand_in, None) for rule, ref in refs]
-        found = self._best(hits, (group, user), _aware(when))
-        fixed = self._answers.fixed(host, hits)
-        if len(hits) == 1 and fixed and (found is None or found.lift.step not in _LIFTS):
-            self._list_verdicts[(refs[0][1] >> LINE_BITS, group)] = (
-                (Action.ALLOW, None) if found is None else (found.action, found.hit.category)
-            )
+        found, fixed = self._host_best(stand_in, hits, group, user, when)
         if found is None:
             return HostVerdict(Action.ALLOW, None, None, fixed)
         return HostVerdict(found.action, found.hit.category, found.hit.rule, fixed)
-
-    def _list_verdict(
-        self, host: str, url: NormalisedURL, entry: tuple[str, int], group: str
-    ) -> HostVerdict | None:
-        """The verdict for a host one domain entry covers, from what an entry of its list was
-        found to mean for the group. That is the same for every host of the list when no user
-        or time can change it (`HostAnswers.fixed_category`, which also rules out hosts a
-        study exemption names), unless the host is on the study allowlist, which could lift
-        it: `_best` reads no more of the host than these. None: work it out in full."""
-        rule, ref = entry
-        index = ref >> LINE_BITS
-        meant = self._list_verdicts.get((index, group))
-        if meant is None:
-            return None
-        action, category = meant
-        if not self._answers.fixed_category(self._list_category(index), host):
-            return None
-        if category is None:
-            return _PASSES
-        if action is Action.BLOCK or action is Action.FLAG:
-            illegal = self.categories.get(category)
-            if not (illegal and illegal.illegal) and self._allowlisted(url):
-                return None
-        return HostVerdict(action, category, rule, True)
 
     def kept_by_host(self, host: str, group: str) -> Decision | None:
         """The answer `decide_by_host` keeps for every URL of `host`, whoever asks, and when."""
@@ -306,5 +323,6 @@ class Policy(Precedence):
 
 
 _LIFTS = (Step.ALLOWLIST, Step.EXEMPTION)
+_ALLOWED = (Action.ALLOW, Severity.NONE, Step.NONE)  # every hit allowed for the group
 # No rule touches the host: allowed whoever asks, whenever.
 _PASSES = HostVerdict(Action.ALLOW, None, None, True)

@@ -118,8 +118,13 @@ class Precedence(CompiledLists):
         when: datetime,
         search_terms: str | None,
     ) -> Decision:
-        group_name = who[0]
         found = self._best(hits, who, when) if hits else None
+        return self._decided(url, found, who[0], search_terms)
+
+    def _decided(
+        self, url: NormalisedURL, found: Best | None, group_name: str, search_terms: str | None
+    ) -> Decision:
+        """The `Decision` for `url` when `found` decides it (None: every hit is allowed)."""
         if found is None:
             return self._allow(url, group_name, search_terms)
         hit, action, severity, lift = found

@@ -1,6 +1,7 @@
 """`Policy.verdict_by_host` (the Squid helper's answer) is `decide()`'s action, category and rule,
-for every host, group and user, whatever order the hosts are asked in: a list's verdict learnt
-from one host is never given to a host the allowlist or a study exemption treats otherwise."""
+and `decide()` is the same `Decision` as one made without what was learnt, for every host, group
+and user, whatever order the hosts are asked in: what a list's hit was learnt to mean on one
+host is never given to a host the allowlist or a study exemption treats otherwise."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from filters.decision import Action
+from filters.decision import Action, Decision
 from filters.policy import Policy
 
 POLICY = """\
@@ -87,13 +88,26 @@ def test_the_verdict_is_the_decision_in_any_order(policy_path: Path, seed: int) 
     for host, (user, client), when in asked * 2:  # the second time from what the first learnt
         group = fast.group_for(user, (), client)
         verdict = fast.verdict_by_host(host, group, user, when)
-        decision = full.decide(f"http://{host}/", user=user, client_ip=client, when=when)
+        decision = _unlearnt(full, f"http://{host}/", user, client, when)
+        url = f"https://{host}/page"
+        assert fast.decide(url, user=user, client_ip=client, when=when) == _unlearnt(
+            full, url, user, client, when
+        ), (host, user, client, when)
         assert verdict is not None, host
         where = (host, user, client, when)
         assert verdict.action is decision.action, where
         if decision.action is not Action.ALLOW:
             assert (verdict.category, verdict.rule) == (decision.category, decision.rule), where
-    assert fast._list_verdicts  # the lists' verdicts were learnt and used
+    assert fast._learnt  # what the lists' hits mean was learnt and used
+
+
+def _unlearnt(
+    policy: Policy, url: str, user: str | None, client: str, when: datetime
+) -> Decision:
+    """`decide()` from nothing learnt or kept before."""
+    policy._learnt.clear()
+    policy._answers.clear()
+    return policy.decide(url, user=user, client_ip=client, when=when)
 
 
 def test_a_learnt_verdict_is_not_given_to_an_allowlisted_or_exempted_host(
@@ -112,3 +126,25 @@ def test_a_learnt_verdict_is_not_given_to_an_allowlisted_or_exempted_host(
     assert policy.verdict_by_host("unlawful.example", "staff", None, when).action is Action.BLOCK
     lesson = policy.verdict_by_host("lesson.unlawful.example", "staff", None, when)
     assert lesson.action is Action.BLOCK and lesson.kept
+
+
+def test_a_study_page_on_a_listed_site_is_lifted_and_the_rest_of_the_site_is_not(
+    tmp_path: Path,
+) -> None:
+    """An allowlisted URL prefix lifts only its pages, so the site's path matters: no answer for
+    the site is kept or learnt from the host alone, before or after the study page is asked."""
+    (tmp_path / "games.domains").write_text("games.example\nplay.example\n")
+    (tmp_path / "allow.yaml").write_text("entries:\n  - {url: games.example/lessons}\n")
+    (tmp_path / "policy.yaml").write_text(
+        "school: Fictional Example Academy\n"
+        "categories:\n  games: {severity: low, action: block}\n"
+        "lists:\n  - {file: games.domains, category: games}\n"
+        "allowlist:\n  - {file: allow.yaml}\n"
+    )
+    policy = Policy.load(tmp_path / "policy.yaml")
+    assert policy.decide("https://play.example/x").action is Action.BLOCK  # learnt: games blocks
+    assert policy.decide("https://games.example/arcade").action is Action.BLOCK
+    assert policy.decide("https://games.example/lessons/1").action is Action.STUDY
+    assert policy.decide("https://games.example/arcade").action is Action.BLOCK
+    assert policy.verdict_by_host("games.example", "default") is None  # decide it in full
+    assert policy.verdict_by_host("play.example", "default").action is Action.BLOCK
