@@ -120,10 +120,11 @@ def split_url(raw: str) -> RawParts:
 
 # Most URLs a gateway sees are already canonical: lowercase host, no escapes, no dot segments.
 # Those skip the full parse (about 4x faster); anything unusual takes the careful path below.
-_PLAIN_URL_RE = re.compile(
-    r"(https?)://([a-z0-9-]{1,63}(?:\.[a-z0-9-]{1,63})+)"
-    r"(/[A-Za-z0-9._~!$&'()*+,;=:@/-]*)?(?:\?([A-Za-z0-9._~!$&'()*+,;=:@/?-]*))?"
-)
+_PLAIN_HOST = r"[a-z0-9-]{1,63}(?:\.[a-z0-9-]{1,63})+"
+_PLAIN_REST = r"(/[A-Za-z0-9._~!$&'()*+,;=:@/-]*)?(?:\?([A-Za-z0-9._~!$&'()*+,;=:@/?-]*))?"
+_PLAIN_URL_RE = re.compile(rf"(https?)://({_PLAIN_HOST}){_PLAIN_REST}")
+_PLAIN_HOST_RE = re.compile(_PLAIN_HOST)
+_PLAIN_REST_RE = re.compile(_PLAIN_REST)
 
 
 def _plain_parts(raw: str) -> tuple[str, str, str, str] | None:
@@ -156,6 +157,24 @@ def canonical_url(raw: str) -> str:
         return normalise_url(raw).url()
     scheme, host, path, query = parts
     return f"{scheme}://{host}{path}?{query}" if query else f"{scheme}://{host}{path}"
+
+
+def canonical_url_of(raw: str, host: str) -> str:
+    """`canonical_url(raw)` for a URL that is `http://` or `https://`, then `host`, then "/" or
+    nothing, where `host` is a canonical domain (as `filters.hostanswers.answerable_host`
+    names it). Only the rest of the URL is read when the host is in plain form: the Squid
+    helper asks this for every line of a host it has answered before."""
+    if len(raw) >= 2048 or not _PLAIN_HOST_RE.fullmatch(host):
+        return canonical_url(raw)
+    match = _PLAIN_REST_RE.fullmatch(raw, raw.index("//") + 2 + len(host))
+    if match is None:
+        return canonical_url(raw)
+    path, query = match.groups()
+    if not path:
+        return canonical_url(raw)
+    if "//" in path or "/." in path:
+        return normalise_url(raw).url()
+    return raw if query or raw[-1] != "?" else raw[:-1]
 
 
 def normalise_url(raw: str) -> NormalisedURL:

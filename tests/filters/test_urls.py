@@ -506,3 +506,29 @@ def test_plain_fast_path_agrees_with_full_parse(scheme: str, host: str, tail: st
 @given(st.one_of(well_formed_urls(), _URLISH.map(lambda s: "http://" + s), _URLISH))
 def test_canonical_url_is_the_normalised_url(text: str) -> None:
     assert _urls.canonical_url(text) == normalise_url(text).url()
+
+
+@settings(max_examples=800, deadline=None)
+@given(
+    scheme=st.sampled_from(["http", "https"]),
+    host=st.one_of(
+        st.from_regex(r"[a-z0-9_-]{1,12}(\.[a-z0-9_-]{1,12}){0,3}", fullmatch=True),
+        st.sampled_from(["localhost", "a_b.test", "x" * 64 + ".test", "www.fine.example"]),
+    ),
+    rest=st.one_of(
+        st.just(""),
+        st.text(alphabet=_PLAIN_CHARS + "#\\ \t", max_size=40).map(lambda s: "/" + s),
+        st.sampled_from(["/?", "/a?", "/a/./b", "/a//b", "/.", "/a?b?", "/%41?x"]),
+    ),
+)
+def test_canonical_url_of_a_known_host_is_the_canonical_url(
+    scheme: str, host: str, rest: str
+) -> None:
+    """The helper's per-line canonical URL, read past a host `answerable_host` accepted, is
+    `canonical_url` of the whole line."""
+    from filters.hostanswers import answerable_host
+
+    raw = f"{scheme}://{host}{rest}"
+    if answerable_host(raw) != host:
+        return
+    assert _urls.canonical_url_of(raw, host) == _urls.canonical_url(raw)
