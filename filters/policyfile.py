@@ -57,6 +57,19 @@ def read_policy(path: Path) -> PolicySpec:
     return _read_policy(path, ())
 
 
+def _is_configuration(top: dict[str, yaml.Node]) -> bool:
+    """Whether a file has the daemon configuration's keys and none of a policy's own (its
+    `policy:` section names the policy file): given as a policy, one plain problem beats a
+    dozen unknown keys."""
+    return "policy" in top and bool(_CONFIG_ONLY_KEYS & top.keys()) and not (
+        _POLICY_ONLY_KEYS & top.keys()
+    )
+
+
+_CONFIG_ONLY_KEYS = frozenset({"database", "gateway", "console", "watcher", "digest"})
+_POLICY_ONLY_KEYS = frozenset({"categories", "lists", "allowlist", "groups", "extends"})
+
+
 def _read_policy(path: Path, chain: tuple[Path, ...]) -> PolicySpec:
     spec = PolicySpec(path=path)
     reader = PolicyReader(spec, display_name(path))
@@ -81,8 +94,18 @@ def _read_policy(path: Path, chain: tuple[Path, ...]) -> PolicySpec:
     if not isinstance(root, yaml.MappingNode):
         reader.problem(root, "(top)", "the policy must be a mapping of settings")
         return spec
-    reader.known_keys(root, "", TOP_KEYS)
     top = dict(mapping_items(root))
+    if _is_configuration(top):
+        named = reader.mapping(top["policy"], "policy").get("file")
+        policy = ""
+        if isinstance(named, yaml.ScalarNode):
+            policy = f" (its policy file is {named.value})"
+        reader.problem(
+            top["policy"], "policy", "this is prevent-monitor's configuration, not a policy: "
+            f"pass it as --config {reader.display}{policy}",
+        )  # fmt: skip
+        return spec
+    reader.known_keys(root, "", TOP_KEYS)
     _read_list_folders(reader, top.get("list_folders"))
     spec.categories.update(BUILTIN_CATEGORIES)
     base = read_base(reader, top.get("extends"), (*chain, path.resolve()), _read_policy)

@@ -292,6 +292,18 @@ class TestLoading:
         assert any("colour: unknown key" in p for p in problems)
         assert all("policy.yaml:" in p for p in problems)
 
+    def test_the_configuration_given_as_the_policy_says_so(self, tmp_path: Path) -> None:
+        config = tmp_path / "prevent-monitor.yaml"
+        config.write_text(
+            "school: Fictional Example Academy\ndata_dir: var\n"
+            "policy:\n  file: policy/policy.yaml\ndatabase:\n  url: sqlite:///x.sqlite\n"
+        )
+        problems = [str(p) for p in Policy.validate(config)]
+        assert problems == [
+            f"{config}:4: policy: this is prevent-monitor's configuration, not a policy: pass "
+            f"it as --config {config} (its policy file is policy/policy.yaml)"
+        ], problems
+
     def test_missing_list_file(self, tmp_path: Path) -> None:
         copy = tmp_path / "policy"
         shutil.copytree(DATA, copy)
