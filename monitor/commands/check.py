@@ -17,15 +17,17 @@ import sys
 import threading
 import time
 from datetime import UTC, datetime
-from typing import BinaryIO, TextIO
+from typing import Any, BinaryIO, TextIO
 from urllib.parse import quote
+
+import orjson
 
 from filters.decision import Action, Decision
 from filters.explain import answer
 from filters.hostanswers import answerable_host, plain_rest, url_host
 from filters.live import LivePolicy
 from filters.policy import Policy, PolicyError
-from filters.urls import canonical_url
+from filters.urls import canonical_url, canonical_url_of
 from monitor.commands.shared import add_policy_options, policy_path
 from monitor.logs import setup_logging
 from monitor.policyreload import PolicyReloader
@@ -109,8 +111,10 @@ class Checker:
     `--format squid` their answer is the policy's verdict for the host and group
     (`Policy.verdict_by_host`): a plain `ERR` for anything not blocked, else the redirect,
     without normalising the URL or building a `Decision`. As JSON it is the kept answer's line
-    with the URL put in (a template per host and group). Every other line gets a full
-    `decide()`. tests/monitor/test_check_stream.py holds both ways to the same answers."""
+    with the URL put in: a template per host and group from a host's second line (most listed
+    hosts are seen once), and one per group for every host no rule touches, with the host put
+    in too. Lines are written by orjson. Every other line gets a full `decide()`.
+    tests/monitor/test_check_stream.py holds both ways to the same answers."""
 
     def __init__(self, policy: Policy, args: argparse.Namespace, when: datetime | None) -> None:
         self.user: str | None = args.user
@@ -119,8 +123,6 @@ class Checker:
         self.squid = args.format == "squid"
         self.block_url: str = args.block_url
         self._asked_group: str | None = args.group
-        # One encoder for the whole stream: json.dumps() with options builds a new one per call.
-        self._encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
         self._use(policy)
 
     def _use(self, policy: Policy) -> None:
@@ -129,7 +131,11 @@ class Checker:
         group = self._asked_group
         self.group = group if group in policy.groups else None
         self.directory_groups = (group,) if group and not self.group else ()
-        self._templates: dict[tuple[str, str], tuple[Decision, str, str, str] | None] = {}
+        # Per (host, group): the kept answer it was made from, and its JSON template once the
+        # host is seen a second time (None before; `_NO_TEMPLATE` when it cannot be cut).
+        self._templates: dict[tuple[str, str], tuple[Decision, _Template | None]] = {}
+        # Per group: the JSON template of a host no rule touches, with a mark for the host.
+        self._allowed: dict[str, _Template] = {}
         self._group_for = policy.group_for
         self._by_host = policy.decide_by_host
         self._verdict_by_host = policy.verdict_by_host
@@ -191,6 +197,10 @@ class Checker:
         return channel + self._fresh(url, user or self.user, client or self.client)
 
     def answer(self, url: str, *, user: str | None = None, client: str | None = None) -> str:
+        """The answer for one URL of the command line, which may carry undecodable bytes as
+        lone surrogates: those take the full way, whose encoder escapes them (`_encode`)."""
+        if not url.isascii() and _unwritable(url):
+            return self.decided(url, user=user or self.user, client=client or self.client)
         ready = self._ready_answer(url)
         if ready is not None:
             return ready
@@ -198,15 +208,17 @@ class Checker:
 
     def _ready_answer(self, url: str) -> str | None:
         """The answer from the line's text alone, for a host kept so (`_keep_ready`)."""
-        ready = self._ready.get(url_host(url) or "") if self._ready else None
+        host = url_host(url) if self._ready else None
+        ready = self._ready.get(host) if host else None
         if ready is None or not plain_rest(url):
             return None
         if isinstance(ready, str):
             return ready
+        assert host is not None  # as `ready` is not None
         if self.squid:  # a blocked host: its redirect, and this line's URL
-            return ready[0] + _quote(canonical_url(url))
+            return ready[0] + _quote(canonical_url_of(url, host))
         head, middle, tail = ready
-        return _filled(head, middle, tail, url)
+        return _filled(head, middle, tail, url, host)
 
     def _fresh(self, url: str, user: str | None, client: str | None) -> str:
         """The answer for a line `_ready_answer` cannot give."""
@@ -215,11 +227,13 @@ class Checker:
             if self.squid:
                 start = self._squid_head(host, user, client)
                 if start is not None:
-                    return start if start == "ERR" else start + _quote(canonical_url(url))
+                    return start if start == "ERR" else start + _quote(canonical_url_of(url, host))
             else:
                 group = self.group
                 if group is None:
                     group = self._group_for(user, self.directory_groups, client)
+                if self._silent_on(host):
+                    return self._allowed_json(url, host, group, user, client)
                 kept = self._by_host(host, group, user, self.when)
                 if kept is not None:
                     return self._kept_json(kept, url, host, group)
@@ -282,33 +296,71 @@ class Checker:
         return self._json(decision, url)
 
     def _json(self, decision: Decision, url: str) -> str:
-        return self._encode(answer(decision, url))
+        return _encode(answer(decision, url))
 
     def _kept_json(self, kept: Decision, url: str, host: str, group: str) -> str:
-        made = self._templates.get((host, group))
+        key = (host, group)
+        made = self._templates.get(key)
         if made is None or made[0] is not kept:
-            made = self._template(kept)
+            # Most listed hosts are seen once: a template waits until a host's second line.
             if len(self._templates) >= MAX_TEMPLATES:
                 self._templates.clear()
-            self._templates[(host, group)] = made
-        if made is None:
+            self._templates[key] = (kept, None)
             return self._json(kept.for_url(canonical_url(url)), url)
-        _, head, middle, tail = made
+        template = made[1]
+        if template is None:
+            template = self._template(kept) or _NO_TEMPLATE
+            self._templates[key] = (kept, template)
+        if template is _NO_TEMPLATE:
+            return self._json(kept.for_url(canonical_url(url)), url)
         if self._fixed(host, group, kept):
-            self._keep_ready(host, (head, middle, tail))
-        return _filled(head, middle, tail, url)
+            self._keep_ready(host, template)
+        return _filled(*template, url, host)
 
-    def _template(self, kept: Decision) -> tuple[Decision, str, str, str] | None:
+    def _allowed_json(
+        self, url: str, host: str, group: str, user: str | None, client: str | None
+    ) -> str:
+        """The answer for a host no rule touches (`Policy.silent_on`): allowed whoever asks,
+        the same line for every such host of the group but for the URL and the host, so it
+        is made once per group, from its first such host, and each host put in."""
+        template = self._allowed.get(group)
+        if template is None:
+            template = self._allowed_template(url, host, group)
+            if template is None:
+                return self.decided(url, user=user, client=client)
+            self._allowed[group] = template
+        head, middle, tail = template
+        filled = (head, middle.replace(_string(_HOST_MARK), _string(host)), tail)
+        if group == self._fixed_group:
+            self._keep_ready(host, filled)
+        return _filled(*filled, url, host)
+
+    def _allowed_template(self, url: str, host: str, group: str) -> _Template | None:
+        """`_allowed_json`'s template, if the first host's own line is what it makes: no
+        field but `host` names the host (None: decide such lines in full)."""
+        kept = self._by_host(host, group, None, self.when)
+        if kept is None:
+            return None
+        made = self._template(kept._replace(host=_HOST_MARK))
+        if made is None or made[1].count(_string(_HOST_MARK)) != 1:
+            return None
+        head, middle, tail = made
+        filled = (head, middle.replace(_string(_HOST_MARK), _string(host)), tail)
+        if _filled(*filled, url, host) != self._json(kept.for_url(canonical_url(url)), url):
+            return None
+        return made
+
+    def _template(self, kept: Decision) -> _Template | None:
         """`_json(kept)` cut where the two URLs go, so a line costs two string escapes."""
         data = answer(kept, _URL_MARK)
         data["normalised"] = _CANONICAL_MARK
-        line = self._encode(data)
+        line = _encode(data)
         url, canonical = _string(_URL_MARK), _string(_CANONICAL_MARK)
         if line.count(url) != 1 or line.count(canonical) != 1:
             return None  # a mark inside another field (a NUL in a reason): encode each line
         head, _, rest = line.partition(url)
         middle, _, tail = rest.partition(canonical)
-        return kept, head, middle, tail
+        return head, middle, tail
 
     def _squid(self, decision: Decision) -> str:
         if not decision.blocks:
@@ -341,8 +393,33 @@ def _keep_current(reloader: PolicyReloader, every: float) -> None:
 MAX_TEMPLATES = 100_000
 _URL_MARK = "\x00url\x00"
 _CANONICAL_MARK = "\x00canonical\x00"
-# json's own string escape (C), as the encoder above uses with ensure_ascii=False.
+_HOST_MARK = "\x00host\x00"
+# A JSON line's parts around its URL and its canonical URL.
+_Template = tuple[str, str, str]
+_NO_TEMPLATE: _Template = ("", "", "")  # the line cannot be cut: encode each one
+# json's own string escape (C), as json and orjson escape a string (ensure_ascii=False).
 _string = json.encoder.encode_basestring
+# For what orjson refuses: the standard encoder, compact, with everything but ASCII escaped.
+_encode_escaped = json.JSONEncoder(separators=(",", ":")).encode
+
+
+def _encode(data: dict[str, Any]) -> str:
+    """An answer line: orjson, compact and unescaped (a sixth of the standard encoder's cost),
+    or, for text orjson refuses (a lone surrogate: a command-line argument's undecodable byte),
+    the standard encoder with non-ASCII escaped, so the line can still be written out."""
+    try:
+        return orjson.dumps(data).decode()
+    except TypeError:
+        return _encode_escaped(data)
+
+
+def _unwritable(text: str) -> bool:
+    """Whether `text` holds a lone surrogate, which no UTF-8 output can take as it is."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return True
+    return False
 # urllib.parse.quote(text) (safe "/"), as one str.translate for ASCII text: 1/8 of the cost.
 _QUOTE_TABLE = {
     code: chr(code) if chr(code).isalnum() or chr(code) in "_.-~/" else f"%{code:02X}"
@@ -361,11 +438,11 @@ def _quote(text: str) -> str:
     return text.translate(_QUOTE_TABLE) if text.isascii() else quote(text)
 
 
-def _filled(head: str, middle: str, tail: str, url: str) -> str:
-    """A JSON template with the line's URL and its canonical form put in: most URLs are
-    already canonical, and then one escape serves both."""
+def _filled(head: str, middle: str, tail: str, url: str, host: str) -> str:
+    """A JSON template with the line's URL (of `host`, answerable) and its canonical form put
+    in: most URLs are already canonical, and then one escape serves both."""
     escaped = _string(url)
-    canonical = canonical_url(url)
+    canonical = canonical_url_of(url, host)
     return f"{head}{escaped}{middle}{escaped if canonical == url else _string(canonical)}{tail}"
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import json
 import os
 import shutil
 import threading
@@ -145,10 +146,12 @@ def test_a_json_template_with_a_mark_in_another_field_falls_back(tmp_path: Path)
     kept = checker.policy.decide("http://fine.example/")
     odd = kept._replace(reason=check._URL_MARK)  # the mark's quoted string twice
     assert checker._template(odd) is None
-    url = "http://fine.example/x"
-    assert checker._kept_json(odd, url, "fine.example", "pupils") == checker._json(
-        odd.for_url(url), url
-    )
+    for path in ("x", "y", "z"):  # the first line before any template, then without one
+        url = f"http://fine.example/{path}"
+        assert checker._kept_json(odd, url, "fine.example", "pupils") == checker._json(
+            odd.for_url(url), url
+        )
+    assert checker._templates[("fine.example", "pupils")][1] is check._NO_TEMPLATE
 
 
 def _stream(checker: Checker, data: bytes, chunks: list[int]) -> str:
@@ -213,3 +216,30 @@ def test_quote_is_urllib_quote() -> None:
 @given(st.text(alphabet=st.sampled_from("aZ09_.~/:?=&-+% #é\x00"), max_size=30) | st.text())
 def test_quote_is_urllib_quote_for_any_text(text: str) -> None:
     assert check._quote(text) == quote(text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    data=st.dictionaries(
+        st.sampled_from(["url", "reason", "rule", "source", "host"]),
+        st.one_of(st.none(), st.booleans(), st.text(), st.lists(st.text(), max_size=3)),
+    )
+)
+def test_an_answer_is_written_as_the_standard_encoder_writes_it(data: dict[str, object]) -> None:
+    """orjson writes the answer lines: byte for byte the standard library's compact, unescaped
+    encoding, or, for text with a lone surrogate (which orjson refuses), the escaped one."""
+    line = check._encode(data)
+    unescaped = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    if check._unwritable(unescaped):
+        assert line == json.dumps(data, separators=(",", ":")) and line.isascii()
+    else:
+        assert line == unescaped
+
+
+def test_a_url_of_undecodable_bytes_from_the_command_line_is_answered(tmp_path: Path) -> None:
+    checker = Checker(Policy.load(_policy(tmp_path, expressions=False)), _args("json"), None)
+    url = "http://fine.example/\udcff"  # how sys.argv carries a byte that is not UTF-8
+    for _ in range(2):  # the second time the host is known
+        line = checker.answer(url)
+        assert '"url":"http://fine.example/\\udcff"' in line
+        line.encode()  # it can be written out
