@@ -27,7 +27,7 @@ from filters.explain import answer
 from filters.hostanswers import answerable_host, plain_rest, url_host
 from filters.live import LivePolicy
 from filters.policy import Policy, PolicyError
-from filters.urls import canonical_url, canonical_url_of
+from filters.urls import canonical_url_of
 from monitor.commands.shared import add_policy_options, policy_path
 from monitor.logs import setup_logging
 from monitor.policyreload import PolicyReloader
@@ -298,6 +298,13 @@ class Checker:
     def _json(self, decision: Decision, url: str) -> str:
         return _encode(answer(decision, url))
 
+    def _kept_line(self, kept: Decision, url: str, host: str) -> str:
+        """`_json(kept.for_url(canonical URL), url)` for a URL of `host` (answerable), without
+        copying `kept` to name the URL."""
+        data = answer(kept, url)
+        data["normalised"] = canonical_url_of(url, host)
+        return _encode(data)
+
     def _kept_json(self, kept: Decision, url: str, host: str, group: str) -> str:
         key = (host, group)
         made = self._templates.get(key)
@@ -306,13 +313,13 @@ class Checker:
             if len(self._templates) >= MAX_TEMPLATES:
                 self._templates.clear()
             self._templates[key] = (kept, None)
-            return self._json(kept.for_url(canonical_url(url)), url)
+            return self._kept_line(kept, url, host)
         template = made[1]
         if template is None:
             template = self._template(kept) or _NO_TEMPLATE
             self._templates[key] = (kept, template)
         if template is _NO_TEMPLATE:
-            return self._json(kept.for_url(canonical_url(url)), url)
+            return self._kept_line(kept, url, host)
         if self._fixed(host, group, kept):
             self._keep_ready(host, template)
         return _filled(*template, url, host)
@@ -346,7 +353,7 @@ class Checker:
             return None
         head, middle, tail = made
         filled = (head, middle.replace(_string(_HOST_MARK), _string(host)), tail)
-        if _filled(*filled, url, host) != self._json(kept.for_url(canonical_url(url)), url):
+        if _filled(*filled, url, host) != self._kept_line(kept, url, host):
             return None
         return made
 
