@@ -154,10 +154,8 @@ class CompiledLists:
         count = 0
         chunks = load_domains(spec.path, fmt)
         if chunks is not None:
-            add = table.add
             for chunk_domains, chunk_lines in chunks:
-                for domain, line in zip(chunk_domains, chunk_lines, strict=True):
-                    add(domain, base | line)
+                table.add_lines(chunk_domains, chunk_lines, base)
                 count += len(chunk_domains)
             return count, []
         domains: list[str] = []
@@ -166,9 +164,9 @@ class CompiledLists:
         def collect(domain: str, line: int) -> None:
             domains.append(domain)
             lines.append(line)
-            table.add(domain, base | line)
 
         listed = read_list(spec.path, fmt, display=spec.display, on_domain=collect)
+        table.add_lines(domains, lines, base)
         if not listed.problems:
             store_domains(spec.path, fmt, domains, lines)
         return len(domains), listed.problems
