@@ -336,8 +336,7 @@ class Checker:
             if template is None:
                 return self.decided(url, user=user, client=client)
             self._allowed[group] = template
-        head, middle, tail = template
-        filled = (head, middle.replace(_string(_HOST_MARK), _string(host)), tail)
+        filled = _with_host(template, host)
         if group == self._fixed_group:
             self._keep_ready(host, filled)
         return _filled(*filled, url, host)
@@ -351,9 +350,7 @@ class Checker:
         made = self._template(kept._replace(host=_HOST_MARK))
         if made is None or made[1].count(_string(_HOST_MARK)) != 1:
             return None
-        head, middle, tail = made
-        filled = (head, middle.replace(_string(_HOST_MARK), _string(host)), tail)
-        if _filled(*filled, url, host) != self._kept_line(kept, url, host):
+        if _filled(*_with_host(made, host), url, host) != self._kept_line(kept, url, host):
             return None
         return made
 
@@ -427,6 +424,8 @@ def _unwritable(text: str) -> bool:
     except UnicodeEncodeError:
         return True
     return False
+
+
 # urllib.parse.quote(text) (safe "/"), as one str.translate for ASCII text: 1/8 of the cost.
 _QUOTE_TABLE = {
     code: chr(code) if chr(code).isalnum() or chr(code) in "_.-~/" else f"%{code:02X}"
@@ -451,6 +450,12 @@ def _filled(head: str, middle: str, tail: str, url: str, host: str) -> str:
     escaped = _string(url)
     canonical = canonical_url_of(url, host)
     return f"{head}{escaped}{middle}{escaped if canonical == url else _string(canonical)}{tail}"
+
+
+def _with_host(template: _Template, host: str) -> _Template:
+    """`_allowed_json`'s template for one host: the host put in where its mark is."""
+    head, middle, tail = template
+    return head, middle.replace(_string(_HOST_MARK), _string(host)), tail
 
 
 def _text(line: bytes) -> str:
