@@ -66,6 +66,16 @@ def _is_configuration(top: dict[str, yaml.Node]) -> bool:
     )
 
 
+def _refuse_configuration(reader: PolicyReader, section: yaml.Node) -> None:
+    """The one problem of a configuration given as the policy, naming the policy it names."""
+    named = reader.mapping(section, "policy").get("file")
+    policy = f" (its policy file is {named.value})" if isinstance(named, yaml.ScalarNode) else ""
+    reader.problem(
+        section, "policy", "this is prevent-monitor's configuration, not a policy: "
+        f"pass it as --config {reader.display}{policy}",
+    )  # fmt: skip
+
+
 _CONFIG_ONLY_KEYS = frozenset({"database", "gateway", "console", "watcher", "digest"})
 _POLICY_ONLY_KEYS = frozenset({"categories", "lists", "allowlist", "groups", "extends"})
 
@@ -96,14 +106,7 @@ def _read_policy(path: Path, chain: tuple[Path, ...]) -> PolicySpec:
         return spec
     top = dict(mapping_items(root))
     if _is_configuration(top):
-        named = reader.mapping(top["policy"], "policy").get("file")
-        policy = ""
-        if isinstance(named, yaml.ScalarNode):
-            policy = f" (its policy file is {named.value})"
-        reader.problem(
-            top["policy"], "policy", "this is prevent-monitor's configuration, not a policy: "
-            f"pass it as --config {reader.display}{policy}",
-        )  # fmt: skip
+        _refuse_configuration(reader, top["policy"])
         return spec
     reader.known_keys(root, "", TOP_KEYS)
     _read_list_folders(reader, top.get("list_folders"))

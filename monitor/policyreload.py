@@ -24,6 +24,7 @@ import os
 import signal
 import tempfile
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -125,6 +126,18 @@ class PolicyReloader:
         if result.failed or result.changed:
             self.write_status()
         return result
+
+    def reload_every(self, seconds: float) -> None:
+        """Blocking, for ever: look for changed files every `seconds`, as the thread of a
+        process with no event loop (the Squid helper). A changed policy is loaded beside the
+        one in force and swapped in whole; one that does not load is refused, its problems
+        (file:line) logged, which for the helper is stderr and so Squid's cache.log."""
+        while True:
+            time.sleep(seconds)
+            try:
+                self.reload_now()  # a no-op unless a file changed
+            except Exception:  # a failed look must not end the thread: look again later
+                log.exception("cannot reload the policy")
 
     def _refused(self, result: ReloadResult) -> None:
         self.failures += 1

@@ -10,17 +10,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
-import re
 import sys
 import threading
-import time
 from datetime import UTC, datetime
-from typing import Any, BinaryIO, TextIO
-from urllib.parse import quote
-
-import orjson
+from typing import BinaryIO, TextIO
 
 from filters.decision import Action, Decision
 from filters.explain import answer
@@ -28,11 +22,22 @@ from filters.hostanswers import answerable_host, plain_rest, url_host
 from filters.live import LivePolicy
 from filters.policy import Policy, PolicyError
 from filters.urls import canonical_url_of
+from monitor.commands.answerlines import (
+    HOST_MARK,
+    NO_TEMPLATE,
+    Template,
+    cut,
+    encode,
+    filled,
+    json_string,
+    line_text,
+    quote_part,
+    unwritable,
+    with_host,
+)
 from monitor.commands.shared import add_policy_options, policy_path
 from monitor.logs import setup_logging
 from monitor.policyreload import PolicyReloader
-
-log = logging.getLogger(__name__)
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -95,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
             setup_logging("info", part="check")
             reloader = PolicyReloader(live)
             threading.Thread(
-                target=_keep_current, args=(reloader, args.reload_every), name="reload",
+                target=reloader.reload_every, args=(args.reload_every,), name="reload",
                 daemon=True,
             ).start()  # fmt: skip
         checker.stream(sys.stdin.buffer, sys.stdout, live)
@@ -132,10 +137,10 @@ class Checker:
         self.group = group if group in policy.groups else None
         self.directory_groups = (group,) if group and not self.group else ()
         # Per (host, group): the kept answer it was made from, and its JSON template once the
-        # host is seen a second time (None before; `_NO_TEMPLATE` when it cannot be cut).
-        self._templates: dict[tuple[str, str], tuple[Decision, _Template | None]] = {}
+        # host is seen a second time (None before; `NO_TEMPLATE` when it cannot be cut).
+        self._templates: dict[tuple[str, str], tuple[Decision, Template | None]] = {}
         # Per group: the JSON template of a host no rule touches, with a mark for the host.
-        self._allowed: dict[str, _Template] = {}
+        self._allowed: dict[str, Template] = {}
         self._group_for = policy.group_for
         self._by_host = policy.decide_by_host
         self._verdict_by_host = policy.verdict_by_host
@@ -170,12 +175,12 @@ class Checker:
                 self._use(live.current)
             # One decode per read, not per line: "\n" never falls inside a UTF-8 sequence,
             # so each line decodes as it would alone.
-            lines = _text(pending[:cut]).split("\n")
+            lines = line_text(pending[:cut]).split("\n")
             pending = pending[cut + 1 :]
             out.write("\n".join([answer(line) for line in lines]) + "\n")
             out.flush()
         if pending.strip():
-            out.write(self.answer_line(_text(pending)) + "\n")
+            out.write(self.answer_line(line_text(pending)) + "\n")
             out.flush()
 
     def answer_line(self, line: str) -> str:
@@ -198,8 +203,8 @@ class Checker:
 
     def answer(self, url: str, *, user: str | None = None, client: str | None = None) -> str:
         """The answer for one URL of the command line, which may carry undecodable bytes as
-        lone surrogates: those take the full way, whose encoder escapes them (`_encode`)."""
-        if not url.isascii() and _unwritable(url):
+        lone surrogates: those take the full way, whose encoder escapes them (`encode`)."""
+        if not url.isascii() and unwritable(url):
             return self.decided(url, user=user or self.user, client=client or self.client)
         ready = self._ready_answer(url)
         if ready is not None:
@@ -216,18 +221,18 @@ class Checker:
             return ready
         assert host is not None  # as `ready` is not None
         if self.squid:  # a blocked host: its redirect, and this line's URL
-            return ready[0] + _quote(canonical_url_of(url, host))
+            return ready[0] + quote_part(canonical_url_of(url, host))
         head, middle, tail = ready
-        return _filled(head, middle, tail, url, host)
+        return filled(head, middle, tail, url, host)
 
     def _fresh(self, url: str, user: str | None, client: str | None) -> str:
         """The answer for a line `_ready_answer` cannot give."""
         host = answerable_host(url)
         if host is not None:
             if self.squid:
-                start = self._squid_head(host, user, client)
-                if start is not None:
-                    return start if start == "ERR" else start + _quote(canonical_url_of(url, host))
+                line = self._squid_line(url, host, user, client)
+                if line is not None:
+                    return line
             else:
                 group = self.group
                 if group is None:
@@ -238,6 +243,13 @@ class Checker:
                 if kept is not None:
                     return self._kept_json(kept, url, host, group)
         return self.decided(url, user=user, client=client)
+
+    def _squid_line(self, url: str, host: str, user: str | None, client: str | None) -> str | None:
+        """The `--format squid` answer for `url` of `host` (answerable), from `_squid_head`."""
+        head = self._squid_head(host, user, client)
+        if head is None or head == "ERR":
+            return head
+        return head + quote_part(canonical_url_of(url, host))
 
     def _squid_head(self, host: str, user: str | None, client: str | None) -> str | None:
         """The `--format squid` answer for any URL of `host` (answerable), up to the URL: `ERR`,
@@ -296,14 +308,14 @@ class Checker:
         return self._json(decision, url)
 
     def _json(self, decision: Decision, url: str) -> str:
-        return _encode(answer(decision, url))
+        return encode(answer(decision, url))
 
     def _kept_line(self, kept: Decision, url: str, host: str) -> str:
         """`_json(kept.for_url(canonical URL), url)` for a URL of `host` (answerable), without
         copying `kept` to name the URL."""
         data = answer(kept, url)
         data["normalised"] = canonical_url_of(url, host)
-        return _encode(data)
+        return encode(data)
 
     def _kept_json(self, kept: Decision, url: str, host: str, group: str) -> str:
         key = (host, group)
@@ -316,13 +328,13 @@ class Checker:
             return self._kept_line(kept, url, host)
         template = made[1]
         if template is None:
-            template = self._template(kept) or _NO_TEMPLATE
+            template = cut(kept) or NO_TEMPLATE
             self._templates[key] = (kept, template)
-        if template is _NO_TEMPLATE:
+        if template is NO_TEMPLATE:
             return self._kept_line(kept, url, host)
         if self._fixed(host, group, kept):
             self._keep_ready(host, template)
-        return _filled(*template, url, host)
+        return filled(*template, url, host)
 
     def _allowed_json(
         self, url: str, host: str, group: str, user: str | None, client: str | None
@@ -336,128 +348,37 @@ class Checker:
             if template is None:
                 return self.decided(url, user=user, client=client)
             self._allowed[group] = template
-        filled = _with_host(template, host)
+        own = with_host(template, host)
         if group == self._fixed_group:
-            self._keep_ready(host, filled)
-        return _filled(*filled, url, host)
+            self._keep_ready(host, own)
+        return filled(*own, url, host)
 
-    def _allowed_template(self, url: str, host: str, group: str) -> _Template | None:
+    def _allowed_template(self, url: str, host: str, group: str) -> Template | None:
         """`_allowed_json`'s template, if the first host's own line is what it makes: no
         field but `host` names the host (None: decide such lines in full)."""
         kept = self._by_host(host, group, None, self.when)
         if kept is None:
             return None
-        made = self._template(kept._replace(host=_HOST_MARK))
-        if made is None or made[1].count(_string(_HOST_MARK)) != 1:
+        made = cut(kept._replace(host=HOST_MARK))
+        if made is None or made[1].count(json_string(HOST_MARK)) != 1:
             return None
-        if _filled(*_with_host(made, host), url, host) != self._kept_line(kept, url, host):
+        if filled(*with_host(made, host), url, host) != self._kept_line(kept, url, host):
             return None
         return made
-
-    def _template(self, kept: Decision) -> _Template | None:
-        """`_json(kept)` cut where the two URLs go, so a line costs two string escapes."""
-        data = answer(kept, _URL_MARK)
-        data["normalised"] = _CANONICAL_MARK
-        line = _encode(data)
-        url, canonical = _string(_URL_MARK), _string(_CANONICAL_MARK)
-        if line.count(url) != 1 or line.count(canonical) != 1:
-            return None  # a mark inside another field (a NUL in a reason): encode each line
-        head, _, rest = line.partition(url)
-        middle, _, tail = rest.partition(canonical)
-        return head, middle, tail
 
     def _squid(self, decision: Decision) -> str:
         if not decision.blocks:
             return "ERR"
-        return self._redirect(decision.category, decision.rule) + _quote(decision.url)
+        return self._redirect(decision.category, decision.rule) + quote_part(decision.url)
 
     def _redirect(self, category: str | None, rule: str | None) -> str:
         """A blocking answer up to its URL, which is the same for every URL of a kept host."""
         return (
-            f"OK status=302 url={self.block_url}?category={_quote(category or '')}"
-            f"&rule={_quote(rule or '')}&url="
+            f"OK status=302 url={self.block_url}?category={quote_part(category or '')}"
+            f"&rule={quote_part(rule or '')}&url="
         )
-
-
-def _keep_current(reloader: PolicyReloader, every: float) -> None:
-    """The helper's reload thread: the gateway's reloader, on a plain timer (the helper has no
-    event loop). A changed policy is loaded beside the one in force and swapped in whole (the
-    stream picks it up at its next read); one that does not load is refused, its problems
-    (file:line) logged to stderr, which Squid writes to its cache.log."""
-    while True:
-        time.sleep(every)
-        try:
-            reloader.reload_now()  # a no-op unless a file changed
-        except Exception:  # a failed look must not end the thread: look again later
-            log.exception("cannot reload the policy")
 
 
 # A bound on the JSON templates (one per (host, group), as the policy keeps its answers) and on
 # the hosts answered from the line alone.
 MAX_TEMPLATES = 100_000
-_URL_MARK = "\x00url\x00"
-_CANONICAL_MARK = "\x00canonical\x00"
-_HOST_MARK = "\x00host\x00"
-# A JSON line's parts around its URL and its canonical URL.
-_Template = tuple[str, str, str]
-_NO_TEMPLATE: _Template = ("", "", "")  # the line cannot be cut: encode each one
-# json's own string escape (C), as json and orjson escape a string (ensure_ascii=False).
-_string = json.encoder.encode_basestring
-# For what orjson refuses: the standard encoder, compact, with everything but ASCII escaped.
-_encode_escaped = json.JSONEncoder(separators=(",", ":")).encode
-
-
-def _encode(data: dict[str, Any]) -> str:
-    """An answer line: orjson, compact and unescaped (a sixth of the standard encoder's cost),
-    or, for text orjson refuses (a lone surrogate: a command-line argument's undecodable byte),
-    the standard encoder with non-ASCII escaped, so the line can still be written out."""
-    try:
-        return orjson.dumps(data).decode()
-    except TypeError:
-        return _encode_escaped(data)
-
-
-def _unwritable(text: str) -> bool:
-    """Whether `text` holds a lone surrogate, which no UTF-8 output can take as it is."""
-    try:
-        text.encode()
-    except UnicodeEncodeError:
-        return True
-    return False
-
-
-# urllib.parse.quote(text) (safe "/"), as one str.translate for ASCII text: 1/8 of the cost.
-_QUOTE_TABLE = {
-    code: chr(code) if chr(code).isalnum() or chr(code) in "_.-~/" else f"%{code:02X}"
-    for code in range(128)
-}
-
-
-# What a canonical URL, a category and a rule are nearly always made of: then only ":", "?",
-# "=" and "&" need escaping, and four str.replace calls in C are a third of the translate's cost.
-_PLAIN_TEXT = re.compile(r"[A-Za-z0-9_.~/:?=&-]*")
-
-
-def _quote(text: str) -> str:
-    if _PLAIN_TEXT.fullmatch(text):
-        return text.replace(":", "%3A").replace("?", "%3F").replace("=", "%3D").replace("&", "%26")
-    return text.translate(_QUOTE_TABLE) if text.isascii() else quote(text)
-
-
-def _filled(head: str, middle: str, tail: str, url: str, host: str) -> str:
-    """A JSON template with the line's URL (of `host`, answerable) and its canonical form put
-    in: most URLs are already canonical, and then one escape serves both."""
-    escaped = _string(url)
-    canonical = canonical_url_of(url, host)
-    return f"{head}{escaped}{middle}{escaped if canonical == url else _string(canonical)}{tail}"
-
-
-def _with_host(template: _Template, host: str) -> _Template:
-    """`_allowed_json`'s template for one host: the host put in where its mark is."""
-    head, middle, tail = template
-    return head, middle.replace(_string(_HOST_MARK), _string(host)), tail
-
-
-def _text(line: bytes) -> str:
-    # Squid passes URLs as bytes; a stray invalid byte must not stop the helper.
-    return line.decode("utf-8", errors="replace").rstrip("\r")

@@ -19,7 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from filters.policy import Policy
-from monitor.commands import check
+from monitor.commands import answerlines
 from monitor.commands.check import Checker
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -144,14 +144,14 @@ def test_a_host_kept_for_one_group_is_answered_for_each_group(tmp_path: Path) ->
 def test_a_json_template_with_a_mark_in_another_field_falls_back(tmp_path: Path) -> None:
     checker = Checker(Policy.load(_policy(tmp_path, expressions=False)), _args("json"), None)
     kept = checker.policy.decide("http://fine.example/")
-    odd = kept._replace(reason=check._URL_MARK)  # the mark's quoted string twice
-    assert checker._template(odd) is None
+    odd = kept._replace(reason=answerlines.URL_MARK)  # the mark's quoted string twice
+    assert answerlines.cut(odd) is None
     for path in ("x", "y", "z"):  # the first line before any template, then without one
         url = f"http://fine.example/{path}"
         assert checker._kept_json(odd, url, "fine.example", "pupils") == checker._json(
             odd.for_url(url), url
         )
-    assert checker._templates[("fine.example", "pupils")][1] is check._NO_TEMPLATE
+    assert checker._templates[("fine.example", "pupils")][1] is answerlines.NO_TEMPLATE
 
 
 def _stream(checker: Checker, data: bytes, chunks: list[int]) -> str:
@@ -194,7 +194,7 @@ def test_batched_reading_answers_each_line_as_alone(
 ) -> None:
     checker = Checker(warm_policy, _args(fmt), datetime(2026, 11, 24, 10, tzinfo=UTC))
     data = b"\n".join(lines) + b"\n"
-    expected = "".join(checker.answer_line(check._text(line)) + "\n" for line in lines)
+    expected = "".join(checker.answer_line(answerlines.line_text(line)) + "\n" for line in lines)
     assert _stream(checker, data, chunks) == expected
 
 
@@ -209,13 +209,13 @@ def test_quote_is_urllib_quote() -> None:
         every_ascii, "https://fine.example/a b?c=d&e=%2F#f", "bücher/ü?x=ß", "",
         "https://www.fine.example/a/b-c_d.e~f?id=1&x=y:z", "domain:extremist.test", "a+b",
     ):
-        assert check._quote(text) == quote(text)
+        assert answerlines.quote_part(text) == quote(text)
 
 
 @settings(max_examples=300, deadline=None)
 @given(st.text(alphabet=st.sampled_from("aZ09_.~/:?=&-+% #é\x00"), max_size=30) | st.text())
 def test_quote_is_urllib_quote_for_any_text(text: str) -> None:
-    assert check._quote(text) == quote(text)
+    assert answerlines.quote_part(text) == quote(text)
 
 
 @settings(max_examples=300, deadline=None)
@@ -228,9 +228,9 @@ def test_quote_is_urllib_quote_for_any_text(text: str) -> None:
 def test_an_answer_is_written_as_the_standard_encoder_writes_it(data: dict[str, object]) -> None:
     """orjson writes the answer lines: byte for byte the standard library's compact, unescaped
     encoding, or, for text with a lone surrogate (which orjson refuses), the escaped one."""
-    line = check._encode(data)
+    line = answerlines.encode(data)
     unescaped = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
-    if check._unwritable(unescaped):
+    if answerlines.unwritable(unescaped):
         assert line == json.dumps(data, separators=(",", ":")) and line.isascii()
     else:
         assert line == unescaped
