@@ -181,7 +181,11 @@ class Policy(Precedence):
         return decision
 
     def _host_best(
-        self, url: NormalisedURL, hits: list[Hit], group: str, user: str | None,
+        self,
+        url: NormalisedURL,
+        hits: list[Hit],
+        group: str,
+        user: str | None,
         when: datetime | None,
     ) -> tuple[Best | None, bool]:
         """`_best` over a host's domain hits, and whether no user or time can change it; for

@@ -61,8 +61,10 @@ def _is_configuration(top: dict[str, yaml.Node]) -> bool:
     """Whether a file has the daemon configuration's keys and none of a policy's own (its
     `policy:` section names the policy file): given as a policy, one plain problem beats a
     dozen unknown keys."""
-    return "policy" in top and bool(_CONFIG_ONLY_KEYS & top.keys()) and not (
-        _POLICY_ONLY_KEYS & top.keys()
+    return (
+        "policy" in top
+        and bool(_CONFIG_ONLY_KEYS & top.keys())
+        and not (_POLICY_ONLY_KEYS & top.keys())
     )
 
 
