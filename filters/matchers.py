@@ -118,10 +118,9 @@ class DomainTable:
             else:
                 shard[domain] = (*have, ref)
         self._count += added
-        depths = set(map(str.count, domains, repeat("."))) if domains else set()
-        depths = {dots + 1 for dots in depths}.union(self._depths)
-        if len(depths) != len(self._depths):
-            self._depths = tuple(sorted(depths, reverse=True))
+        depths = {dots + 1 for dots in set(map(str.count, domains, repeat(".")))}
+        if not depths.issubset(self._depths):
+            self._depths = tuple(sorted(depths.union(self._depths), reverse=True))
 
     def names(self) -> Iterator[str]:
         """Every domain and address in the table."""

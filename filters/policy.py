@@ -58,7 +58,7 @@ class Policy(Precedence):
         self._groups_of = GroupFinder(spec.groups, spec.default_group)
         self._answers = HostAnswers(spec, self.categories)
         # What a domain entry's hit in each category means for each group, where no host,
-        # user or time can change it (`_host_best`): its action, severity and precedence step.
+        # user or time can change it (`_learnt_meaning`): its action, severity and precedence step.
         self._learnt: dict[tuple[str, str], tuple[Action, Severity, Step]] = {}
 
     # --- loading ---------------------------------------------------------------------------
@@ -173,7 +173,7 @@ class Policy(Precedence):
         check in `_lifted` reads only the host too."""
         hits = [self._list_hit(ref, rule, url, None) for rule, ref in refs]
         if hits:
-            found, _ = self._host_best(url, hits, group, user, when)
+            found, _ = self._host_best(url, refs, hits, group, user, when)
             decision = self._decided(url, found, group, None)
         else:
             decision = self._allow(url, group, None)  # as _conclude, without reading the clock
@@ -183,46 +183,49 @@ class Policy(Precedence):
     def _host_best(
         self,
         url: NormalisedURL,
+        refs: Sequence[tuple[str, int]],
         hits: list[Hit],
         group: str,
         user: str | None,
         when: datetime | None,
     ) -> tuple[Best | None, bool]:
-        """`_best` over a host's domain hits, and whether no user or time can change it; for
-        a hit alone on its host, from what its category was learnt to mean (`_learnt_meaning`)."""
-        alone = len(hits) == 1 and hits[0].severity is None  # a domain entry's hit
-        if alone:
-            hit = hits[0]
-            meaning = self._learnt_meaning(hit.category, group, url)
-            if meaning is not None:
-                action, severity, step = meaning
-                if action is Action.ALLOW:
-                    return None, True
-                return Best(hit, action, severity, Lift("", step)), True
+        """`_best` over a host's domain hits (made from `refs`), and whether no user or time
+        can change it; for one entry alone, from what its category was learnt to mean."""
+        learnt = self._learnt_meaning(url, refs, group)
+        if learnt is not None:
+            _, action, severity, step = learnt
+            if action is Action.ALLOW:
+                return None, True
+            return Best(hits[0], action, severity, Lift("", step)), True
         found = self._best(hits, (group, user), _aware(when))
         fixed = self._answers.fixed(url.host, hits)
-        if alone and fixed and (found is None or found.lift.step not in _LIFTS):
+        if len(hits) == 1 and fixed and (found is None or found.lift.step not in _LIFTS):
             self._learnt[(hits[0].category, group)] = (
                 _ALLOWED if found is None else (found.action, found.severity, found.lift.step)
             )
         return found, fixed
 
     def _learnt_meaning(
-        self, category: str, group: str, url: NormalisedURL
-    ) -> tuple[Action, Severity, Step] | None:
-        """What a domain entry's hit in `category`, alone on `url`'s host, means for `group`,
-        if that is known. It means the same on every host when no user or time can change it
-        (`HostAnswers.fixed_category`, which also rules out hosts a study exemption names),
-        unless the allowlist lifts it on this host: `_best` reads no more of the host than
-        these. So it is learnt per (category, group), and a first visit to a listed host, the
-        Squid helper's commonest, skips the ranking. None: rank the hits in full."""
+        self, url: NormalisedURL, refs: Sequence[tuple[str, int]], group: str
+    ) -> tuple[str, Action, Severity, Step] | None:
+        """The category of a host's one domain entry, and what a hit in it means for `group`
+        (action, severity, step), if that is known. It means the same on every host when no
+        user or time can change it (`HostAnswers.fixed_category`, which also rules out hosts a
+        study exemption names), unless the allowlist lifts it on this host: `_best` reads no
+        more of the host than these. So it is learnt per (category, group), and a first visit
+        to a listed host, the Squid helper's commonest, skips the ranking (and the verdict
+        builds no `Hit`). None: rank the hits in full."""
+        if len(refs) != 1:
+            return None
+        category = self._list_category(unpack_ref(refs[0][1])[0])
         learnt = self._learnt.get((category, group))
         if learnt is None or not self._answers.fixed_category(category, url.host):
             return None
-        action, _, step = learnt
-        if action is Action.ALLOW or step is Step.ILLEGAL or action is Action.STUDY:
-            return learnt  # nothing for the allowlist to lift
-        return None if self._allowlisted(url) else learnt
+        action, severity, step = learnt
+        liftable = action in _LIFTABLE and step is not Step.ILLEGAL
+        if liftable and self._allowlisted(url):
+            return None  # the allowlist may lift it on this host
+        return category, action, severity, step
 
     def decide_by_host(
         self, host: str, group: str, user: str | None = None, when: datetime | None = None
@@ -257,16 +260,14 @@ class Policy(Precedence):
             return _PASSES
         stand_in = NormalisedURL(f"http://{host}/", "http", host, "domain", None, "/", "")
         refs = facts.domain_refs
-        if len(refs) == 1:  # nearly every listed host: what its category means, if learnt
-            rule, ref = refs[0]
-            category = self._list_category(unpack_ref(ref)[0])
-            meaning = self._learnt_meaning(category, group, stand_in)
-            if meaning is not None:
-                if meaning[0] is Action.ALLOW:
-                    return HostVerdict(Action.ALLOW, None, None, True)
-                return HostVerdict(meaning[0], category, rule, True)
+        learnt = self._learnt_meaning(stand_in, refs, group)  # nearly every listed host
+        if learnt is not None:
+            category, action, _, _ = learnt
+            if action is Action.ALLOW:
+                return _PASSES
+            return HostVerdict(action, category, refs[0][0], True)
         hits = [self._list_hit(ref, rule, stand_in, None) for rule, ref in refs]
-        found, fixed = self._host_best(stand_in, hits, group, user, when)
+        found, fixed = self._host_best(stand_in, refs, hits, group, user, when)
         if found is None:
             return HostVerdict(Action.ALLOW, None, None, fixed)
         return HostVerdict(found.action, found.hit.category, found.hit.rule, fixed)
@@ -327,6 +328,7 @@ class Policy(Precedence):
 
 
 _LIFTS = (Step.ALLOWLIST, Step.EXEMPTION)
+_LIFTABLE = (Action.BLOCK, Action.FLAG)  # what the allowlist can lift to study
 _ALLOWED = (Action.ALLOW, Severity.NONE, Step.NONE)  # every hit allowed for the group
 # No rule touches the host: allowed whoever asks, whenever.
 _PASSES = HostVerdict(Action.ALLOW, None, None, True)

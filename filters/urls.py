@@ -167,13 +167,9 @@ def canonical_url_of(raw: str, host: str) -> str:
     if len(raw) >= 2048 or not _PLAIN_HOST_RE.fullmatch(host):
         return canonical_url(raw)
     match = _PLAIN_REST_RE.fullmatch(raw, raw.index("//") + 2 + len(host))
-    if match is None:
-        return canonical_url(raw)
-    path, query = match.groups()
-    if not path:
-        return canonical_url(raw)
-    if "//" in path or "/." in path:
-        return normalise_url(raw).url()
+    path, query = match.groups() if match else (None, None)
+    if not path or "//" in path or "/." in path:
+        return canonical_url(raw)  # not plain, or a path that canonical form rewrites
     return raw if query or raw[-1] != "?" else raw[:-1]
 
 

@@ -214,12 +214,13 @@ class Checker:
     def _ready_answer(self, url: str) -> str | None:
         """The answer from the line's text alone, for a host kept so (`_keep_ready`)."""
         host = url_host(url) if self._ready else None
-        ready = self._ready.get(host) if host else None
+        if not host:
+            return None
+        ready = self._ready.get(host)
         if ready is None or not plain_rest(url):
             return None
         if isinstance(ready, str):
             return ready
-        assert host is not None  # as `ready` is not None
         if self.squid:  # a blocked host: its redirect, and this line's URL
             return ready[0] + quote_part(canonical_url_of(url, host))
         head, middle, tail = ready
