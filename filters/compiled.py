@@ -28,8 +28,8 @@ from filters.matchers import (
 )
 from filters.phrases import Phrase, PhraseList
 from filters.policyspec import ListSpec, PolicySpec
-from filters.search import extract_search, is_search_site
-from filters.unwrap import carries_targets, embedded_targets
+from filters.search import BRAND_LABELS, extract_search, is_search_site
+from filters.unwrap import CARRIER_LABELS, carries_targets, embedded_targets
 from filters.urls import NormalisedURL, normalise_url
 from filters.weighted import WeightedPhrase, WeightedPhrases
 
@@ -53,11 +53,20 @@ class Hit(NamedTuple):
     phrase: str | None = None
 
 
+# A host whose labels include none of these is neither a redirector (`carries_targets`) nor a
+# search engine (`is_search_site`): one set check in C for nearly every new host.
+_SITE_LABELS = CARRIER_LABELS | BRAND_LABELS
+
+
 class _HostFacts(NamedTuple):
     """What the lists say about a host whatever its path, and whether the path could matter."""
 
     domain_refs: tuple[tuple[str, int], ...]  # (rule, ref): "domain:bad.test" or "lookalike:..."
     path_sensitive: bool
+
+
+# Most hosts: no entry, and a path that cannot matter (one answer, not one tuple per host).
+_NOTHING_LISTED = _HostFacts((), False)
 
 
 @dataclass(slots=True)
@@ -94,6 +103,7 @@ class CompiledLists:
         self._search: PhraseList = PhraseList(())
         self._page: WeightedPhrases = WeightedPhrases(())
         self._host_facts: dict[str, _HostFacts] = {}
+        self._any_regex = False  # whether any URL expression is listed: then every path matters
 
     # --- compiling ---------------------------------------------------------------------------
 
@@ -134,6 +144,7 @@ class CompiledLists:
         if problems:
             return problems
         self._block_regex.compile()
+        self._any_regex = len(self._block_regex) > 0
         self._search = PhraseList(search)
         self._page = WeightedPhrases(page)
         self.stats.domains = len(self._block_domains)
@@ -259,12 +270,15 @@ class CompiledLists:
         if facts is not None:
             return facts
         sensitive = (
-            len(self._block_regex) > 0
+            self._any_regex
             or not self._prefix_sites.isdisjoint(label_suffixes(host))
-            or carries_targets(host)
-            or is_search_site(host)
+            or (
+                not _SITE_LABELS.isdisjoint(host.split("."))
+                and (carries_targets(host) or is_search_site(host))
+            )
         )
-        facts = _HostFacts(tuple(self._listed_domains(host, exact=False)), sensitive)
+        refs = self._listed_domains(host, exact=False)
+        facts = _HostFacts(tuple(refs), sensitive) if refs or sensitive else _NOTHING_LISTED
         if len(self._host_facts) >= MAX_HOST_FACTS:
             self._host_facts.clear()
         self._host_facts[host] = facts

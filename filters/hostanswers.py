@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping
 
 from filters.compiled import Hit
 from filters.decision import Decision
-from filters.hosts import normalise_host
+from filters.hosts import is_canonical_domain, normalise_host
 from filters.policyspec import Category, PolicySpec
 
 # A gateway sees a few thousand hosts a day; hostile input many more, so the cache is bounded.
@@ -93,7 +93,9 @@ def answerable_host(raw: str) -> str | None:
     host = url_host(raw)
     # A canonical domain has only a-z, 0-9, "_", "-" and "."; so no "?", "#", "@", ":" or
     # backslash hides in `host`, and the first "/" after it ends the host for a browser too.
-    if host is None or normalise_host(host) != (host, "domain", ()):
+    if host is None:
+        return None
+    if not is_canonical_domain(host) and normalise_host(host) != (host, "domain", ()):
         return None
     return host if plain_rest(raw) else None
 

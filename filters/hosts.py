@@ -66,11 +66,20 @@ def _normalise_host_safely(raw: str) -> tuple[str, HostKind, tuple[str, ...]]:
         return raw.lower(), "malformed", ("malformed-host",)
 
 
+def is_canonical_domain(raw: str) -> bool:
+    """Whether `raw` is a domain in plain canonical form, so `normalise_host(raw)` is
+    `(raw, "domain", ())`, told without the cache (a Squid helper's new host is a miss). False
+    is no verdict: a punycode host may be canonical too (ask `normalise_host`)."""
+    if len(raw) > 253 or "xn--" in raw:
+        return False
+    return _CANONICAL_DOMAIN_RE.fullmatch(raw) is not None
+
+
 def _normalise_host(raw: str) -> tuple[str, HostKind, tuple[str, ...]]:
     # Most hosts a gateway sees are already canonical, and every new host pays for the full
     # path (about 2 µs). Only ASCII without "xn--" takes this way: IDNA and look-alike work
     # (filters.confusables) only ever applies to non-ASCII or punycode hosts, which go in full.
-    if len(raw) <= 253 and "xn--" not in raw and _CANONICAL_DOMAIN_RE.fullmatch(raw):
+    if is_canonical_domain(raw):
         return raw, "domain", ()
     return _normalise_in_full(raw)
 

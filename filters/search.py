@@ -127,6 +127,8 @@ def _compile(engines: tuple[Engine, ...]) -> dict[str, list[_Compiled]]:
 
 
 _BY_BRAND = _compile(ENGINES)
+# Every host an engine could match has one of these labels (`is_search_site`).
+BRAND_LABELS = frozenset(_BY_BRAND)
 
 
 def _decode(raw: str, *, plus: bool) -> str:

@@ -30,7 +30,7 @@ _ARCHIVE_TODAY = frozenset(f"archive.{tld}" for tld in _ARCHIVE_TODAY_TLDS)
 # Every host `_site_rule` knows has one of these labels (google.co.uk, www-x.translate.goog,
 # l.facebook.com, ...): any other host is no redirector, told by one set check in C, which
 # every host seen for the first time pays. A rule added below needs its label added here.
-_SITE_LABELS = frozenset(
+CARRIER_LABELS = frozenset(
     ("goog", "google", "googleusercontent", "bing", "duckduckgo", "yahoo", "facebook",
      "messenger", "instagram", "archive")
 )  # fmt: skip
@@ -121,7 +121,7 @@ def carries_targets(host: str) -> bool:
 
 
 def _site_rule(host: str) -> Callable[[NormalisedURL], list[str]] | None:
-    if _SITE_LABELS.isdisjoint(host.split(".")):
+    if CARRIER_LABELS.isdisjoint(host.split(".")):
         return None
     if host.endswith(".translate.goog"):
         return _translate_goog

@@ -184,21 +184,20 @@ class Checker:
             out.flush()
 
     def answer_line(self, line: str) -> str:
-        tokens = line.split()
-        count = len(tokens)
-        channel = ""
-        if count > 1 and tokens[0].isdigit():
-            channel = tokens[0] + " "
-            del tokens[0]
-            count -= 1
-        if not count:
-            return channel + ("ERR" if self.squid else json.dumps({"url": "", "error": "empty"}))
-        url = tokens[0]
+        # The channel and the URL only: who asks is read only if the answer needs it.
+        tokens = line.split(None, 2)
+        if len(tokens) > 1 and tokens[0].isdigit():
+            channel, url = tokens[0] + " ", tokens[1]
+        elif tokens:
+            channel, url = "", tokens[0]
+        else:
+            return "ERR" if self.squid else json.dumps({"url": "", "error": "empty"})
         ready = self._ready_answer(url)
         if ready is not None:  # most lines: who asks cannot matter, so it is not even read
             return channel + ready
-        client = tokens[1].partition("/")[0] if count > 1 else None
-        user = tokens[2] if count > 2 and tokens[2] != "-" else None
+        who = line.split()[2 if channel else 1 :]
+        client = who[0].partition("/")[0] if who else None
+        user = who[1] if len(who) > 1 and who[1] != "-" else None
         return channel + self._fresh(url, user or self.user, client or self.client)
 
     def answer(self, url: str, *, user: str | None = None, client: str | None = None) -> str:
