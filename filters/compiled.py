@@ -367,10 +367,14 @@ class CompiledLists:
         """The category of every hit in the list at `index`."""
         return self._lists[index].category or "uncategorised"
 
+    def _near_allowlist(self, host: str) -> bool:
+        """Whether a study allowlist entry is listed for the host or a parent of it."""
+        return not self._allow_sites.isdisjoint(label_suffixes(host))
+
     def _allowlisted(self, url: NormalisedURL) -> str | None:
         # Both tables look only at the host's label suffixes (an address's too, which
         # includes the address itself).
-        if self._allow_sites.isdisjoint(label_suffixes(url.host)):
+        if not self._near_allowlist(url.host):
             return None
         found = self._allow_domains.lookup(url.host, exact=url.host_kind != "domain")
         if not found:

@@ -139,14 +139,15 @@ class Decision(NamedTuple):
 
     def as_json(self) -> dict[str, Any]:
         """The `prevent-monitor check` line: stable keys, plain values. Built by hand, not with
-        `dataclasses.asdict`, which deep-copies and is the slowest part of `check --stdin`."""
+        `dataclasses.asdict`, which deep-copies and is the slowest part of `check --stdin`.
+        An enum's `_value_` is its plain value without the `value` property's call."""
         return {
-            "action": self.action.value,
+            "action": self.action._value_,
             "url": self.url,
             "host": self.host,
             "category": self.category,
             "severity": _SEVERITY_NAMES[self.severity],
-            "kind": self.kind.value,
+            "kind": self.kind._value_,
             "rule": self.rule,
             "source": self.source,
             "reason": self.reason,
@@ -156,7 +157,7 @@ class Decision(NamedTuple):
             "policy_version": self.policy_version,
             "illegal": self.illegal,
             "matched": list(self.matched),
-            "step": self.step.value,
+            "step": self.step._value_,
             "exemption": self.exemption,
         }
 

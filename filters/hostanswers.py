@@ -59,8 +59,11 @@ class HostAnswers:
     def keep(self, host: str, group: str, decision: Decision, hits: Iterable[Hit]) -> None:
         """Remember `decision` (made for this host and group from these hits) if no user and
         no time could change it."""
-        if not self.fixed(host, hits):
-            return
+        if self.fixed(host, hits):
+            self.remember(host, group, decision)
+
+    def remember(self, host: str, group: str, decision: Decision) -> None:
+        """Remember `decision` for this host and group: no user and no time can change it."""
         if len(self._answers) >= MAX_ANSWERS:
             self._answers.clear()
         self._answers[(host, group)] = decision

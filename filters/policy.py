@@ -172,12 +172,14 @@ class Policy(Precedence):
         silent on the path, no URL-prefix list covers the host (`_facts`), so the allowlist
         check in `_lifted` reads only the host too."""
         hits = [self._list_hit(ref, rule, url, None) for rule, ref in refs]
-        if hits:
-            found, _ = self._host_best(url, refs, hits, group, user, when)
-            decision = self._decided(url, found, group, None)
-        else:
+        if not hits:
             decision = self._allow(url, group, None)  # as _conclude, without reading the clock
-        self._answers.keep(url.host, group, decision, hits)
+            self._answers.remember(url.host, group, decision)  # no hit: allowed whoever asks
+            return decision
+        found, fixed = self._host_best(url, refs, hits, group, user, when)
+        decision = self._decided(url, found, group, None)
+        if fixed:
+            self._answers.remember(url.host, group, decision)
         return decision
 
     def _host_best(
@@ -191,7 +193,7 @@ class Policy(Precedence):
     ) -> tuple[Best | None, bool]:
         """`_best` over a host's domain hits (made from `refs`), and whether no user or time
         can change it; for one entry alone, from what its category was learnt to mean."""
-        learnt = self._learnt_meaning(url, refs, group)
+        learnt = self._learnt_meaning(url.host, refs, group, url)
         if learnt is not None:
             _, action, severity, step = learnt
             if action is Action.ALLOW:
@@ -206,7 +208,11 @@ class Policy(Precedence):
         return found, fixed
 
     def _learnt_meaning(
-        self, url: NormalisedURL, refs: Sequence[tuple[str, int]], group: str
+        self,
+        host: str,
+        refs: Sequence[tuple[str, int]],
+        group: str,
+        url: NormalisedURL | None = None,
     ) -> tuple[str, Action, Severity, Step] | None:
         """The category of a host's one domain entry, and what a hit in it means for `group`
         (action, severity, step), if that is known. It means the same on every host when no
@@ -214,16 +220,17 @@ class Policy(Precedence):
         study exemption names), unless the allowlist lifts it on this host: `_best` reads no
         more of the host than these. So it is learnt per (category, group), and a first visit
         to a listed host, the Squid helper's commonest, skips the ranking (and the verdict
-        builds no `Hit`). None: rank the hits in full."""
+        builds no `Hit`). `url` is a URL of `host`, only read if the allowlist is near (made
+        from the host when not given). None: rank the hits in full."""
         if len(refs) != 1:
             return None
         category = self._list_category(unpack_ref(refs[0][1])[0])
         learnt = self._learnt.get((category, group))
-        if learnt is None or not self._answers.fixed_category(category, url.host):
+        if learnt is None or not self._answers.fixed_category(category, host):
             return None
         action, severity, step = learnt
         liftable = action in _LIFTABLE and step is not Step.ILLEGAL
-        if liftable and self._allowlisted(url):
+        if liftable and self._near_allowlist(host) and self._allowlisted(url or _stand_in(host)):
             return None  # the allowlist may lift it on this host
         return category, action, severity, step
 
@@ -240,8 +247,7 @@ class Policy(Precedence):
         facts = self._facts(host)
         if facts.path_sensitive:
             return None
-        stand_in = NormalisedURL(f"http://{host}/", "http", host, "domain", None, "/", "")
-        return self._host_decision(stand_in, facts.domain_refs, group, user, when)
+        return self._host_decision(_stand_in(host), facts.domain_refs, group, user, when)
 
     def verdict_by_host(
         self, host: str, group: str, user: str | None = None, when: datetime | None = None
@@ -258,14 +264,14 @@ class Policy(Precedence):
             return None
         if not facts.domain_refs:
             return _PASSES
-        stand_in = NormalisedURL(f"http://{host}/", "http", host, "domain", None, "/", "")
         refs = facts.domain_refs
-        learnt = self._learnt_meaning(stand_in, refs, group)  # nearly every listed host
+        learnt = self._learnt_meaning(host, refs, group)  # nearly every listed host
         if learnt is not None:
             category, action, _, _ = learnt
             if action is Action.ALLOW:
                 return _PASSES
             return HostVerdict(action, category, refs[0][0], True)
+        stand_in = _stand_in(host)
         hits = [self._list_hit(ref, rule, stand_in, None) for rule, ref in refs]
         found, fixed = self._host_best(stand_in, refs, hits, group, user, when)
         if found is None:
@@ -325,6 +331,11 @@ class Policy(Precedence):
     def release(self, pause: Callable[[], None]) -> None:
         super().release(pause)
         self._answers.clear()
+
+
+def _stand_in(host: str) -> NormalisedURL:
+    """A URL of `host` for an answer that reads only the host (`decide_by_host`)."""
+    return NormalisedURL(f"http://{host}/", "http", host, "domain", None, "/", "")
 
 
 _LIFTS = (Step.ALLOWLIST, Step.EXEMPTION)

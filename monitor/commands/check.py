@@ -128,6 +128,7 @@ class Checker:
         self.squid = args.format == "squid"
         self.block_url: str = args.block_url
         self._asked_group: str | None = args.group
+        self._redirect_heads: dict[str | None, str] = {}
         self._use(policy)
 
     def _use(self, policy: Policy) -> None:
@@ -373,10 +374,11 @@ class Checker:
 
     def _redirect(self, category: str | None, rule: str | None) -> str:
         """A blocking answer up to its URL, which is the same for every URL of a kept host."""
-        return (
-            f"OK status=302 url={self.block_url}?category={quote_part(category or '')}"
-            f"&rule={quote_part(rule or '')}&url="
-        )
+        head = self._redirect_heads.get(category)
+        if head is None:  # one per category: the block page's address and the category
+            head = f"OK status=302 url={self.block_url}?category={quote_part(category or '')}"
+            self._redirect_heads[category] = head
+        return f"{head}&rule={quote_part(rule or '')}&url="
 
 
 # A bound on the JSON templates (one per (host, group), as the policy keeps its answers) and on
