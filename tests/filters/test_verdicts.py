@@ -148,3 +148,31 @@ def test_a_study_page_on_a_listed_site_is_lifted_and_the_rest_of_the_site_is_not
     assert policy.decide("https://games.example/arcade").action is Action.BLOCK
     assert policy.verdict_by_host("games.example", "default") is None  # decide it in full
     assert policy.verdict_by_host("play.example", "default").action is Action.BLOCK
+
+
+
+def test_decisions_built_in_field_order_name_their_fields(policy_path: Path) -> None:
+    """`Precedence._decided` and `_allow` build a `Decision` from its fields in order (not by
+    keyword): each value lands in the field that names it."""
+    policy = Policy.load(policy_path)
+    when = datetime(2026, 11, 24, 10, tzinfo=UTC)
+    blocked = policy.decide("http://unlawful.example/page", user="pupil9", when=when)
+    assert (blocked.action, blocked.host, blocked.category) == (
+        Action.BLOCK, "unlawful.example", "unlawful"
+    )  # fmt: skip
+    assert blocked.url == "http://unlawful.example/page"
+    assert blocked.rule == "domain:unlawful.example"
+    assert blocked.source == f"{policy_path.parent / 'unlawful.domains'}:1"
+    assert blocked.reason.startswith("unlawful.example is listed as unlawful")
+    assert (blocked.group, blocked.policy_version) == ("pupils", policy.version)
+    assert blocked.illegal is True and blocked.matched == () and blocked.exemption is None
+    assert blocked.via is None and blocked.search_terms is None
+    allowed = policy.decide("https://www.google.com/search?q=fine+words", when=when)
+    assert (allowed.action, allowed.host) == (Action.ALLOW, "www.google.com")
+    assert allowed.category is None
+    assert allowed.search_terms == "fine words"
+    assert (allowed.group, allowed.policy_version) == ("pupils", policy.version)
+    assert allowed == Decision(
+        Action.ALLOW, allowed.url, allowed.host, search_terms="fine words", group="pupils",
+        policy_version=policy.version,
+    )  # fmt: skip
