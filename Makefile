@@ -28,11 +28,17 @@ $(UV):
 	@test -n "$(PYTHON)" || { echo "No Python >= 3.12 found: install python3.12 (or set PYTHON=/path/to/python3.12)" >&2; exit 1; }
 	$(PYTHON) -m pip install -q --disable-pip-version-check --target $(TOOLS) uv==$(UV_VERSION)
 
+# Installed with its bytecode: a gateway's service user cannot write __pycache__ into a tree
+# root owns, and without it every start (the daemon, each of Squid's check helpers) compiles
+# some 800 modules again: 2 s more on each start (docs/dependencies.md).
 $(VENV)/.installed: pyproject.toml uv.lock | $(UV)
-	$(UV) sync --locked --extra dev --python $(PYTHON)
+	$(UV) sync --locked --extra dev --compile-bytecode --python $(PYTHON)
 	touch $@
 
+# The project's own code is installed editable, so its bytecode is compiled here, on every
+# `make venv` (after a `git pull` too); compileall skips what is up to date.
 venv: $(VENV)/.installed
+	@$(PY) -m compileall -q -j 0 filters monitor alerts
 
 lock: | $(UV)
 	$(UV) lock --python $(PYTHON)
