@@ -157,7 +157,7 @@ class Policy(Precedence):
         kept = self._answers.get(url.host, group, canonical)
         if kept is not None:
             return kept
-        return self._host_decision(url, refs, group, user, when)
+        return self._host_decision(url, refs, group, user, when, canonical)
 
     def _host_decision(
         self,
@@ -166,18 +166,20 @@ class Policy(Precedence):
         group: str,
         user: str | None,
         when: datetime | None,
+        canonical: str | None = None,
     ) -> Decision:
         """The decision from the host's domain entries alone, kept when nothing can change it.
-        Of `url` only the host is read, and the `url` field is `url.url()`: with the lists
-        silent on the path, no URL-prefix list covers the host (`_facts`), so the allowlist
-        check in `_lifted` reads only the host too."""
+        Of `url` only the host is read, and the `url` field is `url.url()` (`canonical`, if
+        the caller has made it): with the lists silent on the path, no URL-prefix list covers
+        the host (`_facts`), so the allowlist check in `_lifted` reads only the host too."""
         hits = [self._list_hit(ref, rule, url, None) for rule, ref in refs]
         if not hits:
-            decision = self._allow(url, group, None)  # as _conclude, without reading the clock
+            # As _conclude, without reading the clock.
+            decision = self._allow(url, group, None, canonical)
             self._answers.remember(url.host, group, decision)  # no hit: allowed whoever asks
             return decision
         found, fixed = self._host_best(url, refs, hits, group, user, when)
-        decision = self._decided(url, found, group, None)
+        decision = self._decided(url, found, group, None, canonical)
         if fixed:
             self._answers.remember(url.host, group, decision)
         return decision

@@ -122,18 +122,24 @@ class Precedence(CompiledLists):
         return self._decided(url, found, who[0], search_terms)
 
     def _decided(
-        self, url: NormalisedURL, found: Best | None, group_name: str, search_terms: str | None
+        self,
+        url: NormalisedURL,
+        found: Best | None,
+        group_name: str,
+        search_terms: str | None,
+        canonical: str | None = None,
     ) -> Decision:
-        """The `Decision` for `url` when `found` decides it (None: every hit is allowed)."""
+        """The `Decision` for `url` when `found` decides it (None: every hit is allowed).
+        `canonical` is `url.url()`, when the caller has made it already."""
         if found is None:
-            return self._allow(url, group_name, search_terms)
+            return self._allow(url, group_name, search_terms, canonical)
         hit, action, severity, lift = found
         category = self.categories.get(hit.category)
         # Every field in order, as one tuple: a NamedTuple built from keywords costs twice as
         # much, and every new host's answer is built here (or in `_allow`).
         return Decision._make((
             action,
-            url.url(),
+            canonical or url.url(),
             url.host,
             hit.category,
             severity,
@@ -180,11 +186,17 @@ class Precedence(CompiledLists):
         verb = _VERBS.get(action) or str(action)
         return f"{found}; {verb} for the {group} group"
 
-    def _allow(self, url: NormalisedURL, group: str, search_terms: str | None) -> Decision:
+    def _allow(
+        self,
+        url: NormalisedURL,
+        group: str,
+        search_terms: str | None,
+        canonical: str | None = None,
+    ) -> Decision:
         # In order, as `_decided`: action, url, host, then the defaults up to search_terms,
         # then via, group and policy_version, then the defaults to the end.
         return Decision._make(
-            (Action.ALLOW, url.url(), url.host, *_UNMATCHED, search_terms, None, group,
+            (Action.ALLOW, canonical or url.url(), url.host, *_UNMATCHED, search_terms, None, group,
              self.version, *_UNLIFTED)
         )  # fmt: skip
 

@@ -19,7 +19,7 @@ import re
 from typing import NamedTuple
 
 from filters.escapes import canonical_component, canonical_path
-from filters.hosts import CONTROL_RE, HostKind, anomaly_tags, normalise_host
+from filters.hosts import CONTROL_RE, HostKind, anomaly_tags, is_canonical_domain, normalise_host
 
 DEFAULT_PORTS: dict[str, int] = {"http": 80, "https": 443, "ws": 80, "wss": 443, "ftp": 21}
 SPECIAL_SCHEMES = frozenset(DEFAULT_PORTS)
@@ -140,8 +140,7 @@ def _plain_parts(raw: str) -> tuple[str, str, str, str] | None:
     scheme, host, path, query = match.groups()
     if path and ("//" in path or "/." in path):
         return None
-    canonical, kind, anomalies = normalise_host(host)
-    if kind != "domain" or canonical != host or anomalies:
+    if not is_canonical_domain(host) and normalise_host(host) != (host, "domain", ()):
         return None
     return scheme, host, path or "/", query or ""
 
