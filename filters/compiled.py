@@ -357,11 +357,14 @@ class CompiledLists:
         return found
 
     def _list_hit(self, ref: int, rule: str, url: NormalisedURL, via: str | None) -> Hit:
-        index, line = unpack_ref(ref)
-        spec = self._lists[index]
-        category = self._list_category(index)
+        category = self._list_category(unpack_ref(ref)[0])
         kind = self.categories[category].kind if category in self.categories else Kind.URL
-        return Hit(category, rule, f"{spec.display}:{line}", kind, url, via)
+        return Hit(category, rule, self._list_source(ref), kind, url, via)
+
+    def _list_source(self, ref: int) -> str:
+        """`file:line` of the list entry `ref` names."""
+        index, line = unpack_ref(ref)
+        return f"{self._lists[index].display}:{line}"
 
     def _list_category(self, index: int) -> str:
         """The category of every hit in the list at `index`."""

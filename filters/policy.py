@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from filters.compiled import Hit
-from filters.decision import Action, Decision, HostVerdict, Lift, Severity, Step
+from filters.decision import Action, Decision, HostVerdict, Kind, Lift, Severity, Step
 from filters.entrychecks import broad_exemptions, entry_problems
 from filters.groups import GroupFinder
 from filters.hostanswers import HostAnswers
@@ -60,6 +60,8 @@ class Policy(Precedence):
         # What a domain entry's hit in each category means for each group, where no host,
         # user or time can change it (`_learnt_meaning`): its action, severity and precedence step.
         self._learnt: dict[tuple[str, str], tuple[Action, Severity, Step]] = {}
+        # Per (category, group, action): the second half of a learnt entry's reason.
+        self._consequences: dict[tuple[str, str, Action], str] = {}
 
     # --- loading ---------------------------------------------------------------------------
 
@@ -172,6 +174,11 @@ class Policy(Precedence):
         Of `url` only the host is read, and the `url` field is `url.url()` (`canonical`, if
         the caller has made it): with the lists silent on the path, no URL-prefix list covers
         the host (`_facts`), so the allowlist check in `_lifted` reads only the host too."""
+        if len(refs) == 1:  # nearly every listed host: its entry's meaning is learnt
+            learnt = self._learnt_decision(url, refs[0], group, canonical)
+            if learnt is not None:
+                self._answers.remember(url.host, group, learnt)
+                return learnt
         hits = [self._list_hit(ref, rule, url, None) for rule, ref in refs]
         if not hits:
             # As _conclude, without reading the clock.
@@ -183,6 +190,36 @@ class Policy(Precedence):
         if fixed:
             self._answers.remember(url.host, group, decision)
         return decision
+
+    def _learnt_decision(
+        self, url: NormalisedURL, entry: tuple[str, int], group: str, canonical: str | None
+    ) -> Decision | None:
+        """`_decided`'s answer for a host whose one domain entry means what its category was
+        learnt to mean (`_learnt_meaning`), built from the entry without the `Hit`, `Best` and
+        `Lift` it would read: each field as `_decided` fills it, and the reason as `_reason`
+        writes it for a domain entry. None: decide it the whole way."""
+        rule, ref = entry
+        learnt = self._learnt_meaning(url.host, (entry,), group, url)
+        if learnt is None or not rule.startswith("domain:"):
+            return None
+        name, action, severity, step = learnt
+        if action is Action.ALLOW:
+            return self._allow(url, group, None, canonical)
+        category = self.categories.get(name)
+        kind = category.kind if category else Kind.URL
+        if kind is Kind.SEARCH:
+            return None  # `_reason` words a search hit otherwise
+        what = category.description if category and category.description else name
+        key = (name, group, action)
+        consequence = self._consequences.get(key)
+        if consequence is None:
+            consequence = self._consequence(action, category, group, "")
+            self._consequences[key] = consequence
+        return Decision._make((
+            action, canonical or url.url(), url.host, name, severity, kind, rule,
+            self._list_source(ref), f"{rule[7:]} is listed as {what}{consequence}", None, None,
+            group, self.version, bool(category and category.illegal), (), step, None,
+        ))  # fmt: skip
 
     def _host_best(
         self,

@@ -179,12 +179,17 @@ class Precedence(CompiledLists):
             found = f"{hit.rule.split(':', 1)[1]} is listed as {what}"
         if hit.via:
             found += f", reached through a redirect or proxy link to {hit.via}"
+        return found + self._consequence(action, category, group, why)
+
+    @staticmethod
+    def _consequence(action: Action, category: Category | None, group: str, why: str) -> str:
+        """The reason's second half: what the hit did, and for whom."""
         if action is Action.STUDY:
-            return f"{found}; allowed for study: {why}"
+            return f"; allowed for study: {why}"
         if category and category.illegal:
-            return f"{found}; unlawful content is blocked for everyone"
+            return "; unlawful content is blocked for everyone"
         verb = _VERBS.get(action) or str(action)
-        return f"{found}; {verb} for the {group} group"
+        return f"; {verb} for the {group} group"
 
     def _allow(
         self,

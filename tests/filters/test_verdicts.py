@@ -19,7 +19,7 @@ POLICY = """\
 school: Fictional Example Academy
 timezone: Europe/London
 categories:
-  games: {severity: low, action: block}
+  games: {severity: low, action: block, description: Online games}
   chat: {severity: low, action: flag}
   unlawful: {severity: critical, action: block, illegal: true}
   watched: {severity: medium, action: block}
