@@ -16,6 +16,7 @@ from typing import NamedTuple
 from filters.confusables import lookalike_of
 from filters.decision import Kind, Severity
 from filters.entrychecks import broad_exemptions, entry_problems
+from filters.hostfacts import NOTHING_LISTED, HostFacts, reads_paths
 from filters.listcache import load_domains, store_domains
 from filters.lists import ListEntry, ListProblem, guess_format, read_list
 from filters.matchers import (
@@ -28,8 +29,8 @@ from filters.matchers import (
 )
 from filters.phrases import Phrase, PhraseList
 from filters.policyspec import ListSpec, PolicySpec
-from filters.search import BRAND_LABELS, extract_search, is_search_site
-from filters.unwrap import CARRIER_LABELS, carries_targets, embedded_targets
+from filters.search import extract_search
+from filters.unwrap import embedded_targets
 from filters.urls import NormalisedURL, normalise_url
 from filters.weighted import WeightedPhrase, WeightedPhrases
 
@@ -51,22 +52,6 @@ class Hit(NamedTuple):
     via: str | None = None
     severity: Severity | None = None
     phrase: str | None = None
-
-
-# A host whose labels include none of these is neither a redirector (`carries_targets`) nor a
-# search engine (`is_search_site`): one set check in C for nearly every new host.
-_SITE_LABELS = CARRIER_LABELS | BRAND_LABELS
-
-
-class _HostFacts(NamedTuple):
-    """What the lists say about a host whatever its path, and whether the path could matter."""
-
-    domain_refs: tuple[tuple[str, int], ...]  # (rule, ref): "domain:bad.test" or "lookalike:..."
-    path_sensitive: bool
-
-
-# Most hosts: no entry, and a path that cannot matter (one answer, not one tuple per host).
-_NOTHING_LISTED = _HostFacts((), False)
 
 
 @dataclass(slots=True)
@@ -102,7 +87,7 @@ class CompiledLists:
         self._prefix_sites: frozenset[str] = frozenset()
         self._search: PhraseList = PhraseList(())
         self._page: WeightedPhrases = WeightedPhrases(())
-        self._host_facts: dict[str, _HostFacts] = {}
+        self._host_facts: dict[str, HostFacts] = {}
         self._any_regex = False  # whether any URL expression is listed: then every path matters
 
     # --- compiling ---------------------------------------------------------------------------
@@ -265,20 +250,17 @@ class CompiledLists:
         facts = self._facts(host)
         return not facts.domain_refs and not facts.path_sensitive
 
-    def _facts(self, host: str) -> _HostFacts:
+    def _facts(self, host: str) -> HostFacts:
         facts = self._host_facts.get(host)
         if facts is not None:
             return facts
         sensitive = (
             self._any_regex
             or not self._prefix_sites.isdisjoint(label_suffixes(host))
-            or (
-                not _SITE_LABELS.isdisjoint(host.split("."))
-                and (carries_targets(host) or is_search_site(host))
-            )
+            or reads_paths(host)
         )
         refs = self._listed_domains(host, exact=False)
-        facts = _HostFacts(tuple(refs), sensitive) if refs or sensitive else _NOTHING_LISTED
+        facts = HostFacts(tuple(refs), sensitive) if refs or sensitive else NOTHING_LISTED
         if len(self._host_facts) >= MAX_HOST_FACTS:
             self._host_facts.clear()
         self._host_facts[host] = facts
