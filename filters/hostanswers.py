@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping
 
 from filters.compiled import Hit
 from filters.decision import Decision
-from filters.hosts import is_canonical_domain, normalise_host
+from filters.hosts import is_canonical_domain
 from filters.policyspec import Category, PolicySpec
 
 # A gateway sees a few thousand hosts a day; hostile input many more, so the cache is bounded.
@@ -55,12 +55,6 @@ class HostAnswers:
         if kept is None:
             return None
         return kept if kept.url == url else kept.for_url(url)
-
-    def keep(self, host: str, group: str, decision: Decision, hits: Iterable[Hit]) -> None:
-        """Remember `decision` (made for this host and group from these hits) if no user and
-        no time could change it."""
-        if self.fixed(host, hits):
-            self.remember(host, group, decision)
 
     def remember(self, host: str, group: str, decision: Decision) -> None:
         """Remember `decision` for this host and group: no user and no time can change it."""
@@ -98,7 +92,7 @@ def answerable_host(raw: str) -> str | None:
     # backslash hides in `host`, and the first "/" after it ends the host for a browser too.
     if host is None:
         return None
-    if not is_canonical_domain(host) and normalise_host(host) != (host, "domain", ()):
+    if not is_canonical_domain(host):
         return None
     return host if plain_rest(raw) else None
 

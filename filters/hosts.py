@@ -67,9 +67,14 @@ def _normalise_host_safely(raw: str) -> tuple[str, HostKind, tuple[str, ...]]:
 
 
 def is_canonical_domain(raw: str) -> bool:
-    """Whether `raw` is a domain in plain canonical form, so `normalise_host(raw)` is
-    `(raw, "domain", ())`, told without the cache (a Squid helper's new host is a miss). False
-    is no verdict: a punycode host may be canonical too (ask `normalise_host`)."""
+    """Whether `normalise_host(raw)` is `(raw, "domain", ())`: a domain already in canonical
+    form. A plain one is told without the cache, which a Squid helper's new host always misses."""
+    return _is_plain_domain(raw) or normalise_host(raw) == (raw, "domain", ())
+
+
+def _is_plain_domain(raw: str) -> bool:
+    # Only ASCII without "xn--" can be plain: IDNA and look-alike work (filters.confusables)
+    # only ever applies to non-ASCII or punycode hosts, which go the full way.
     if len(raw) > 253 or "xn--" in raw:
         return False
     return _CANONICAL_DOMAIN_RE.fullmatch(raw) is not None
@@ -77,9 +82,8 @@ def is_canonical_domain(raw: str) -> bool:
 
 def _normalise_host(raw: str) -> tuple[str, HostKind, tuple[str, ...]]:
     # Most hosts a gateway sees are already canonical, and every new host pays for the full
-    # path (about 2 µs). Only ASCII without "xn--" takes this way: IDNA and look-alike work
-    # (filters.confusables) only ever applies to non-ASCII or punycode hosts, which go in full.
-    if is_canonical_domain(raw):
+    # path (about 2 µs).
+    if _is_plain_domain(raw):
         return raw, "domain", ()
     return _normalise_in_full(raw)
 

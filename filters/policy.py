@@ -185,7 +185,7 @@ class Policy(Precedence):
             decision = self._allow(url, group, None, canonical)
             self._answers.remember(url.host, group, decision)  # no hit: allowed whoever asks
             return decision
-        found, fixed = self._host_best(url, refs, hits, group, user, when)
+        found, fixed = self._host_best(url, hits, group, user, when)
         decision = self._decided(url, found, group, None, canonical)
         if fixed:
             self._answers.remember(url.host, group, decision)
@@ -197,18 +197,20 @@ class Policy(Precedence):
         """`_decided`'s answer for a host whose one domain entry means what its category was
         learnt to mean (`_learnt_meaning`), built from the entry without the `Hit`, `Best` and
         `Lift` it would read: each field as `_decided` fills it, and the reason as `_reason`
-        writes it for a domain entry. None: decide it the whole way."""
+        writes it for a domain entry. None: nothing is learnt for it (rank its hits)."""
         rule, ref = entry
         learnt = self._learnt_meaning(url.host, (entry,), group, url)
-        if learnt is None or not rule.startswith("domain:"):
+        if learnt is None:
             return None
         name, action, severity, step = learnt
         if action is Action.ALLOW:
             return self._allow(url, group, None, canonical)
         category = self.categories.get(name)
         kind = category.kind if category else Kind.URL
-        if kind is Kind.SEARCH:
-            return None  # `_reason` words a search hit otherwise
+        if kind is Kind.SEARCH or not rule.startswith("domain:"):
+            # `_reason` words a look-alike or a search hit otherwise: from the hit itself.
+            found = Best(self._list_hit(ref, rule, url, None), action, severity, Lift("", step))
+            return self._decided(url, found, group, None, canonical)
         what = category.description if category and category.description else name
         key = (name, group, action)
         consequence = self._consequences.get(key)
@@ -224,20 +226,14 @@ class Policy(Precedence):
     def _host_best(
         self,
         url: NormalisedURL,
-        refs: Sequence[tuple[str, int]],
         hits: list[Hit],
         group: str,
         user: str | None,
         when: datetime | None,
     ) -> tuple[Best | None, bool]:
-        """`_best` over a host's domain hits (made from `refs`), and whether no user or time
-        can change it; for one entry alone, from what its category was learnt to mean."""
-        learnt = self._learnt_meaning(url.host, refs, group, url)
-        if learnt is not None:
-            _, action, severity, step = learnt
-            if action is Action.ALLOW:
-                return None, True
-            return Best(hits[0], action, severity, Lift("", step)), True
+        """`_best` over a host's domain hits, and whether no user or time can change it, for a
+        host whose answer is not learnt (`_learnt_decision`, `verdict_by_host`); what one
+        entry alone was found to mean is learnt here for the next host."""
         found = self._best(hits, (group, user), _aware(when))
         fixed = self._answers.fixed(url.host, hits)
         if len(hits) == 1 and fixed and (found is None or found.lift.step not in _LIFTS):
@@ -312,7 +308,7 @@ class Policy(Precedence):
             return HostVerdict(action, category, refs[0][0], True)
         stand_in = _stand_in(host)
         hits = [self._list_hit(ref, rule, stand_in, None) for rule, ref in refs]
-        found, fixed = self._host_best(stand_in, refs, hits, group, user, when)
+        found, fixed = self._host_best(stand_in, hits, group, user, when)
         if found is None:
             return HostVerdict(Action.ALLOW, None, None, fixed)
         return HostVerdict(found.action, found.hit.category, found.hit.rule, fixed)

@@ -140,7 +140,7 @@ def _plain_parts(raw: str) -> tuple[str, str, str, str] | None:
     scheme, host, path, query = match.groups()
     if path and ("//" in path or "/." in path):
         return None
-    if not is_canonical_domain(host) and normalise_host(host) != (host, "domain", ()):
+    if not is_canonical_domain(host):
         return None
     return scheme, host, path or "/", query or ""
 
