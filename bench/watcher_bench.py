@@ -30,7 +30,8 @@ from aiohttp import web  # noqa: E402
 from alerts.settings import WatcherSettings  # noqa: E402
 from alerts.watcher import Watcher  # noqa: E402
 from filters.policy import Policy  # noqa: E402
-from monitor.store import make_engine, upgrade  # noqa: E402
+from monitor.store.database import make_engine  # noqa: E402
+from monitor.store.migrate import upgrade  # noqa: E402
 from monitor.store.runner import Store  # noqa: E402
 
 HOSTS = [f"127.0.1.{n}" for n in range(1, 11)]

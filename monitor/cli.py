@@ -25,7 +25,11 @@ COMMANDS = (
 )
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The command line; with `command`, only that command's module is loaded. Each command is
+    named after its module, and each module loads what it runs: the Squid helper
+    (`check --stdin`, started by Squid in several copies, and again on each reconfigure) needs
+    the filters, not the console's web application or the store's migrations."""
     parser = argparse.ArgumentParser(
         prog="prevent-monitor",
         description="Safeguarding filter for schools: gateway, brand-alert watcher and "
@@ -33,12 +37,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMANDS:
-        importlib.import_module(name).register(sub)
+        if command is None or name.rpartition(".")[2] == command:
+            importlib.import_module(name).register(sub)
     return parser
 
 
+def _named_command(argv: Sequence[str]) -> str | None:
+    """The command `argv` names first, if it is one of ours (help, a typo or an option first:
+    None, so the parser knows every command to list or suggest)."""
+    first = argv[0] if argv else ""
+    return first if f"monitor.commands.{first}" in COMMANDS else None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    arguments = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser(_named_command(arguments)).parse_args(arguments)
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:

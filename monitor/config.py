@@ -27,7 +27,6 @@ from monitor.console.settings import ConsoleSettings
 from monitor.gateway.settings import GatewaySettings
 from monitor.schools import DEFAULT_SCHOOL_ID, Schools, TrustSettings, school_problems
 from monitor.setting import setting
-from monitor.store.database import config_url
 
 # Which file every command reads, in order: --config, else $PREVENT_MONITOR_CONFIG, else the
 # default path the systemd units and the deploy guide use. No command falls back to built-in
@@ -163,6 +162,10 @@ class Config:
         """The store's URL: PREVENT_MONITOR_DATABASE_URL if set, else the config's, with an
         SQLite path made relative to the config file and the password from the environment."""
         raw = os.environ.get("PREVENT_MONITOR_DATABASE_URL") or self.database.url
+        # Imported here: SQLAlchemy parses the URL, and the Squid helper, which reads this
+        # file for the policy's path alone, should not load it.
+        from monitor.store.database import config_url
+
         return config_url(raw, self.path, self.database.password)
 
     def schools(self) -> Schools:

@@ -269,7 +269,7 @@ class Supervisor:
         settings = self.config.metrics
         if not settings.daemon_port:
             return None
-        from monitor.metrics import start_metrics_server
+        from monitor.metricsserver import start_metrics_server
 
         try:
             return await start_metrics_server(settings.host, settings.daemon_port, self.health)

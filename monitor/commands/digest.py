@@ -18,8 +18,9 @@ from pathlib import Path
 from alerts.digest import build_digest, digest_period, render_digest, send_digest
 from alerts.mail import Mailer
 from alerts.settings import DigestSettings
-from monitor.commands.shared import add_config_option, read_config, store_url
-from monitor.store import make_engine
+from monitor.commands.shared import add_config_option, read_config
+from monitor.commands.storeurl import store_url
+from monitor.store.database import make_engine
 from monitor.store.runner import Store
 
 

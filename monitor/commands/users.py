@@ -17,7 +17,8 @@ import argparse
 import sys
 from typing import Any
 
-from monitor.commands.shared import add_config_option, read_config, store_url
+from monitor.commands.shared import add_config_option, read_config
+from monitor.commands.storeurl import store_url
 from monitor.store.accounts import (
     ASSIGNABLE_ROLES,
     AccountError,

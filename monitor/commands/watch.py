@@ -28,12 +28,13 @@ from alerts.mail import Mailer
 from alerts.watcher import Watcher, run_watcher
 from filters.live import LivePolicy
 from filters.policy import PolicyError
-from monitor import metrics
+from monitor import metrics, metricsserver
 from monitor.commands.shared import add_config_option, read_config
 from monitor.config import Config
 from monitor.firstrun import prepare_embedded_store
 from monitor.policyreload import WATCHER_STATUS_FILE, PolicyReloader
-from monitor.store import make_engine, scope
+from monitor.store import scope
+from monitor.store.database import make_engine
 from monitor.store.mentions import feed_states
 from monitor.store.runner import Store
 from monitor.store.writer import EventWriter
@@ -158,7 +159,7 @@ async def _run_until_stopped(
             "instant_alerts": alerts.health_report() if config.alerting.enabled else "off",
         }
 
-    server = await metrics.start_metrics_server(
+    server = await metricsserver.start_metrics_server(
         config.metrics.host,
         config.metrics.watcher_port,
         health,

@@ -11,10 +11,7 @@ JavaScript. What the daemon calls:
 - `ConsoleSettings` (`monitor.console.settings`): the `console:` configuration section.
 
 docs/console.md describes the pages, roles and security.
+
+Nothing is imported here: a command that needs only `ConsoleSettings` (as the configuration
+reader does, and so the Squid helper) must not load the web application with it.
 """
-
-from monitor.console.app import create_app, start_console
-from monitor.console.settings import ConsoleSettings
-from monitor.store.accounts import ensure_first_admin
-
-__all__ = ["ConsoleSettings", "create_app", "ensure_first_admin", "start_console"]

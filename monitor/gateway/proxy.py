@@ -58,7 +58,7 @@ async def serve(
 
 
 async def _serve_metrics(gateway: Gateway, at: tuple[str, int]) -> Any:
-    from monitor import metrics
+    from monitor import metrics, metricsserver
 
     def health() -> dict[str, Any]:
         live = gateway.live
@@ -83,7 +83,7 @@ async def _serve_metrics(gateway: Gateway, at: tuple[str, int]) -> Any:
             metrics.observe_writer(gateway.writer.stats)
 
     try:
-        return await metrics.start_metrics_server(at[0], at[1], health, before_scrape)
+        return await metricsserver.start_metrics_server(at[0], at[1], health, before_scrape)
     except OSError as exc:
         log.error("cannot serve /metrics on port %s: %s", at[1], exc)
         return None

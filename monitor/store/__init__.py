@@ -14,24 +14,7 @@ Public entry points (each module's docstring says more):
   trail), `exports` (recorded exports and timelines), `unblock`, `mentions` (brand watch: feed
   state, sightings, mentions, digests sent), `accounts` (console accounts and sign-in), `stats`
   (dashboard, annual review and digest counts), `retention`. Only this package talks SQL.
+
+Nothing is imported here: importing one module (the configuration reader needs
+`monitor.store.database`) must not load the models and migrations with it.
 """
-
-from monitor.store.database import (
-    DEFAULT_DATABASE_PATH,
-    DEFAULT_DATABASE_URL,
-    ENV_DATABASE_URL,
-    make_engine,
-    make_sessionmaker,
-    resolve_database_url,
-)
-from monitor.store.migrate import upgrade
-
-__all__ = [
-    "DEFAULT_DATABASE_PATH",
-    "DEFAULT_DATABASE_URL",
-    "ENV_DATABASE_URL",
-    "make_engine",
-    "make_sessionmaker",
-    "resolve_database_url",
-    "upgrade",
-]

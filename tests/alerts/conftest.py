@@ -21,7 +21,8 @@ from alerts.digest import build_digest, digest_period, render_digest
 from alerts.mail import Mailer
 from alerts.settings import DigestSettings, WatcherSettings
 from filters.policy import Policy
-from monitor.store import make_engine, upgrade
+from monitor.store.database import make_engine
+from monitor.store.migrate import upgrade
 from monitor.store.runner import Store
 from tests.alerts.feeds import POLICY, SCHOOL
 from tests.localnet import free_port

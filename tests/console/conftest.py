@@ -17,7 +17,8 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy.orm import Session, sessionmaker
 
-from monitor.console import ConsoleSettings, create_app
+from monitor.console.app import create_app
+from monitor.console.settings import ConsoleSettings
 from monitor.events import FlaggedEvent
 from monitor.store.accounts import add_user
 from monitor.store.database import make_engine, make_sessionmaker

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from monitor.console import create_app
+from monitor.console.app import create_app
 from tests.localnet import served as served_app
 
 os.environ.setdefault("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")

@@ -17,7 +17,8 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from monitor.console import create_app, impactreplay
+from monitor.console import impactreplay
+from monitor.console.app import create_app
 from monitor.console.impact import previews, start_preview
 from monitor.console.impactfolder import PreviewRefused
 from monitor.console.web import CONSOLE, Console

@@ -17,7 +17,8 @@ import pytest
 from aiohttp import web
 
 from filters.live import LivePolicy
-from monitor.console import ConsoleSettings, create_app
+from monitor.console.app import create_app
+from monitor.console.settings import ConsoleSettings
 from monitor.events import FlaggedEvent
 from monitor.gateway.state import GatewayState
 from monitor.policyreload import PolicyReloader

@@ -23,7 +23,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy.orm import Session
 
-from monitor.console import create_app
+from monitor.console.app import create_app
 from monitor.console.impact import previews, start_preview
 from monitor.console.web import CONSOLE
 from monitor.events import ContextVisit, FlaggedEvent, identity_of

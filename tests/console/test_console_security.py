@@ -8,7 +8,7 @@ from typing import Any
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select
 
-from monitor.console import create_app
+from monitor.console.app import create_app
 from monitor.store.accounts import disable_user
 from monitor.store.models import AuditEntry
 

@@ -17,7 +17,7 @@ from aiohttp import web
 from mitmproxy import ctx, http
 
 from filters.policy import Policy
-from monitor import metrics
+from monitor import metricsserver
 from monitor.gateway import pagescan
 from monitor.gateway.tlsguard import TLSGuard
 
@@ -91,7 +91,7 @@ class Faults:
     async def running(self) -> None:
         port = ctx.options.faults_metrics_port
         if port and self.runner is None:
-            self.runner = await metrics.start_metrics_server("127.0.0.1", port, lambda: {})
+            self.runner = await metricsserver.start_metrics_server("127.0.0.1", port, lambda: {})
 
     async def done(self) -> None:
         if self.runner is not None:

@@ -15,7 +15,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from monitor.console import create_app
+from monitor.console.app import create_app
 from monitor.console.settings import ConsoleSettings
 from monitor.store.accounts import add_user
 from monitor.store.database import make_engine, make_sessionmaker

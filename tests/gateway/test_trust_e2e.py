@@ -20,7 +20,7 @@ import aiohttp
 import pytest
 from sqlalchemy import create_engine, text
 
-from monitor.console import create_app
+from monitor.console.app import create_app
 from monitor.console.settings import ConsoleSettings
 from monitor.schools import Schools
 from monitor.store.accounts import add_user

@@ -180,3 +180,23 @@ def test_secrets_are_refused_in_the_file(tmp_path: Path, secret_in_file: str) ->
     config.write_text(secret_in_file)
     result = run("config", "show", "--config", str(config))
     assert result.returncode == 2 and "PREVENT_MONITOR_DATABASE_PASSWORD" in result.stderr
+
+
+def test_the_squid_helper_loads_only_what_it_runs(tmp_path: Path) -> None:
+    """Squid starts several helpers at once, and again on each reconfigure: `check` must not
+    load the console's web application, the store or the metrics server to answer a URL."""
+    config = tmp_path / "prevent-monitor.yaml"
+    config.write_text(f"policy:\n  file: {POLICY}\n")  # the config is read, as Squid's would be
+    probe = (
+        "import sys\n"
+        "from monitor.cli import main\n"
+        f"code = main(['check', '--config', {str(config)!r}, 'http://www.extremist.test/a'])\n"
+        "heavy = ('sqlalchemy', 'alembic', 'aiohttp', 'jinja2', 'aiohttp_jinja2', 'mitmproxy')\n"
+        "print(code, sorted(name for name in heavy if name in sys.modules))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, timeout=60,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == "0 []", result.stdout
