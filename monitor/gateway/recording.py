@@ -56,7 +56,7 @@ class EventRecording:
             )
         sink = self.writer if self._owns_writer else self.state.sink
         on = ctx.options.gateway_context_log_days > 0
-        self.state.context = getattr(sink, "submit_visit", None) if on else None
+        self.state.context = getattr(sink, "note_request", None) if on else None
 
     def done(self) -> None:
         self._close_writer()

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 from mitmproxy import ctx, http
@@ -21,7 +20,7 @@ from filters.decision import Action, Decision
 from filters.live import LivePolicy
 from filters.policy import Policy
 from monitor import metrics
-from monitor.events import ContextVisit, EventSink, FlaggedEvent, identity_of, new_event_id, utcnow
+from monitor.events import EventSink, FlaggedEvent, identity_of, new_event_id, utcnow
 from monitor.gateway.blockpage import BlockPage
 from monitor.gateway.identity import DeviceMap, Network, Person, identify
 
@@ -49,8 +48,9 @@ class GatewayState:
     def __init__(self) -> None:
         self.live: LivePolicy | None = None
         self.sink: EventSink | None = None
-        # the context log's `submit_visit` (the EventWriter's), None while the log is off
-        self.context: Callable[[ContextVisit], None] | None = None
+        # the context log's `note_request(started, identity, host, action)` (the
+        # EventWriter's), None while the log is off
+        self.context: Callable[[float, str, str, str], None] | None = None
         self.devices = DeviceMap()
         self.trusted: list[Network] = []
         # who() answers for the policy, device map and trusted proxies in force (each is
@@ -130,9 +130,8 @@ class GatewayState:
         if submit is None or flow.metadata.get(CONTEXT_KEY):
             return
         flow.metadata[CONTEXT_KEY] = True
-        when = datetime.fromtimestamp(flow.request.timestamp_start, UTC)
         who = identity_of(person.user, person.device, person.client_ip)
-        submit(ContextVisit(when, who, decision.host, decision.action.value))
+        submit(flow.request.timestamp_start, who, decision.host, decision.action._value_)
 
     def count(self, decision: Decision) -> None:
         action = decision.action.value

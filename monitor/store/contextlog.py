@@ -23,7 +23,7 @@ import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine, delete, func, inspect, select
 from sqlalchemy.orm import Session
@@ -45,6 +45,9 @@ FLUSH_SECONDS = 5.0  # context is written at most this often
 MAX_PENDING = 50_000  # or sooner, when this many requests (or rows) are waiting
 
 Key = tuple[str, datetime, str, str]  # identity, minute, host, action
+# A request as the gateway notes it: identity, minutes since the epoch (UTC), host, action, as
+# given. Made safe for the columns (`key_of`) when written, once per row rather than per request.
+RawKey = tuple[str, int, str, str]
 
 
 def key_of(visit: ContextVisit) -> Key:
@@ -60,10 +63,18 @@ def fold(visits: Iterable[ContextVisit]) -> Counter[Key]:
     return Counter(map(key_of, visits))
 
 
+def fold_raw(raw: Counter[RawKey], into: Counter[Key]) -> None:
+    """Add requests noted by `ContextLog.note_request` to `into`, keyed as `key_of` keys a
+    visit (two raw keys can be the same row, say hosts differing only in case)."""
+    for (identity, minute, host, action), requests in raw.items():
+        when = datetime.fromtimestamp(minute * 60, UTC)
+        into[key_of(ContextVisit(when, identity, host, action))] += requests
+
+
 class ContextLog:
     """The context log's pending requests, folded as they arrive, and their writing.
 
-    The gateway's thread notes each request (`note`: a dictionary increment under a lock,
+    The gateway's thread notes each request (`note_request`: a counter increment under a lock,
     never a queue hand-over: handing every request to the writer's thread cost ~175 µs of CPU
     a request, docs/benchmarks.md). The writer's thread writes the folded rows at most every
     `FLUSH_SECONDS` (or on a flush or stop): rows fold per minute anyway, and one transaction
@@ -74,23 +85,27 @@ class ContextLog:
         self.school = school  # the writing part's school: every row is stored under it
         self.written = 0  # requests stored (folded into rows)
         self.dropped = 0  # requests dropped: the database was away, or refused them
-        self._pending: Counter[Key] = Counter()
+        self._raw: Counter[RawKey] = Counter()  # requests noted, not yet made safe
         self._pending_requests = 0
         self._lock = threading.Lock()
         self._last_write = time.monotonic()
 
-    def note(self, visit: ContextVisit) -> None:
-        """One request, from any thread. Never blocks on the database and never raises."""
+    def note_request(self, started: float, identity: str, host: str, action: str) -> None:
+        """One request (`started` in seconds since the epoch), from any thread. Never blocks on
+        the database and never raises. The gateway calls this for every request, so it only
+        counts here: the row's values are made safe for their columns by the writer, once per
+        row (`fold_raw`)."""
         try:
-            key = key_of(visit)
-        except Exception:  # pragma: no cover - a visit that is not one: context is optional
+            key = (identity, int(started // 60), host, action)
+        except (TypeError, ValueError, OverflowError):  # not a time: context is optional
             self.dropped += 1
             return
         with self._lock:
-            if len(self._pending) >= MAX_PENDING and key not in self._pending:
+            raw = self._raw
+            if len(raw) >= MAX_PENDING and key not in raw:
                 self.dropped += 1  # the writer is far behind: context gives way, events do not
                 return
-            self._pending[key] += 1
+            raw[key] += 1
             self._pending_requests += 1
 
     def write_due(self, engine: Engine | None, *, force: bool = False) -> None:
@@ -101,9 +116,16 @@ class ContextLog:
                 return
             if not force and recent and self._pending_requests < MAX_PENDING:
                 return
-            pending, self._pending = self._pending, Counter()
+            raw, self._raw = self._raw, Counter()
             requests, self._pending_requests = self._pending_requests, 0
         self._last_write = time.monotonic()
+        pending: Counter[Key] = Counter()
+        try:
+            fold_raw(raw, pending)
+        except Exception:  # pragma: no cover - values the gateway made: context is optional
+            log.exception("context log: dropped %d requests' context", requests)
+            self.dropped += requests
+            return
         self._write(engine, pending, requests)
 
     def write(self, engine: Engine | None, visits: Sequence[ContextVisit]) -> bool:

@@ -6,7 +6,7 @@
     writer.flush(timeout=5)       # everything submitted so far is in the database or the spool
     writer.close(timeout=10)      # flush, replay what it can, stop (the daemon's SIGTERM path)
     writer.stats; writer.call(job)  # WriterStats for metrics; job() on the writer thread
-    writer.submit_visit(visit)    # the host-only context log (`monitor.store.contextlog`)
+    writer.note_request(started, identity, host, action)  # the host-only context log
 
 `submit()` only puts the event on a thread-safe queue (a C call). One writer thread takes up to
 `batch_size` at a time, makes safe rows (`monitor.store.rows`) and stores each batch in one
@@ -37,7 +37,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Engine
 from sqlalchemy import exc as sa_exc
 
-from monitor.events import ContextVisit, FlaggedEvent
+from monitor.events import FlaggedEvent
 from monitor.schools import Schools
 from monitor.store.contextlog import ContextLog
 from monitor.store.database import make_engine
@@ -151,10 +151,11 @@ class EventWriter:
         except Exception:  # pragma: no cover - SimpleQueue.put does not fail short of MemoryError
             log.exception("could not queue a flagged event")
 
-    def submit_visit(self, visit: ContextVisit) -> None:
-        """Note one request for the context log; as `submit`, never blocks or raises. Folded
-        on the caller's thread (`ContextLog.note`), not queued: every request has one."""
-        self.context.note(visit)
+    def note_request(self, started: float, identity: str, host: str, action: str) -> None:
+        """Note one request for the host-only context log (`started` in seconds since the
+        epoch); as `submit`, never blocks or raises. Folded on the caller's thread
+        (`ContextLog.note_request`), not queued: every request has one."""
+        self.context.note_request(started, identity, host, action)
 
     def call(self, job: Callable[[], T]) -> Future[T]:
         """Run `job()` on the writer thread, after the events submitted before it, so that a

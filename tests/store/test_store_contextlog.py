@@ -29,6 +29,11 @@ def visit(
     return ContextVisit(T0 + timedelta(minutes=minutes), who, host, action)
 
 
+def note(writer: EventWriter, visit: ContextVisit) -> None:
+    """A visit noted as the gateway notes a request: its start in seconds, and its parts."""
+    writer.note_request(visit.when.timestamp(), visit.identity, visit.host, visit.action)
+
+
 def _rows(session: Session) -> list[ContextEntry]:
     query = select(ContextEntry).order_by(ContextEntry.minute, ContextEntry.host)
     return list(session.scalars(query))
@@ -40,12 +45,12 @@ def test_writer_folds_visits_per_identity_minute_host_and_action(
     writer = EventWriter(store_url, spool_dir=str(tmp_path / "spool"), engine=engine)
     writer.start()
     for second in range(0, 60, 2):  # thirty requests in one minute: one row
-        writer.submit_visit(visit(second / 60))
-    writer.submit_visit(visit(0.5, action="block", host="WWW.Bad.test"))
-    writer.submit_visit(visit(1.2))  # the next minute
-    writer.submit_visit(visit(0.5, who="device:lab-pc-02"))
+        note(writer, visit(second / 60))
+    note(writer, visit(0.5, action="block", host="WWW.Bad.test"))
+    note(writer, visit(1.2))  # the next minute
+    note(writer, visit(0.5, who="device:lab-pc-02"))
     assert writer.flush(10)
-    writer.submit_visit(visit(0.9))  # a later batch folds into the stored row
+    note(writer, visit(0.9))  # a later batch folds into the stored row
     assert writer.close(10)
     rows = [(r.identity, r.minute, r.host, r.action, r.requests) for r in _rows(session)]
     assert sorted(rows) == sorted(
@@ -60,6 +65,26 @@ def test_writer_folds_visits_per_identity_minute_host_and_action(
     assert writer.stats.context_dropped == 0
 
 
+def test_noted_requests_are_made_safe_when_written_and_fold_as_rows(
+    engine: Engine, store_url: str, tmp_path: Path, session: Session
+) -> None:
+    """The gateway's requests are counted as given and made safe only when written: two
+    spellings of one host are one row, and a hostile host still fits its column."""
+    writer = EventWriter(store_url, spool_dir=str(tmp_path / "spool"), engine=engine)
+    writer.start()
+    note(writer, visit(0.1, host="WWW.News.test"))
+    note(writer, visit(0.2, host="www.news.TEST"))
+    note(writer, visit(0.3, host="evil\x00\n" + "x" * 400 + ".test"))
+    writer.note_request(float("nan"), USER, "www.news.test", "allow")  # not a time: dropped
+    assert writer.close(10)
+    rows = {r.host: r.requests for r in _rows(session)}
+    assert rows.pop("www.news.test") == 2
+    [(hostile, requests)] = rows.items()
+    assert requests == 1 and len(hostile) <= 255 and hostile.isprintable()
+    assert writer.stats.context_written == 3
+    assert writer.stats.context_dropped == 1
+
+
 def test_context_is_dropped_and_counted_while_the_database_is_away(
     engine: Engine, tmp_path: Path
 ) -> None:
@@ -72,9 +97,9 @@ def test_context_is_dropped_and_counted_while_the_database_is_away(
     )
     broken.start()
     broken.submit(fictional_event())  # the event goes to the spool ...
-    broken.submit_visit(visit(0))  # ... the context does not
+    note(broken, visit(0))  # ... the context does not
     assert broken.flush(10)
-    broken.submit_visit(visit(1))
+    note(broken, visit(1))
     assert broken.flush(10)
     stats = broken.stats
     assert stats.spooled == 1 and stats.spool_records == 1
