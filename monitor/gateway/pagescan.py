@@ -17,6 +17,8 @@ import zlib
 from mitmproxy import http
 from mitmproxy.net import encoding as mitmproxy_codecs
 
+from monitor.gateway.headers import header
+
 # The codecs mitmproxy itself imported for its own decoding (brotli; zstd from `compression` or
 # `backports`, by Python version). Taking the very modules it chose means the gateway can never
 # need a codec that mitmproxy did not install. Its `decode()` has no output bound, so the bounded
@@ -45,7 +47,7 @@ _ENCODINGS = frozenset({"", "identity", "gzip", "x-gzip", "deflate", "br", "zstd
 
 def media_type(response: http.Response) -> tuple[str, str | None]:
     """The media type (lower case, no parameters) and the charset, if named."""
-    raw = response.headers.get("content-type", "")
+    raw = header(response, b"content-type")
     media, _, params = raw.partition(";")
     charset = None
     for param in params.split(";"):
@@ -71,9 +73,9 @@ def scan_type(flow: http.HTTPFlow, limit: int) -> tuple[str, str | None] | None:
     kind = media_type(response)
     if kind[0] not in SCANNED_TYPES:
         return None
-    if response.headers.get("content-encoding", "").strip().lower() not in _ENCODINGS:
+    if header(response, b"content-encoding").strip().lower() not in _ENCODINGS:
         return None
-    length = response.headers.get("content-length", "")
+    length = header(response, b"content-length")
     # Compressed bodies inflate: a compressed length over the bound is certainly over it.
     if length.isdigit() and int(length) > limit:
         return None
@@ -83,14 +85,14 @@ def scan_type(flow: http.HTTPFlow, limit: int) -> tuple[str, str | None] | None:
 def worth_streaming(response: http.Response, limit: int) -> bool:
     """For a body that is not scored: stream it if it is big (over `STREAM_ABOVE` or the
     scoring bound) or of unknown size. Small ones are cheaper buffered (one write, not many)."""
-    length = response.headers.get("content-length", "")
+    length = header(response, b"content-length")
     return not length.isdigit() or int(length) > min(STREAM_ABOVE, limit)
 
 
 def page_bytes(response: http.Response, limit: int) -> bytes:
     """At most `limit` bytes of the decompressed body; b"" if it cannot be decoded."""
     raw = response.raw_content or b""
-    encoding = response.headers.get("content-encoding", "").strip().lower()
+    encoding = header(response, b"content-encoding").strip().lower()
     try:
         if encoding in ("", "identity"):
             return raw[:limit]

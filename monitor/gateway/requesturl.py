@@ -17,6 +17,8 @@ from typing import NamedTuple
 from mitmproxy import http
 from mitmproxy.net.http import url
 
+from monitor.gateway.headers import host_header as read_host_header
+
 MAX_ORIGINS = 16_384  # ~3 MB at most; a school's day of browsing rarely needs more
 
 
@@ -34,7 +36,7 @@ class RequestURLs:
 
     def of(self, request: http.Request) -> tuple[str, str]:
         """(`request.pretty_url`, `request.pretty_host`)."""
-        host_header = request.host_header
+        host_header = read_host_header(request)
         if request.first_line_format == "authority" or not host_header:
             return request.pretty_url, request.pretty_host  # CONNECT, or no Host: no parse
         scheme = request.scheme

@@ -9,12 +9,14 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from mitmproxy.http import Headers
 from mitmproxy.net import encoding
 from mitmproxy.test import tflow, tutils
 
 from filters.decision import Action, Decision
 from monitor.gateway import pagescan, safesearch
 from monitor.gateway.blockpage import BlockPage, review_link
+from monitor.gateway.headers import header, host_header
 from monitor.gateway.identity import DeviceMap, DeviceMapError, forwarded_client, parse_networks
 from monitor.gateway.requesturl import RequestURLs
 
@@ -162,6 +164,31 @@ def test_which_responses_are_scanned() -> None:
 
 
 # --- block page ----------------------------------------------------------------------------
+
+
+_HEADER_NAMES = st.sampled_from(
+    [b"Content-Type", b"content-type", b"CONTENT-LENGTH", b"Content-Encoding", b"X-Other"]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.tuples(_HEADER_NAMES, st.binary(max_size=12)), max_size=6),
+    st.sampled_from([b"content-type", b"content-length", b"content-encoding", b"x-absent"]),
+)
+def test_a_header_read_in_one_pass_is_mitmproxys_own(
+    fields: list[tuple[bytes, bytes]], name: bytes
+) -> None:
+    """Repeated fields, any case, bytes that are not UTF-8: `header` gives what mitmproxy's
+    `headers.get` gives, and `host_header` what its `host_header` gives, HTTP/1 and 2."""
+    response = tutils.tresp()
+    response.headers = Headers(fields)
+    assert header(response, name) == response.headers.get(name.decode(), "")
+    request = tutils.treq()
+    request.headers = Headers([(b"Host" if k == b"X-Other" else k, v) for k, v in fields])
+    for version in ("HTTP/1.1", "HTTP/2.0"):
+        request.http_version = version
+        assert host_header(request) == (request.host_header or "")
 
 
 def test_block_page_escapes_and_links_to_review() -> None:
