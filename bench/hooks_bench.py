@@ -17,6 +17,14 @@ counted where it runs, and the last column adds what the writer still had to wri
 
 `--code DIR` measures another checkout (a `git worktree` of an older commit) with this script;
 `--rounds` repeats each measurement and prints the median, as the machine is shared.
+
+`--instructions` counts instead of timing: each run goes under valgrind's callgrind, which
+counts the machine instructions the gateway's own thread spends in its hooks (called directly,
+not through mitmproxy's dispatch) for `--requests` requests, with page scanning off and on. The
+count repeats to within a fraction of a percent whatever else the machine is doing, so it can
+tell a change of a few per cent that the timings cannot. It takes minutes: use
+`--domains 20000 --requests 1000` (a list's size barely changes a request's cost). The
+writer's thread is not counted: its work depends on time (it writes every few seconds).
 """
 
 from __future__ import annotations
@@ -24,13 +32,20 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import functools
 import io
+import os
 import pstats
 import random
+import re
+import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -118,9 +133,9 @@ async def run(addons: AddonManager, urls: list[tuple[str, str]], profile: bool) 
     return {name: seconds / len(urls) * 1e6 for name, seconds in spent.items()}
 
 
-def measure(
-    policy: Path, urls: list[tuple[str, str]], scan: bool, profile: bool
-) -> dict[str, float]:
+@contextmanager
+def gateway_with(policy: Path, scan: bool) -> Iterator[tuple[Gateway, AddonManager]]:
+    """The gateway configured as the gateway benchmark's proxy is, its events in SQLite."""
     database = policy.parent / f"events-{scan}.sqlite"
     upgrade(f"sqlite:///{database}")
     gateway = Gateway()
@@ -128,15 +143,73 @@ def measure(
         tctx.configure(gateway, gateway_policy=str(policy), gateway_page_scan=scan,
                        gateway_database=f"sqlite:///{database}", gateway_context_log_days=7,
                        gateway_reload_interval=0)  # fmt: skip
+        yield gateway, tctx.master.addons
+
+
+def measure(
+    policy: Path, urls: list[tuple[str, str]], scan: bool, profile: bool
+) -> dict[str, float]:
+    with gateway_with(policy, scan) as (gateway, addons):
         # Warm the caches as a running proxy has.
-        asyncio.run(run(tctx.master.addons, urls[:200], False))
+        asyncio.run(run(addons, urls[:200], False))
         gateway.writer.flush(30)
-        figures = asyncio.run(run(tctx.master.addons, urls, profile))
+        figures = asyncio.run(run(addons, urls, profile))
         started = time.process_time()
         gateway.writer.flush(30)
         figures["writer (end)"] = (time.process_time() - started) / len(urls) * 1e6
         gateway.writer.close(30)
         return figures
+
+
+def counted(policy: Path, urls: list[tuple[str, str]], scan: bool) -> None:
+    """The requests' hooks inside one `functools.reduce` call, the only call of it while they
+    run, so callgrind's `--toggle-collect=functools_reduce` counts exactly them. Called
+    directly: `response` finishes without waiting (a page this size is scored inline)."""
+    with gateway_with(policy, scan) as (gateway, _):
+        flows = [(flow_for(url, host), response_for(url, DISTINCT)) for url, host in urls]
+
+        def request(_: None, pair: tuple[http.HTTPFlow, http.Response]) -> None:
+            flow, response = pair
+            gateway.requestheaders(flow)
+            if flow.response is None:
+                flow.response = response
+            gateway.responseheaders(flow)
+            answer = gateway.response(flow)
+            try:
+                answer.send(None)
+            except StopIteration:
+                return
+            raise SystemExit("the response hook waited: the count would be incomplete")
+
+        for pair in flows[:200]:  # warm the caches as a running proxy has
+            request(None, pair)
+        functools.reduce(request, flows[200:], None)
+        gateway.writer.close(30)
+
+
+def count_instructions(args: argparse.Namespace, scan: bool) -> int:
+    """Instructions per request on the gateway's thread, from a child run under callgrind."""
+    valgrind = shutil.which("valgrind")
+    if valgrind is None:
+        raise SystemExit("--instructions needs valgrind (apt-get install valgrind)")
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "callgrind.out"
+        argv = [
+            valgrind, "--tool=callgrind", "--separate-threads=yes",
+            "--toggle-collect=functools_reduce", f"--callgrind-out-file={out}",
+            sys.executable, __file__, "--counted", "--domains", str(args.domains),
+            "--requests", str(args.requests), "--pages", args.pages, "--code", str(CODE),
+        ]  # fmt: skip
+        if scan:
+            argv.append("--scan")
+        # One hash seed, so dictionaries are laid out alike in every run.
+        env = {**os.environ, "PYTHONHASHSEED": "0"}
+        subprocess.run(argv, check=True, env=env, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)  # fmt: skip
+        main_thread = next(Path(tmp).glob("callgrind.out-01"))
+        summary = re.search(r"^summary: (\d+)", main_thread.read_text(), re.MULTILINE)
+        assert summary, main_thread
+        return int(summary.group(1)) // args.requests
 
 
 def main() -> None:
@@ -150,6 +223,12 @@ def main() -> None:
         help="as bench/gateway_bench.py: every address its own page, or one for all",
     )  # fmt: skip
     parser.add_argument("--code", default=str(ROOT), help="the checkout whose gateway is measured")
+    parser.add_argument(
+        "--instructions", action="store_true",
+        help="count the gateway thread's instructions per request under valgrind (minutes)",
+    )  # fmt: skip
+    parser.add_argument("--counted", action="store_true", help=argparse.SUPPRESS)  # the child
+    parser.add_argument("--scan", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     global DISTINCT
     DISTINCT = args.pages == "distinct"
@@ -161,6 +240,18 @@ def main() -> None:
         policy = write_policy(folder, domains, watched)
         lines = write_urls(folder, domains, watched, rng).read_text().split("\n")
         urls = [tuple(line.split(" ", 1)) for line in lines if line]
+        if args.counted:
+            counted(policy, [urls[i % len(urls)] for i in range(200 + args.requests)], args.scan)  # type: ignore[misc]
+            return
+        if args.instructions:
+            print(
+                f"{CODE}: {args.domains:,} domains, {args.requests:,} requests, "
+                f"{args.pages} pages, instructions per request on the gateway's thread:"
+            )
+            for scan in (False, True):
+                figure = count_instructions(args, scan)
+                print(f"page scanning {'on' if scan else 'off':4}{figure:>12,}", flush=True)
+            return
         stream = [urls[i % len(urls)] for i in range(args.requests)]
         print(f"{CODE}: {args.domains:,} domains, {len(stream):,} requests, {args.pages} pages,"
               f" CPU µs per request (median of {args.rounds}):")  # fmt: skip
