@@ -36,17 +36,20 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         "review console.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name in COMMANDS:
-        if command is None or name.rpartition(".")[2] == command:
-            importlib.import_module(name).register(sub)
+    for name in COMMANDS if command is None else (_module_of(command),):
+        importlib.import_module(name).register(sub)
     return parser
+
+
+def _module_of(command: str) -> str:
+    return f"monitor.commands.{command}"
 
 
 def _named_command(argv: Sequence[str]) -> str | None:
     """The command `argv` names first, if it is one of ours (help, a typo or an option first:
     None, so the parser knows every command to list or suggest)."""
     first = argv[0] if argv else ""
-    return first if f"monitor.commands.{first}" in COMMANDS else None
+    return first if _module_of(first) in COMMANDS else None
 
 
 def main(argv: Sequence[str] | None = None) -> int:

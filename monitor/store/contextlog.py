@@ -63,12 +63,14 @@ def fold(visits: Iterable[ContextVisit]) -> Counter[Key]:
     return Counter(map(key_of, visits))
 
 
-def fold_raw(raw: Counter[RawKey], into: Counter[Key]) -> None:
-    """Add requests noted by `ContextLog.note_request` to `into`, keyed as `key_of` keys a
-    visit (two raw keys can be the same row, say hosts differing only in case)."""
+def fold_raw(raw: Counter[RawKey]) -> Counter[Key]:
+    """Requests noted by `ContextLog.note_request`, keyed as `fold` keys visits (two raw keys
+    can be one row, say hosts differing only in case)."""
+    folded: Counter[Key] = Counter()
     for (identity, minute, host, action), requests in raw.items():
         when = datetime.fromtimestamp(minute * 60, UTC)
-        into[key_of(ContextVisit(when, identity, host, action))] += requests
+        folded[key_of(ContextVisit(when, identity, host, action))] += requests
+    return folded
 
 
 class ContextLog:
@@ -119,9 +121,8 @@ class ContextLog:
             raw, self._raw = self._raw, Counter()
             requests, self._pending_requests = self._pending_requests, 0
         self._last_write = time.monotonic()
-        pending: Counter[Key] = Counter()
         try:
-            fold_raw(raw, pending)
+            pending = fold_raw(raw)
         except Exception:  # pragma: no cover - values the gateway made: context is optional
             log.exception("context log: dropped %d requests' context", requests)
             self.dropped += requests

@@ -153,7 +153,7 @@ class EventWriter:
 
     def note_request(self, started: float, identity: str, host: str, action: str) -> None:
         """Note one request for the host-only context log (`started` in seconds since the
-        epoch); as `submit`, never blocks or raises. Folded on the caller's thread
+        epoch); as `submit`, never blocks or raises. Counted on the caller's thread
         (`ContextLog.note_request`), not queued: every request has one."""
         self.context.note_request(started, identity, host, action)
 
