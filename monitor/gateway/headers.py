@@ -1,8 +1,9 @@
 """One header of a request or response, read in one pass over its raw fields.
 
 mitmproxy's `headers.get` converts every field's name through two calls on each lookup, ~2 µs,
-and the gateway reads up to five headers of every request and response (Host, Content-Type,
-Content-Encoding, Content-Length twice); one pass costs about a fifth of that. The value is
+and the gateway makes up to five lookups a request (Host; Content-Type, Content-Encoding and
+Content-Length at the response's headers; Content-Encoding again for a scored body); one pass
+costs about a fifth of that. The value is
 mitmproxy's: repeated fields joined by ", ", bytes decoded as it decodes them (tests hold it to
 `headers.get` and to `Request.host_header`).
 """
