@@ -3,9 +3,8 @@
 mitmproxy's `headers.get` converts every field's name through two calls on each lookup, ~2 µs,
 and the gateway makes up to five lookups a request (Host; Content-Type, Content-Encoding and
 Content-Length at the response's headers; Content-Encoding again for a scored body); one pass
-costs about a fifth of that. The value is
-mitmproxy's: repeated fields joined by ", ", bytes decoded as it decodes them (tests hold it to
-`headers.get` and to `Request.host_header`).
+costs about a fifth of that. The value is mitmproxy's: repeated fields joined by ", ", bytes
+decoded as it decodes them (tests hold it to `headers.get` and to `Request.host_header`).
 """
 
 from __future__ import annotations
